@@ -1,0 +1,168 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+
+namespace Ingest.LineProtocol;
+
+/// <summary>
+/// A batch of points bound for one target (database and retention policy, or bucket), held as canonical
+/// line protocol in one pooled byte buffer plus an index of <see cref="PointRef"/>s. Batches, not single points,
+/// move between stages; a batch is rented from <see cref="Rent"/> and handed back with <see cref="Return"/>
+/// by whoever consumes it last.
+/// </summary>
+/// <remarks>
+/// Not thread-safe: one stage owns a batch at a time. It implements <see cref="IBufferWriter{T}"/> so that the
+/// parser and the writer append bytes without copying through an intermediate buffer.
+/// </remarks>
+public sealed class PointBatch : IBufferWriter<byte>
+{
+    private const int InitialBytes = 64 * 1024;
+    private const int InitialPoints = 512;
+    private const int MaxPooled = 256;
+    private static readonly ConcurrentQueue<PointBatch> Pool = new();
+    private static int _pooledCount;
+
+    private byte[] _data;
+    private int _length;
+    private PointRef[] _points;
+    private int _count;
+
+    public PointBatch()
+    {
+        _data = ArrayPool<byte>.Shared.Rent(InitialBytes);
+        _points = ArrayPool<PointRef>.Shared.Rent(InitialPoints);
+    }
+
+    /// <summary>Target database (1.x) or bucket (2.x). Empty means the configured default.</summary>
+    public string Database { get; set; } = "";
+
+    /// <summary>Target retention policy (1.x). Empty means the database's default.</summary>
+    public string RetentionPolicy { get; set; } = "";
+
+    /// <summary>Number of points in the batch.</summary>
+    public int Count => _count;
+
+    /// <summary>Number of bytes of canonical line protocol in the batch.</summary>
+    public int ByteLength => _length;
+
+    /// <summary>All lines, each ending in LF: a valid line-protocol body with nanosecond timestamps.</summary>
+    public ReadOnlySpan<byte> Data => _data.AsSpan(0, _length);
+
+    /// <summary>Same as <see cref="Data"/>, as memory (for stream writes).</summary>
+    public ReadOnlyMemory<byte> DataMemory => _data.AsMemory(0, _length);
+
+    public ReadOnlySpan<PointRef> Points => _points.AsSpan(0, _count);
+
+    /// <summary>The canonical line of point <paramref name="index"/>, including its LF.</summary>
+    public ReadOnlySpan<byte> Line(int index)
+    {
+        ref readonly var p = ref _points[index];
+        return _data.AsSpan(p.Offset, p.LineLength);
+    }
+
+    /// <summary>The series key (measurement and sorted tags, escaped) of point <paramref name="index"/>.</summary>
+    public ReadOnlySpan<byte> SeriesKey(int index)
+    {
+        ref readonly var p = ref _points[index];
+        return _data.AsSpan(p.Offset, p.SeriesKeyLength);
+    }
+
+    /// <summary>The field set of point <paramref name="index"/>, escaped as on the wire.</summary>
+    public ReadOnlySpan<byte> Fields(int index)
+    {
+        ref readonly var p = ref _points[index];
+        return _data.AsSpan(p.FieldsOffset, p.FieldsLength);
+    }
+
+    /// <summary>Records a point whose line has already been written (through <see cref="GetSpan"/>/<see cref="Advance"/>).</summary>
+    public void AddPoint(in PointRef point)
+    {
+        if (_count == _points.Length)
+        {
+            var bigger = ArrayPool<PointRef>.Shared.Rent(_points.Length * 2);
+            _points.AsSpan(0, _count).CopyTo(bigger);
+            ArrayPool<PointRef>.Shared.Return(_points);
+            _points = bigger;
+        }
+        _points[_count++] = point;
+    }
+
+    /// <summary>Copies point <paramref name="index"/> of <paramref name="source"/> into this batch.</summary>
+    public void CopyPointFrom(PointBatch source, int index)
+    {
+        var p = source._points[index];
+        var line = source.Line(index);
+        var offset = _length;
+        line.CopyTo(GetSpan(line.Length));
+        Advance(line.Length);
+        AddPoint(p with { Offset = offset });
+    }
+
+    /// <summary>Drops bytes written after <paramref name="byteLength"/> (a line that turned out bad).</summary>
+    public void Truncate(int byteLength)
+    {
+        if ((uint)byteLength > (uint)_length) throw new ArgumentOutOfRangeException(nameof(byteLength));
+        _length = byteLength;
+    }
+
+    public void Advance(int count)
+    {
+        if (count < 0 || _length + count > _data.Length) throw new ArgumentOutOfRangeException(nameof(count));
+        _length += count;
+    }
+
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Ensure(sizeHint);
+        return _data.AsMemory(_length);
+    }
+
+    public Span<byte> GetSpan(int sizeHint = 0)
+    {
+        Ensure(sizeHint);
+        return _data.AsSpan(_length);
+    }
+
+    private void Ensure(int sizeHint)
+    {
+        if (sizeHint < 1) sizeHint = 1;
+        if (_data.Length - _length >= sizeHint) return;
+        var size = Math.Max(_data.Length * 2, _length + sizeHint);
+        var bigger = ArrayPool<byte>.Shared.Rent(size);
+        _data.AsSpan(0, _length).CopyTo(bigger);
+        ArrayPool<byte>.Shared.Return(_data);
+        _data = bigger;
+    }
+
+    /// <summary>Empties the batch, keeping its buffers.</summary>
+    public void Clear()
+    {
+        _length = 0;
+        _count = 0;
+        Database = "";
+        RetentionPolicy = "";
+    }
+
+    /// <summary>A cleared batch from the pool, or a new one.</summary>
+    public static PointBatch Rent()
+    {
+        if (Pool.TryDequeue(out var batch))
+        {
+            Interlocked.Decrement(ref _pooledCount);
+            return batch;
+        }
+        return new PointBatch();
+    }
+
+    /// <summary>Hands a batch back. The caller must not touch it afterwards.</summary>
+    public static void Return(PointBatch batch)
+    {
+        batch.Clear();
+        // Very large buffers are not kept: one huge request must not pin its memory for ever.
+        if (batch._data.Length > 8 * 1024 * 1024 || Interlocked.Increment(ref _pooledCount) > MaxPooled)
+        {
+            if (batch._data.Length <= 8 * 1024 * 1024) Interlocked.Decrement(ref _pooledCount);
+            return;
+        }
+        Pool.Enqueue(batch);
+    }
+}
