@@ -1,3 +1,38 @@
-var builder = WebApplication.CreateBuilder(args);
+using Ingest.Configuration;
+using Ingest.Hosting;
+using Ingest.Sources.Http;
+
+if (args is ["hash-token", var secret])
+{
+    Console.WriteLine(WriteCredentials.Hash(secret));
+    return 0;
+}
+
+var configFile = ConfigurationSetup.ResolveConfigFile(args, out var configFileError);
+if (configFileError is not null)
+{
+    Console.Error.WriteLine($"ingest: {configFileError}");
+    return 2;
+}
+
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+ConfigurationSetup.Apply(builder.Configuration, args, configFile);
+
+IngestOptions options;
+try
+{
+    options = IngestOptionsLoader.Load(builder.Configuration);
+}
+catch (ConfigurationError e)
+{
+    Console.Error.WriteLine($"ingest: {e.Message}");
+    return 2;
+}
+
+builder.AddIngest(options);
 var app = builder.Build();
-app.Run();
+app.UseIngest();
+app.Logger.LogInformation("Ingest listening on {Urls}; writes go to InfluxDB at {Influx} (API v{Api}), config file {ConfigFile}",
+    builder.Configuration["urls"], options.Influx.Url, options.Influx.ApiVersion, configFile ?? "(none)");
+await app.RunAsync();
+return 0;

@@ -1,0 +1,91 @@
+namespace Ingest.Configuration;
+
+/// <summary>Where raw points go and how they are sent there (section <c>Influx</c>).</summary>
+public sealed record InfluxOptions
+{
+    public const int DefaultBatchSize = 5000;
+    public static readonly TimeSpan DefaultFlushInterval = TimeSpan.FromSeconds(1);
+
+    public Uri Url { get; init; } = new("http://127.0.0.1:8086");
+
+    /// <summary>1: <c>/write</c> with database and retention policy; 2: <c>/api/v2/write</c> with org, bucket and token.</summary>
+    public int ApiVersion { get; init; } = 1;
+
+    public string Database { get; init; } = "metrics";
+    public string RetentionPolicy { get; init; } = "";
+    public string Org { get; init; } = "";
+    public string Bucket { get; init; } = "metrics";
+    public string Token { get; init; } = "";
+    public string Username { get; init; } = "";
+    public string Password { get; init; } = "";
+
+    /// <summary>Points per write request; larger requests are split at this size.</summary>
+    public int BatchSize { get; init; } = DefaultBatchSize;
+
+    /// <summary>Longest a point waits for its batch to fill before the batch is sent anyway.</summary>
+    public TimeSpan FlushInterval { get; init; } = DefaultFlushInterval;
+
+    /// <summary>Write requests in flight at once. More than one lets a slow response overlap the next batch.</summary>
+    public int MaxConcurrentRequests { get; init; } = 2;
+
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
+    public bool Gzip { get; init; } = true;
+
+    /// <summary>Create a missing 1.x database (CREATE DATABASE) instead of dropping its points.</summary>
+    public bool CreateDatabase { get; init; } = true;
+
+    public TimeSpan RetryInitialDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Target used when a request names no database (v1) or bucket (v2).</summary>
+    public string DefaultTarget => ApiVersion == 1 ? Database : Bucket;
+}
+
+/// <summary>The bounded buffer between the write endpoints and the sinks (section <c>Buffer</c>).</summary>
+public sealed record BufferOptions
+{
+    /// <summary>Points held between acknowledgement and delivery to InfluxDB.</summary>
+    public long Capacity { get; init; } = 1_000_000;
+
+    /// <summary>How long a write waits for room in a full buffer before it is answered 503.</summary>
+    public TimeSpan FullWaitTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The <c>Retry-After</c> a refused write is given, in whole seconds.</summary>
+    public int RetryAfterSeconds { get; init; } = 1;
+}
+
+/// <summary>The HTTP endpoints (section <c>Http</c>).</summary>
+public sealed record HttpOptions
+{
+    /// <summary>Largest request body, after decompression, in bytes (InfluxDB's default).</summary>
+    public long MaxBodySize { get; init; } = 25_000_000;
+
+    /// <summary>The <c>X-Influxdb-Version</c> header; clients read it to tell a 1.x from a 2.x server.</summary>
+    public string InfluxVersionHeader { get; init; } = "1.8.10-ingest";
+}
+
+/// <summary>Credentials required on the write endpoints (section <c>Auth</c>).</summary>
+public sealed record AuthOptions
+{
+    public bool Enabled { get; init; }
+
+    /// <summary>Token names by the SHA-256 digest (lower-case hex) of the token: tokens themselves are never stored.</summary>
+    public IReadOnlyDictionary<string, string> TokenHashes { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>Redis connection (section <c>Redis</c>). Empty configuration: Redis not used.</summary>
+public sealed record RedisOptions
+{
+    public string Configuration { get; init; } = "";
+    public bool Enabled => Configuration.Length > 0;
+}
+
+/// <summary>All daemon settings, read and validated once at start.</summary>
+public sealed record IngestOptions
+{
+    public InfluxOptions Influx { get; init; } = new();
+    public BufferOptions Buffer { get; init; } = new();
+    public HttpOptions Http { get; init; } = new();
+    public AuthOptions Auth { get; init; } = new();
+    public RedisOptions Redis { get; init; } = new();
+}

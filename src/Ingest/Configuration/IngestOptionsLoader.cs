@@ -1,0 +1,109 @@
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
+
+namespace Ingest.Configuration;
+
+/// <summary>Builds <see cref="IngestOptions"/> from configuration, failing on the first bad or unknown key.</summary>
+public static partial class IngestOptionsLoader
+{
+    public static IngestOptions Load(IConfiguration configuration)
+    {
+        var influx = ReadInflux(new SectionReader(configuration, "Influx"));
+        var buffer = ReadBuffer(new SectionReader(configuration, "Buffer"));
+        var http = ReadHttp(new SectionReader(configuration, "Http"));
+        var auth = ReadAuth(new SectionReader(configuration, "Auth"));
+        var redisSection = new SectionReader(configuration, "Redis");
+        var redis = new RedisOptions { Configuration = redisSection.String("Configuration", "") };
+        redisSection.RejectUnknownKeys();
+
+        if (buffer.Capacity < influx.BatchSize)
+            throw new ConfigurationError("Buffer:Capacity", buffer.Capacity.ToString(),
+                $"must be at least Influx:BatchSize ({influx.BatchSize}), or no batch could ever fill");
+
+        return new IngestOptions { Influx = influx, Buffer = buffer, Http = http, Auth = auth, Redis = redis };
+    }
+
+    private static InfluxOptions ReadInflux(SectionReader s)
+    {
+        var d = new InfluxOptions();
+        var o = new InfluxOptions
+        {
+            Url = s.Url("Url", d.Url.ToString()),
+            ApiVersion = s.Int("ApiVersion", d.ApiVersion, 1, 2),
+            Database = s.String("Database", d.Database),
+            RetentionPolicy = s.String("RetentionPolicy", d.RetentionPolicy),
+            Org = s.String("Org", d.Org),
+            Bucket = s.String("Bucket", d.Bucket),
+            Token = s.String("Token", d.Token),
+            Username = s.String("Username", d.Username),
+            Password = s.String("Password", d.Password),
+            BatchSize = s.Int("BatchSize", d.BatchSize, 1, 1_000_000),
+            FlushInterval = s.Duration("FlushInterval", d.FlushInterval, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1)),
+            MaxConcurrentRequests = s.Int("MaxConcurrentRequests", d.MaxConcurrentRequests, 1, 64),
+            Timeout = s.Duration("Timeout", d.Timeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)),
+            Gzip = s.Bool("Gzip", d.Gzip),
+            CreateDatabase = s.Bool("CreateDatabase", d.CreateDatabase),
+            RetryInitialDelay = s.Duration("RetryInitialDelay", d.RetryInitialDelay, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(10)),
+            RetryMaxDelay = s.Duration("RetryMaxDelay", d.RetryMaxDelay, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1)),
+        };
+        s.RejectUnknownKeys();
+
+        if (o.ApiVersion == 1 && o.Database.Length == 0)
+            throw new ConfigurationError("Influx:Database", o.Database, "a default database is required with Influx:ApiVersion 1");
+        if (o.ApiVersion == 2)
+        {
+            if (o.Bucket.Length == 0) throw new ConfigurationError("Influx:Bucket", o.Bucket, "a default bucket is required with Influx:ApiVersion 2");
+            if (o.Org.Length == 0) throw new ConfigurationError("Influx:Org", o.Org, "an organization is required with Influx:ApiVersion 2");
+        }
+        if (o.RetryMaxDelay < o.RetryInitialDelay)
+            throw new ConfigurationError("Influx:RetryMaxDelay", DurationParser.Format(o.RetryMaxDelay), "must not be shorter than Influx:RetryInitialDelay");
+        return o;
+    }
+
+    private static BufferOptions ReadBuffer(SectionReader s)
+    {
+        var d = new BufferOptions();
+        var o = new BufferOptions
+        {
+            Capacity = s.Long("Capacity", d.Capacity, 1, 1_000_000_000),
+            FullWaitTimeout = s.Duration("FullWaitTimeout", d.FullWaitTimeout, TimeSpan.Zero, TimeSpan.FromMinutes(5)),
+            RetryAfterSeconds = s.Int("RetryAfterSeconds", d.RetryAfterSeconds, 1, 3600),
+        };
+        s.RejectUnknownKeys();
+        return o;
+    }
+
+    private static HttpOptions ReadHttp(SectionReader s)
+    {
+        var d = new HttpOptions();
+        var o = new HttpOptions
+        {
+            MaxBodySize = s.Long("MaxBodySize", d.MaxBodySize, 1024, 1L << 31),
+            InfluxVersionHeader = s.String("InfluxVersionHeader", d.InfluxVersionHeader),
+        };
+        s.RejectUnknownKeys();
+        return o;
+    }
+
+    private static AuthOptions ReadAuth(SectionReader s)
+    {
+        var enabled = s.Bool("Enabled", false);
+        var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var token in s.Child("Tokens").GetChildren())
+        {
+            var hash = token["Sha256"]?.Trim().ToLowerInvariant() ?? "";
+            var name = token["Name"]?.Trim() ?? token.Key;
+            if (!Sha256Hex().IsMatch(hash))
+                throw new ConfigurationError($"Auth:Tokens:{token.Key}:Sha256", token["Sha256"],
+                    "expected the token's SHA-256 digest as 64 hex digits (print one with: Ingest hash-token <token>)");
+            hashes[hash] = name;
+        }
+        s.RejectUnknownKeys();
+        if (enabled && hashes.Count == 0)
+            throw new ConfigurationError("Auth:Tokens", "", "Auth:Enabled is true but no token is configured, so every write would be refused");
+        return new AuthOptions { Enabled = enabled, TokenHashes = hashes };
+    }
+
+    [GeneratedRegex("^[0-9a-f]{64}$")]
+    private static partial Regex Sha256Hex();
+}

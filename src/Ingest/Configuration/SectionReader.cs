@@ -1,0 +1,106 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+
+namespace Ingest.Configuration;
+
+/// <summary>
+/// Reads one configuration section with typed getters that fail with the full key and the offending value,
+/// and remembers which keys it read so that a misspelt key is reported instead of silently ignored.
+/// </summary>
+internal sealed class SectionReader
+{
+    private readonly IConfigurationSection _section;
+    private readonly HashSet<string> _known = new(StringComparer.OrdinalIgnoreCase);
+
+    public SectionReader(IConfiguration configuration, string name)
+    {
+        _section = configuration.GetSection(name);
+        Name = name;
+    }
+
+    public string Name { get; }
+
+    private string Key(string key) => $"{Name}:{key}";
+
+    private string? Raw(string key)
+    {
+        _known.Add(key);
+        return _section[key];
+    }
+
+    public string String(string key, string defaultValue) => Raw(key) is { } v ? v.Trim() : defaultValue;
+
+    public int Int(string key, int defaultValue, int min, int max)
+    {
+        var raw = Raw(key);
+        if (string.IsNullOrWhiteSpace(raw)) return defaultValue;
+        if (!int.TryParse(raw.Trim().Replace("_", ""), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) || v < min || v > max)
+            throw new ConfigurationError(Key(key), raw, $"expected a whole number from {min} to {max}");
+        return v;
+    }
+
+    public long Long(string key, long defaultValue, long min, long max)
+    {
+        var raw = Raw(key);
+        if (string.IsNullOrWhiteSpace(raw)) return defaultValue;
+        if (!long.TryParse(raw.Trim().Replace("_", ""), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) || v < min || v > max)
+            throw new ConfigurationError(Key(key), raw, $"expected a whole number from {min} to {max}");
+        return v;
+    }
+
+    public bool Bool(string key, bool defaultValue)
+    {
+        var raw = Raw(key);
+        if (string.IsNullOrWhiteSpace(raw)) return defaultValue;
+        return raw.Trim().ToLowerInvariant() switch
+        {
+            "true" or "yes" or "on" or "1" => true,
+            "false" or "no" or "off" or "0" => false,
+            _ => throw new ConfigurationError(Key(key), raw, "expected true or false"),
+        };
+    }
+
+    public TimeSpan Duration(string key, TimeSpan defaultValue, TimeSpan min, TimeSpan max)
+    {
+        var raw = Raw(key);
+        if (string.IsNullOrWhiteSpace(raw)) return defaultValue;
+        if (!DurationParser.TryParse(raw, out var v) || v < min || v > max)
+            throw new ConfigurationError(Key(key), raw,
+                $"expected a duration such as 250ms, 1s, 5m or 00:00:01, from {DurationParser.Format(min)} to {DurationParser.Format(max)}");
+        return v;
+    }
+
+    public Uri Url(string key, string defaultValue)
+    {
+        var raw = String(key, defaultValue);
+        if (!Uri.TryCreate(raw, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            throw new ConfigurationError(Key(key), raw, "expected an absolute http:// or https:// URL");
+        return uri;
+    }
+
+    public T Choice<T>(string key, T defaultValue, IReadOnlyDictionary<string, T> choices)
+    {
+        var raw = Raw(key);
+        if (string.IsNullOrWhiteSpace(raw)) return defaultValue;
+        foreach (var (name, value) in choices)
+            if (string.Equals(name, raw.Trim(), StringComparison.OrdinalIgnoreCase)) return value;
+        throw new ConfigurationError(Key(key), raw, "expected one of: " + string.Join(", ", choices.Keys));
+    }
+
+    public IConfigurationSection Child(string key)
+    {
+        _known.Add(key);
+        return _section.GetSection(key);
+    }
+
+    /// <summary>Fails on any key of the section that no getter asked for: a typo must not pass for a default.</summary>
+    public void RejectUnknownKeys()
+    {
+        foreach (var child in _section.GetChildren())
+        {
+            if (!_known.Contains(child.Key))
+                throw new ConfigurationError(
+                    $"unknown configuration key {Name}:{child.Key} (known keys: {string.Join(", ", _known.Order(StringComparer.OrdinalIgnoreCase))})");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+using System.Text.Json;
+using Ingest.Buffering;
+using Ingest.Configuration;
+using Ingest.Health;
+using Ingest.LineProtocol;
+using Ingest.Sinks.Influx;
+using Ingest.Sources.Http;
+using Ingest.Telemetry;
+
+namespace Ingest.Hosting;
+
+/// <summary>Registers the daemon's stages and maps its endpoints; the one place that wires the pipeline.</summary>
+public static class IngestHost
+{
+    public static WebApplicationBuilder AddIngest(this WebApplicationBuilder builder, IngestOptions options)
+    {
+        var services = builder.Services;
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            // The write endpoints enforce Http:MaxBodySize themselves (after decompression, with an
+            // InfluxDB-shaped 413); Kestrel's limit only stops a client from streaming without end.
+            k.Limits.MaxRequestBodySize = options.Http.MaxBodySize + 1;
+            k.AddServerHeader = false;
+        });
+        services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
+
+        services.AddSingleton(options);
+        services.AddSingleton(options.Influx);
+        services.AddSingleton<IngestMeter>();
+        services.AddSingleton<IPointBuffer>(new MemoryPointBuffer(options.Buffer.Capacity));
+        services.AddSingleton(new LineProtocolParser(new ParserOptions { UnsignedAsInteger = options.Influx.ApiVersion == 1 }));
+        services.AddSingleton(new WriteCredentials(options.Auth));
+        services.AddSingleton<WriteTelemetry>();
+        services.AddSingleton<WriteEndpoints>();
+
+        services.AddHttpClient<InfluxClient>(c => c.Timeout = options.Influx.Timeout)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                MaxConnectionsPerServer = options.Influx.MaxConcurrentRequests + 1,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                AutomaticDecompression = System.Net.DecompressionMethods.All,
+            });
+        services.AddSingleton<InfluxSinkTelemetry>();
+        services.AddSingleton<InfluxSink>();
+        services.AddHostedService<InfluxSinkService>();
+
+        services.AddSingleton<ReadinessState>();
+        services.AddHostedService<DependencyProbe>();
+        services.AddSingleton<BufferTelemetry>();
+        return builder;
+    }
+
+    public static WebApplication UseIngest(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<IngestOptions>();
+        app.Services.GetRequiredService<BufferTelemetry>();
+        app.Use((context, next) =>
+        {
+            // Every answer names itself as InfluxDB-compatible and carries a request id, as InfluxDB's do.
+            var headers = context.Response.Headers;
+            headers["X-Influxdb-Version"] = options.Http.InfluxVersionHeader;
+            headers["X-Influxdb-Build"] = "OSS";
+            var id = Guid.NewGuid().ToString();
+            headers["Request-Id"] = id;
+            headers["X-Request-Id"] = id;
+            return next(context);
+        });
+
+        WriteEndpoints.Map(app);
+        app.MapGet("/health", () => Results.Json(new { status = "pass", name = "ingest", message = "alive" }));
+        app.MapGet("/ready", (ReadinessState r) => Results.Json(new
+        {
+            status = r.Status,
+            dependencies = r.All.ToDictionary(d => d.Name, d => new
+            {
+                status = d.State.Status,
+                endpoint = d.Endpoint,
+                required = d.Required,
+                error = d.State.Error,
+                detail = d.State.Detail,
+                lastUp = d.State.LastUp,
+            }),
+        }, JsonOptions, statusCode: r.IsReady ? 200 : 503));
+        return app;
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+}

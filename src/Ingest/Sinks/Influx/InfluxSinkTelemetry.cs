@@ -1,0 +1,86 @@
+using System.Diagnostics.Metrics;
+using Ingest.Telemetry;
+using Microsoft.Extensions.Logging;
+
+namespace Ingest.Sinks.Influx;
+
+/// <summary>Instruments and log events of the InfluxDB raw-point sink.</summary>
+public sealed partial class InfluxSinkTelemetry
+{
+    private static readonly KeyValuePair<string, object?> SinkTag = new("sink", "influx");
+    private static readonly double[] LatencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+    private readonly Counter<long> _batches;
+    private readonly Counter<long> _written;
+    private readonly Counter<long> _dropped;
+    private readonly Counter<long> _retries;
+    private readonly Counter<long> _errors;
+    private readonly Histogram<double> _latency;
+    private readonly ILogger _logger;
+    private long _lastRejectLogTicks;
+
+    public InfluxSinkTelemetry(IngestMeter meter, ILogger<InfluxSinkTelemetry> logger)
+    {
+        var m = meter.Meter;
+        _batches = m.CreateCounter<long>("ingest.sink.batches", "{batch}", "Write requests that reached a final outcome, by sink and outcome (delivered, partial, rejected).");
+        _written = m.CreateCounter<long>("ingest.sink.points.written", "{point}", "Points stored by the sink's destination.");
+        _dropped = m.CreateCounter<long>("ingest.sink.points.dropped", "{point}", "Points the destination refused for good, by sink and reason; they are not retried.");
+        _retries = m.CreateCounter<long>("ingest.sink.retries", "{retry}", "Write attempts that failed and were retried, by sink and error type.");
+        _errors = m.CreateCounter<long>("ingest.errors", "{error}", "Errors by stage and type, retried or not.");
+        _latency = m.CreateHistogram<double>("ingest.sink.write.duration", "s", "Time of one write attempt to the destination, by sink.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+        _logger = logger;
+    }
+
+    public void Attempt(TimeSpan elapsed) => _latency.Record(elapsed.TotalSeconds, SinkTag);
+
+    public void Delivered(int points)
+    {
+        _batches.Add(1, SinkTag, new("outcome", "delivered"));
+        _written.Add(points, SinkTag);
+    }
+
+    public void PartiallyRejected(int points, int dropped, WriteResult result)
+    {
+        dropped = Math.Clamp(dropped, 0, points);
+        _batches.Add(1, SinkTag, new("outcome", "partial"));
+        _written.Add(points - dropped, SinkTag);
+        Dropped(dropped, "rejected", result);
+    }
+
+    public void Rejected(int points, string reason, WriteResult result)
+    {
+        _batches.Add(1, SinkTag, new("outcome", "rejected"));
+        Dropped(points, reason, result);
+    }
+
+    private void Dropped(int points, string reason, WriteResult result)
+    {
+        if (points > 0) _dropped.Add(points, SinkTag, new("reason", reason));
+        _errors.Add(1, new("stage", "influx"), new("type", result.ErrorType));
+        // At most one such log a second: a client that keeps sending bad points must not flood the journal.
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastRejectLogTicks);
+        if (now - last >= 1000 && Interlocked.CompareExchange(ref _lastRejectLogTicks, now, last) == last)
+            LogRejected(points, result.StatusCode, reason, result.Error ?? "");
+    }
+
+    public void Retrying(WriteResult result, int attempt, TimeSpan delay)
+    {
+        _retries.Add(1, SinkTag, new("error_type", result.ErrorType));
+        _errors.Add(1, new("stage", "influx"), new("type", result.ErrorType));
+        LogRetry(attempt + 1, result.ErrorType, result.Error ?? "", delay.TotalSeconds);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "InfluxDB refused {Points} points for good (HTTP {Status}, {Reason}): {Error}")]
+    private partial void LogRejected(int points, int status, string reason, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "InfluxDB write attempt {Attempt} failed ({ErrorType}: {Error}); retrying in {DelaySeconds:0.###} s")]
+    private partial void LogRetry(int attempt, string errorType, string error, double delaySeconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created InfluxDB database {Database}")]
+    public partial void DatabaseCreated(string database);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Stopped with {Points} points not delivered to InfluxDB (it did not accept them before the shutdown deadline)")]
+    public partial void LostAtShutdown(long points);
+}

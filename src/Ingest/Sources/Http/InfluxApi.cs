@@ -1,0 +1,71 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+
+namespace Ingest.Sources.Http;
+
+/// <summary>Which InfluxDB write API a request came in on; it decides the shape of error bodies.</summary>
+public enum InfluxApi { V1, V2 }
+
+/// <summary>Error answers shaped as the InfluxDB API the client spoke, so its client library understands them.</summary>
+public static class InfluxResponses
+{
+    /// <summary>
+    /// 1.x: <c>{"error":"…"}</c> plus <c>X-Influxdb-Error</c> (not on 401, which carries <c>WWW-Authenticate</c>);
+    /// 2.x: <c>{"code":"…","message":"…"}</c> plus <c>X-Platform-Error-Code</c>. Extra members (line numbers and
+    /// counts of a partial write) are appended to both.
+    /// </summary>
+    public static Task WriteErrorAsync(HttpContext context, InfluxApi api, int status, string message,
+        IReadOnlyDictionary<string, object>? extra = null)
+    {
+        var response = context.Response;
+        response.StatusCode = status;
+        response.ContentType = "application/json";
+        var code = V2Code(status);
+        if (status == StatusCodes.Status401Unauthorized)
+            response.Headers.WWWAuthenticate = "Basic realm=\"Ingest\"";
+        else if (api == InfluxApi.V1)
+            response.Headers["X-Influxdb-Error"] = message.Length > 1024 ? message[..1024] : message;
+        if (api == InfluxApi.V2) response.Headers["X-Platform-Error-Code"] = code;
+
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartObject();
+            if (api == InfluxApi.V1)
+            {
+                json.WriteString("error", message);
+            }
+            else
+            {
+                json.WriteString("code", code);
+                json.WriteString("message", message);
+            }
+            if (extra is not null)
+            {
+                foreach (var (k, v) in extra)
+                {
+                    json.WritePropertyName(k);
+                    JsonSerializer.Serialize(json, v);
+                }
+            }
+            json.WriteEndObject();
+        }
+        response.ContentLength = stream.Length;
+        return response.Body.WriteAsync(stream.GetBuffer(), 0, (int)stream.Length, context.RequestAborted);
+    }
+
+    private static string V2Code(int status) => status switch
+    {
+        400 => "invalid",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not found",
+        405 => "method not allowed",
+        413 => "request too large",
+        422 => "unprocessable entity",
+        429 => "too many requests",
+        501 => "not implemented",
+        503 => "unavailable",
+        _ => "internal error",
+    };
+}

@@ -1,0 +1,159 @@
+using Ingest.Buffering;
+using Ingest.Configuration;
+using Ingest.LineProtocol;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Ingest.Sources.Http;
+
+/// <summary>
+/// The InfluxDB-compatible write source: <c>POST /write</c> (1.x), <c>POST /api/v2/write</c> (2.x) and
+/// <c>GET|HEAD /ping</c>. A write is answered 2xx only once its points are in the buffer; bad lines are
+/// reported (400) while the good lines of the same body are kept; a full buffer gives 503 with Retry-After.
+/// </summary>
+public sealed class WriteEndpoints(
+    IngestOptions options,
+    IPointBuffer buffer,
+    LineProtocolParser parser,
+    WriteCredentials credentials,
+    WriteTelemetry telemetry)
+{
+    public const string V1Path = "/write";
+    public const string V2Path = "/api/v2/write";
+
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        app.MapPost(V1Path, (HttpContext c, WriteEndpoints e) => e.HandleAsync(c, InfluxApi.V1));
+        app.MapPost(V2Path, (HttpContext c, WriteEndpoints e) => e.HandleAsync(c, InfluxApi.V2));
+        app.MapMethods("/ping", ["GET", "HEAD"], (HttpContext c, IngestOptions o) =>
+        {
+            if (c.Request.Query["verbose"] == "true")
+                return Results.Json(new { version = o.Http.InfluxVersionHeader });
+            return Results.NoContent();
+        });
+    }
+
+    public async Task HandleAsync(HttpContext context, InfluxApi api)
+    {
+        var endpoint = api == InfluxApi.V1 ? V1Path : V2Path;
+        var status = await HandleCoreAsync(context, api, endpoint).ConfigureAwait(false);
+        telemetry.Request(endpoint, status);
+    }
+
+    private async Task<int> HandleCoreAsync(HttpContext context, InfluxApi api, string endpoint)
+    {
+        var request = context.Request;
+        var query = request.Query;
+
+        if (credentials.Authenticate(request) is null)
+            return await Error(context, api, 401, api == InfluxApi.V1 ? "authorization failed" : "unauthorized access");
+
+        Precision precision;
+        if (api == InfluxApi.V1)
+        {
+            if (!PrecisionExtensions.TryParseV1(query["precision"], out precision))
+                return await Error(context, api, 400, $"invalid precision \"{query["precision"]}\" (use n, u, ms, s, m or h)");
+            var consistency = query["consistency"].ToString();
+            if (consistency.Length > 0 && consistency is not ("any" or "one" or "quorum" or "all"))
+                return await Error(context, api, 400, $"invalid consistency \"{consistency}\" (use any, one, quorum or all)");
+        }
+        else if (!PrecisionExtensions.TryParseV2(query["precision"], out precision))
+        {
+            return await Error(context, api, 400, "invalid precision; valid precision units are ns, us, ms, and s");
+        }
+
+        var (database, retentionPolicy) = Target(api, query);
+
+        using var body = await RequestBody.ReadAsync(request, options.Http.MaxBodySize, context.RequestAborted).ConfigureAwait(false);
+        telemetry.BytesReceived(endpoint, body.WireBytes);
+        switch (body.Error)
+        {
+            case BodyError.TooLarge:
+                return await Error(context, api, 413, api == InfluxApi.V1
+                    ? "Request Entity Too Large"
+                    : $"unable to read data: request body is larger than {options.Http.MaxBodySize} bytes");
+            case BodyError.BadGzip:
+                return await Error(context, api, 400, "unable to decompress gzip body: " + body.Detail);
+            case BodyError.UnsupportedEncoding:
+                return await Error(context, api, 415, body.Detail!);
+            case BodyError.Aborted:
+                return 499;
+        }
+
+        var batch = PointBatch.Rent();
+        batch.Database = database;
+        batch.RetentionPolicy = retentionPolicy;
+        var summary = parser.Parse(body.Span, precision, NowNanoseconds(), batch);
+        telemetry.Parsed(endpoint, summary.Points, summary.BadLines);
+
+        if (summary.Points > 0)
+        {
+            if (!await buffer.TryEnqueueAsync(batch, options.Buffer.FullWaitTimeout, context.RequestAborted).ConfigureAwait(false))
+            {
+                PointBatch.Return(batch);
+                telemetry.BufferFull(endpoint, summary.Points);
+                context.Response.Headers.RetryAfter = options.Buffer.RetryAfterSeconds.ToString();
+                return await Error(context, api, 503, "buffer full: the daemon cannot take more points now, retry later");
+            }
+            telemetry.Accepted(endpoint, summary.Points);
+        }
+        else
+        {
+            PointBatch.Return(batch);
+        }
+
+        if (summary.BadLines > 0)
+        {
+            var first = summary.FirstError!;
+            telemetry.BadLines(endpoint, summary.BadLines, first.ToString());
+            var message = summary.Points > 0
+                ? $"partial write: {first} dropped={summary.BadLines} for database: {database}" + (retentionPolicy.Length > 0 ? $" for retention policy: {retentionPolicy}" : "")
+                : summary.BadLines == 1 ? first.ToString() : $"{first}; {summary.BadLines} lines rejected";
+            return await Error(context, api, 400, message, new Dictionary<string, object>
+            {
+                ["line"] = first.LineNumber,
+                ["rejected"] = summary.BadLines,
+                ["accepted"] = summary.Points,
+                ["errors"] = summary.Errors.Select(e => new { line = e.LineNumber, text = e.Line, reason = e.Reason }).ToArray(),
+            });
+        }
+
+        context.Response.StatusCode = StatusCodes.Status204NoContent;
+        return 204;
+    }
+
+    /// <summary>
+    /// The request's target, mapped onto the configured InfluxDB API: a 1.x sink takes <c>db</c>/<c>rp</c>, or a
+    /// 2.x-style bucket <c>db/rp</c>; a 2.x sink takes <c>bucket</c>, or <c>db</c> (or <c>db/rp</c>) as the bucket name.
+    /// Missing names fall back to the configured default.
+    /// </summary>
+    private (string Database, string RetentionPolicy) Target(InfluxApi api, IQueryCollection query)
+    {
+        var influx = options.Influx;
+        string db, rp;
+        if (api == InfluxApi.V1)
+        {
+            db = query["db"].ToString();
+            rp = query["rp"].ToString();
+        }
+        else
+        {
+            var bucket = query["bucket"].ToString();
+            var slash = bucket.IndexOf('/');
+            (db, rp) = slash >= 0 ? (bucket[..slash], bucket[(slash + 1)..]) : (bucket, "");
+        }
+        if (db.Length == 0) db = influx.DefaultTarget;
+        if (influx.ApiVersion == 2)
+            return (rp.Length > 0 ? $"{db}/{rp}" : db, "");
+        return (db, rp);
+    }
+
+    private static long NowNanoseconds() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
+
+    private static async Task<int> Error(HttpContext context, InfluxApi api, int status, string message, IReadOnlyDictionary<string, object>? extra = null)
+    {
+        await InfluxResponses.WriteErrorAsync(context, api, status, message, extra).ConfigureAwait(false);
+        return status;
+    }
+}
