@@ -1,0 +1,120 @@
+using Ingest.Configuration;
+using Ingest.Hosting;
+using Microsoft.Extensions.Configuration;
+
+namespace Ingest.Tests;
+
+public class ConfigurationTests
+{
+    private static IngestOptions Load(params (string Key, string? Value)[] pairs) =>
+        IngestOptionsLoader.Load(new ConfigurationBuilder()
+            .AddInMemoryCollection(pairs.Select(p => new KeyValuePair<string, string?>(p.Key, p.Value)))
+            .Build());
+
+    [Fact]
+    public void Empty_configuration_gives_documented_defaults()
+    {
+        var o = Load();
+        Assert.Equal(new Uri("http://127.0.0.1:8086"), o.Influx.Url);
+        Assert.Equal(1, o.Influx.ApiVersion);
+        Assert.Equal("metrics", o.Influx.Database);
+        Assert.Equal(5000, o.Influx.BatchSize);
+        Assert.Equal(TimeSpan.FromSeconds(1), o.Influx.FlushInterval);
+        Assert.Equal(1_000_000, o.Buffer.Capacity);
+        Assert.Equal(25_000_000, o.Http.MaxBodySize);
+        Assert.False(o.Auth.Enabled);
+        Assert.False(o.Redis.Enabled);
+    }
+
+    [Theory]
+    [InlineData("Influx:BatchSize", "abc")]
+    [InlineData("Influx:BatchSize", "0")]
+    [InlineData("Influx:ApiVersion", "3")]
+    [InlineData("Influx:Url", "localhost:8086")]
+    [InlineData("Influx:FlushInterval", "soon")]
+    [InlineData("Influx:Gzip", "maybe")]
+    [InlineData("Buffer:Capacity", "-5")]
+    [InlineData("Http:MaxBodySize", "12")]
+    public void Invalid_value_fails_naming_key_and_value(string key, string value)
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Load((key, value)));
+        Assert.Contains(key, e.Message);
+        Assert.Contains($"'{value}'", e.Message);
+    }
+
+    [Fact]
+    public void Misspelt_key_fails_instead_of_being_ignored()
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Load(("Influx:BatchSise", "100")));
+        Assert.Contains("Influx:BatchSise", e.Message);
+    }
+
+    [Fact]
+    public void Buffer_smaller_than_a_batch_is_refused()
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Load(("Buffer:Capacity", "100"), ("Influx:BatchSize", "1000")));
+        Assert.Contains("Buffer:Capacity", e.Message);
+    }
+
+    [Fact]
+    public void Api_v2_requires_org()
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Load(("Influx:ApiVersion", "2")));
+        Assert.Contains("Influx:Org", e.Message);
+    }
+
+    [Fact]
+    public void Auth_token_must_be_a_sha256_digest()
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Load(("Auth:Enabled", "true"), ("Auth:Tokens:0:Name", "telegraf"), ("Auth:Tokens:0:Sha256", "secret")));
+        Assert.Contains("Auth:Tokens:0:Sha256", e.Message);
+    }
+
+    [Theory]
+    [InlineData("250ms", 250)]
+    [InlineData("1s", 1000)]
+    [InlineData("1.5s", 1500)]
+    [InlineData("2m", 120_000)]
+    [InlineData("00:00:03", 3000)]
+    public void Durations_accept_operator_spellings(string text, int ms)
+    {
+        Assert.True(DurationParser.TryParse(text, out var v));
+        Assert.Equal(TimeSpan.FromMilliseconds(ms), v);
+    }
+
+    [Fact]
+    public void Environment_overrides_file_and_command_line_overrides_environment()
+    {
+        var dir = Directory.CreateTempSubdirectory();
+        try
+        {
+            var file = Path.Combine(dir.FullName, "ingest.json");
+            File.WriteAllText(file, """{ "Influx": { "Database": "fromfile", "BatchSize": 10, "Org": "fromfile" } }""");
+            Environment.SetEnvironmentVariable("INGEST_Influx__BatchSize", "20");
+            Environment.SetEnvironmentVariable("INGEST_Influx__Org", "fromenv");
+            var config = new ConfigurationManager();
+            var args = new[] { "--config", file, "--Influx:Org=fromargs" };
+            Assert.Equal(file, ConfigurationSetup.ResolveConfigFile(args, out var error));
+            Assert.Null(error);
+            ConfigurationSetup.Apply(config, args, file);
+            var o = IngestOptionsLoader.Load(config);
+            Assert.Equal("fromfile", o.Influx.Database);
+            Assert.Equal(20, o.Influx.BatchSize);
+            Assert.Equal("fromargs", o.Influx.Org);
+            Assert.Equal(ConfigurationSetup.DefaultUrls, config["urls"]);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("INGEST_Influx__BatchSize", null);
+            Environment.SetEnvironmentVariable("INGEST_Influx__Org", null);
+            dir.Delete(true);
+        }
+    }
+
+    [Fact]
+    public void Missing_explicit_config_file_is_an_error()
+    {
+        ConfigurationSetup.ResolveConfigFile(["--config", "/nonexistent/ingest.json"], out var error);
+        Assert.Contains("/nonexistent/ingest.json", error);
+    }
+}

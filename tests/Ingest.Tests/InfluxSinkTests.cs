@@ -1,0 +1,195 @@
+using Ingest.Buffering;
+using Ingest.Configuration;
+using Ingest.Sinks.Influx;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Ingest.Tests;
+
+public class InfluxSinkTests
+{
+    private sealed class Rig : IAsyncDisposable
+    {
+        public readonly MemoryPointBuffer Buffer = new(1_000_000);
+        public readonly FakeInflux Influx;
+        public readonly MeasurementLog Metrics;
+        private readonly InfluxSink _sink;
+        private readonly CancellationTokenSource _cts = new();
+        private readonly Task _run;
+
+        public Rig(Func<FakeInflux.Request, HttpResponseMessage> respond, InfluxOptions? options = null)
+        {
+            options ??= new InfluxOptions();
+            options = options with { RetryInitialDelay = TimeSpan.FromMilliseconds(5), RetryMaxDelay = TimeSpan.FromMilliseconds(50) };
+            Influx = new FakeInflux(respond);
+            var meter = TestMeters.Create();
+            Metrics = new MeasurementLog(meter);
+            var client = new InfluxClient(new HttpClient(Influx) { BaseAddress = options.Url }, options);
+            _sink = new InfluxSink(Buffer, client, new InfluxSinkTelemetry(meter, NullLogger<InfluxSinkTelemetry>.Instance));
+            _run = _sink.RunAsync(_cts.Token, _cts.Token);
+        }
+
+        public async Task Enqueue(int points, int first = 0, string db = "")
+        {
+            Assert.True(await Buffer.TryEnqueueAsync(TestBatches.Make(points, first, db), TimeSpan.Zero));
+        }
+
+        /// <summary>Waits until the buffer is empty again, i.e. every point reached a final outcome.</summary>
+        public async Task Drained(int timeoutMs = 10_000)
+        {
+            var until = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+            while (Buffer.Depth > 0)
+            {
+                Assert.True(DateTime.UtcNow < until, $"buffer still holds {Buffer.Depth} points");
+                await Task.Delay(10);
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Buffer.Complete();
+            await _run.WaitAsync(TimeSpan.FromSeconds(10));
+            _cts.Dispose();
+            Metrics.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Points_are_sent_in_writes_of_at_most_batch_size_and_then_released()
+    {
+        await using var rig = new Rig(_ => FakeInflux.Status(204), new InfluxOptions { BatchSize = 1000, FlushInterval = TimeSpan.FromMilliseconds(50) });
+        await rig.Enqueue(2500);
+        await rig.Drained();
+        Assert.All(rig.Influx.Requests, r => Assert.True(r.Lines.Length <= 1000));
+        Assert.Equal(2500, rig.Influx.StoredLines.Distinct().Count());
+        Assert.Equal(2500, rig.Metrics.Sum("ingest.sink.points.written"));
+        Assert.Contains("db=metrics", rig.Influx.Requests[0].Query);
+        Assert.Contains("precision=ns", rig.Influx.Requests[0].Query);
+        Assert.True(rig.Influx.Requests[0].Gzip);
+    }
+
+    [Fact]
+    public async Task A_small_batch_is_sent_when_the_flush_interval_passes()
+    {
+        await using var rig = new Rig(_ => FakeInflux.Status(204), new InfluxOptions { BatchSize = 5000, FlushInterval = TimeSpan.FromMilliseconds(100) });
+        await rig.Enqueue(3);
+        await Task.Delay(30);
+        Assert.Empty(rig.Influx.Requests);
+        await rig.Drained(2000);
+        Assert.Single(rig.Influx.Requests);
+    }
+
+    [Fact]
+    public async Task Points_for_different_databases_go_in_separate_writes()
+    {
+        await using var rig = new Rig(_ => FakeInflux.Status(204), new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
+        await rig.Enqueue(2, 0, "a");
+        await rig.Enqueue(3, 10, "b");
+        await rig.Drained();
+        Assert.Equal(2, rig.Influx.Requests.Single(r => r.Query.Contains("db=a")).Lines.Length);
+        Assert.Equal(3, rig.Influx.Requests.Single(r => r.Query.Contains("db=b")).Lines.Length);
+    }
+
+    [Fact]
+    public async Task Request_too_large_is_split_until_the_halves_fit()
+    {
+        await using var rig = new Rig(r => r.Lines.Length > 100 ? FakeInflux.Status(413, """{"error":"Request Entity Too Large"}""") : FakeInflux.Status(204),
+            new InfluxOptions { BatchSize = 1000, FlushInterval = TimeSpan.FromMilliseconds(20) });
+        await rig.Enqueue(1000);
+        await rig.Drained();
+        Assert.Equal(1000, rig.Influx.StoredLines.Distinct().Count());
+        Assert.Equal(0, rig.Metrics.Sum("ingest.sink.points.dropped"));
+    }
+
+    [Fact]
+    public async Task Partial_write_drops_and_counts_what_influx_refused_without_retrying()
+    {
+        await using var rig = new Rig(_ => FakeInflux.Status(400, """{"error":"partial write: field type conflict dropped=2 for database: metrics"}"""),
+            new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
+        await rig.Enqueue(10);
+        await rig.Drained();
+        Assert.Single(rig.Influx.Requests);
+        Assert.Equal(2, rig.Metrics.Sum("ingest.sink.points.dropped", "reason", "rejected"));
+        Assert.Equal(8, rig.Metrics.Sum("ingest.sink.points.written"));
+    }
+
+    [Fact]
+    public async Task Unavailable_is_retried_honouring_retry_after_then_delivered()
+    {
+        var calls = 0;
+        await using var rig = new Rig(_ => Interlocked.Increment(ref calls) <= 2 ? FakeInflux.Status(503, retryAfter: 0) : FakeInflux.Status(204),
+            new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
+        await rig.Enqueue(5);
+        await rig.Drained();
+        Assert.Equal(3, rig.Influx.Requests.Count);
+        Assert.Equal(2, rig.Metrics.Sum("ingest.sink.retries", "error_type", "status_503"));
+        Assert.Equal(5, rig.Influx.StoredLines.Count());
+    }
+
+    [Fact]
+    public async Task Network_errors_are_retried_and_nothing_is_released_meanwhile()
+    {
+        var fail = true;
+        await using var rig = new Rig(_ => Volatile.Read(ref fail) ? throw new HttpRequestException("connection refused") : FakeInflux.Status(204),
+            new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
+        await rig.Enqueue(7);
+        await Task.Delay(300);
+        Assert.Equal(7, rig.Buffer.Depth);
+        Assert.True(rig.Metrics.Sum("ingest.sink.retries", "error_type", "network") >= 2);
+        Volatile.Write(ref fail, false);
+        await rig.Drained();
+        Assert.Equal(7, rig.Influx.StoredLines.Count());
+    }
+
+    [Fact]
+    public async Task Missing_database_is_created_then_written()
+    {
+        var created = false;
+        await using var rig = new Rig(r =>
+        {
+            if (r.Path == "/query") { created = true; return FakeInflux.Status(200, """{"results":[{}]}"""); }
+            return created ? FakeInflux.Status(204) : FakeInflux.Status(404, """{"error":"database not found: \"metrics\""}""");
+        }, new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
+        await rig.Enqueue(4);
+        await rig.Drained();
+        Assert.True(created);
+        Assert.Equal(4, rig.Influx.StoredLines.Count());
+    }
+
+    [Fact]
+    public async Task Missing_database_is_dropped_and_counted_when_creation_is_off()
+    {
+        await using var rig = new Rig(_ => FakeInflux.Status(404, """{"error":"database not found: \"metrics\""}"""),
+            new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20), CreateDatabase = false });
+        await rig.Enqueue(4);
+        await rig.Drained();
+        Assert.Equal(4, rig.Metrics.Sum("ingest.sink.points.dropped", "reason", "database_not_found"));
+    }
+
+    [Fact]
+    public async Task Api_v2_writes_to_the_bucket_with_a_token()
+    {
+        var options = new InfluxOptions { ApiVersion = 2, Org = "acme", Bucket = "raw", Token = "t0k", FlushInterval = TimeSpan.FromMilliseconds(20) };
+        await using var rig = new Rig(_ => FakeInflux.Status(204), options);
+        await rig.Enqueue(1);
+        await rig.Drained();
+        var r = rig.Influx.Requests.Single();
+        Assert.Equal("/api/v2/write", r.Path);
+        Assert.Contains("org=acme", r.Query);
+        Assert.Contains("bucket=raw", r.Query);
+    }
+
+    [Theory]
+    [InlineData(400, """partial write: unable to parse 'x': bad timestamp dropped=1""", WriteStatus.PartiallyRejected)]
+    [InlineData(400, "unable to parse 'x': missing fields", WriteStatus.Rejected)]
+    [InlineData(404, "database not found: \"db\"", WriteStatus.DatabaseNotFound)]
+    [InlineData(413, "Request Entity Too Large", WriteStatus.TooLarge)]
+    [InlineData(429, "", WriteStatus.Retryable)]
+    [InlineData(500, "retention policy not found: x", WriteStatus.Rejected)]
+    [InlineData(500, "engine: cache full", WriteStatus.Retryable)]
+    [InlineData(503, "", WriteStatus.Retryable)]
+    [InlineData(401, "authorization failed", WriteStatus.Retryable)]
+    public void Answers_are_classified_as_influx_means_them(int status, string body, WriteStatus expected)
+    {
+        Assert.Equal(expected, InfluxClient.Classify((System.Net.HttpStatusCode)status, body, null).Status);
+    }
+}
