@@ -28,7 +28,7 @@ public static class InfluxResponses
         if (api == InfluxApi.V2) response.Headers["X-Platform-Error-Code"] = code;
 
         using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
+        using (var json = new Utf8JsonWriter(stream, WriterOptions))
         {
             json.WriteStartObject();
             if (api == InfluxApi.V1)
@@ -53,6 +53,9 @@ public static class InfluxResponses
         response.ContentLength = stream.Length;
         return response.Body.WriteAsync(stream.GetBuffer(), 0, (int)stream.Length, context.RequestAborted);
     }
+
+    // Quotes stay \" as InfluxDB writes them, not \u0022: people read these messages in logs.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private static string V2Code(int status) => status switch
     {

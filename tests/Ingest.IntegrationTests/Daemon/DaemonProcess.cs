@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Ingest.IntegrationTests.Daemon;
+
+/// <summary>
+/// The real daemon, started as an operator would (<c>dotnet Ingest.dll --config … --urls …</c>) on a free
+/// loopback port, with settings passed as command-line overrides. Output is kept for failure messages.
+/// </summary>
+public sealed class DaemonProcess : IAsyncDisposable
+{
+    private readonly StringBuilder _output = new();
+    private readonly Dictionary<string, string> _settings;
+    private readonly string _configFile;
+    private Process? _process;
+
+    private DaemonProcess(Dictionary<string, string> settings, int port)
+    {
+        _settings = settings;
+        Port = port;
+        _configFile = Path.Combine(Path.GetTempPath(), $"ingest-test-{Guid.NewGuid():N}.json");
+        File.WriteAllText(_configFile, "{}");
+        Client = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public int Port { get; }
+    public Uri Url => new($"http://127.0.0.1:{Port}/");
+    public HttpClient Client { get; }
+    public string Output { get { lock (_output) return _output.ToString(); } }
+    public bool HasExited => _process?.HasExited ?? true;
+
+    /// <summary>Starts the daemon and waits until <c>/health</c> answers.</summary>
+    public static async Task<DaemonProcess> StartAsync(IDictionary<string, string> settings)
+    {
+        var daemon = new DaemonProcess(new Dictionary<string, string>(settings), FreeLoopbackPort());
+        await daemon.StartAgainAsync();
+        return daemon;
+    }
+
+    /// <summary>Runs the daemon with <paramref name="args"/> until it exits, for start-up failure tests.</summary>
+    public static async Task<(int ExitCode, string Output)> RunToExitAsync(params string[] args)
+    {
+        var psi = StartInfo(args);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await p.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException("daemon did not exit: " + await stdout + await stderr);
+        }
+        return (p.ExitCode, await stdout + await stderr);
+    }
+
+    public async Task StartAgainAsync()
+    {
+        var args = new List<string> { "--config", _configFile, "--urls", $"http://127.0.0.1:{Port}" };
+        foreach (var (k, v) in _settings) args.Add($"--{k}={v}");
+        var psi = StartInfo(args.ToArray());
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < until)
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"daemon exited with {_process.ExitCode}:\n{Output}");
+            try
+            {
+                using var r = await Client.GetAsync("health");
+                if (r.StatusCode == HttpStatusCode.OK) return;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException("daemon did not answer /health within 30 s:\n" + Output);
+    }
+
+    /// <summary>Stops the daemon gracefully (SIGTERM) and waits for it to exit.</summary>
+    public async Task StopAsync(TimeSpan? timeout = null)
+    {
+        if (_process is null || _process.HasExited) return;
+        Posix.Terminate(_process.Id);
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(40));
+        await _process.WaitForExitAsync(cts.Token);
+    }
+
+    public void Kill()
+    {
+        if (_process is { HasExited: false }) _process.Kill(entireProcessTree: true);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Kill();
+        if (_process is not null) await _process.WaitForExitAsync();
+        Client.Dispose();
+        File.Delete(_configFile);
+    }
+
+    public static string DaemonDll => Path.Combine(AppContext.BaseDirectory, "Ingest.dll");
+
+    private static ProcessStartInfo StartInfo(string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetTempPath(),
+        };
+        psi.ArgumentList.Add(DaemonDll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        // The tests' own environment must not leak settings into the daemon.
+        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("INGEST_", StringComparison.Ordinal)).ToList())
+            psi.Environment.Remove(key);
+        psi.Environment["DOTNET_gcServer"] = "0";
+        psi.Environment["Logging__Console__FormatterName"] = "simple";
+        return psi;
+    }
+
+    public static int FreeLoopbackPort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private static class Posix
+    {
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        private static extern int kill(int pid, int sig);
+
+        public static void Terminate(int pid) => kill(pid, 15);
+    }
+}
