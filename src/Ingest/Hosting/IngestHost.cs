@@ -6,6 +6,7 @@ using Ingest.LineProtocol;
 using Ingest.Sinks.Influx;
 using Ingest.Sources.Http;
 using Ingest.Telemetry;
+using Ingest.Telemetry.Prometheus;
 
 namespace Ingest.Hosting;
 
@@ -47,6 +48,12 @@ public static class IngestHost
         services.AddSingleton<ReadinessState>();
         services.AddHostedService<DependencyProbe>();
         services.AddSingleton<BufferTelemetry>();
+
+        // The exporter's listener must exist before the first request so that ASP.NET Core's and the
+        // runtime's instruments are aggregated from the start.
+        var exporterOptions = new PrometheusExporterOptions();
+        foreach (var meter in ExportedMeters) exporterOptions.MeterNames.Add(meter);
+        services.AddSingleton(_ => new PrometheusExporter(exporterOptions));
         return builder;
     }
 
@@ -54,6 +61,7 @@ public static class IngestHost
     {
         var options = app.Services.GetRequiredService<IngestOptions>();
         app.Services.GetRequiredService<BufferTelemetry>();
+        app.Services.GetRequiredService<PrometheusExporter>();
         app.Use((context, next) =>
         {
             // Every answer names itself as InfluxDB-compatible and carries a request id, as InfluxDB's do.
@@ -67,6 +75,11 @@ public static class IngestHost
         });
 
         WriteEndpoints.Map(app);
+        app.MapGet("/metrics", async (HttpContext context, PrometheusExporter exporter) =>
+        {
+            context.Response.ContentType = PrometheusExporter.ContentType;
+            await exporter.WriteAsync(context.Response.Body, context.RequestAborted);
+        });
         app.MapGet("/health", () => Results.Json(new { status = "pass", name = "ingest", message = "alive" }));
         app.MapGet("/ready", (ReadinessState r) => Results.Json(new
         {
@@ -83,6 +96,16 @@ public static class IngestHost
         }, JsonOptions, statusCode: r.IsReady ? 200 : 503));
         return app;
     }
+
+    /// <summary>The meters whose instruments <c>/metrics</c> exports.</summary>
+    public static readonly string[] ExportedMeters =
+    [
+        IngestMeter.Name,
+        "Microsoft.AspNetCore.Hosting",
+        "Microsoft.AspNetCore.Server.Kestrel",
+        "System.Net.Http",
+        "System.Runtime",
+    ];
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 }
