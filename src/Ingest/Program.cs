@@ -22,6 +22,7 @@ IngestOptions options;
 try
 {
     options = IngestOptionsLoader.Load(builder.Configuration);
+    IngestOptionsLoader.CheckExposure(options.Auth, builder.Configuration["urls"]);
 }
 catch (ConfigurationError e)
 {

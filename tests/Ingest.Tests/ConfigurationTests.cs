@@ -118,3 +118,35 @@ public class ConfigurationTests
         Assert.Contains("/nonexistent/ingest.json", error);
     }
 }
+
+public class ExposureTests
+{
+    [Theory]
+    [InlineData("http://127.0.0.1:8186")]
+    [InlineData("http://localhost:8186")]
+    [InlineData("http://[::1]:8186")]
+    [InlineData("http://127.0.0.1:8186;http://[::1]:8187")]
+    public void Anonymous_writes_on_loopback_are_fine(string urls) =>
+        IngestOptionsLoader.CheckExposure(new AuthOptions(), urls);
+
+    [Theory]
+    [InlineData("http://0.0.0.0:8186")]
+    [InlineData("http://*:8186")]
+    [InlineData("http://+:8186")]
+    [InlineData("http://[::]:8186")]
+    [InlineData("http://10.1.2.3:8186")]
+    [InlineData("http://127.0.0.1:8186;http://0.0.0.0:9000")]
+    public void Anonymous_writes_beyond_loopback_are_refused_naming_urls(string urls)
+    {
+        var e = Assert.Throws<ConfigurationError>(() => IngestOptionsLoader.CheckExposure(new AuthOptions(), urls));
+        Assert.Contains($"urls = '{urls}'", e.Message);
+        Assert.Contains("Auth:AllowAnonymousNonLoopback", e.Message);
+    }
+
+    [Fact]
+    public void Beyond_loopback_is_allowed_with_auth_or_explicit_consent()
+    {
+        IngestOptionsLoader.CheckExposure(new AuthOptions { AllowAnonymousNonLoopback = true }, "http://0.0.0.0:8186");
+        IngestOptionsLoader.CheckExposure(new AuthOptions { Enabled = true }, "http://0.0.0.0:8186");
+    }
+}

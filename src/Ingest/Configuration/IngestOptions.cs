@@ -69,6 +69,12 @@ public sealed record AuthOptions
 {
     public bool Enabled { get; init; }
 
+    /// <summary>
+    /// Allow anonymous writes on an address other than loopback. Off: the daemon refuses to start that way, so
+    /// that a changed <c>--urls</c> never opens an unauthenticated write endpoint to a network by accident.
+    /// </summary>
+    public bool AllowAnonymousNonLoopback { get; init; }
+
     /// <summary>Token names by the SHA-256 digest (lower-case hex) of the token: tokens themselves are never stored.</summary>
     public IReadOnlyDictionary<string, string> TokenHashes { get; init; } = new Dictionary<string, string>();
 }

@@ -88,6 +88,7 @@ public static partial class IngestOptionsLoader
     private static AuthOptions ReadAuth(SectionReader s)
     {
         var enabled = s.Bool("Enabled", false);
+        var allowAnonymous = s.Bool("AllowAnonymousNonLoopback", false);
         var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var token in s.Child("Tokens").GetChildren())
         {
@@ -101,7 +102,35 @@ public static partial class IngestOptionsLoader
         s.RejectUnknownKeys();
         if (enabled && hashes.Count == 0)
             throw new ConfigurationError("Auth:Tokens", "", "Auth:Enabled is true but no token is configured, so every write would be refused");
-        return new AuthOptions { Enabled = enabled, TokenHashes = hashes };
+        return new AuthOptions { Enabled = enabled, AllowAnonymousNonLoopback = allowAnonymous, TokenHashes = hashes };
+    }
+
+    /// <summary>
+    /// Refuses anonymous writes on a non-loopback address unless <c>Auth:AllowAnonymousNonLoopback</c> says so.
+    /// </summary>
+    public static void CheckExposure(AuthOptions auth, string? urls)
+    {
+        if (auth.Enabled || auth.AllowAnonymousNonLoopback || string.IsNullOrWhiteSpace(urls)) return;
+        foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!IsLoopback(url))
+                throw new ConfigurationError("urls", urls,
+                    "listening beyond loopback with Auth:Enabled=false would accept anonymous writes from the network; " +
+                    "enable Auth, or set Auth:AllowAnonymousNonLoopback=true to accept that");
+        }
+    }
+
+    private static bool IsLoopback(string url)
+    {
+        // Kestrel's wildcard forms (http://*:8186, http://+:8186) and 0.0.0.0 / [::] bind every interface.
+        var host = url.Contains("://") ? url[(url.IndexOf("://", StringComparison.Ordinal) + 3)..] : url;
+        host = host.Split('/')[0];
+        if (host.StartsWith('['))
+            host = host[1..host.IndexOf(']')];
+        else if (host.LastIndexOf(':') is var colon and >= 0)
+            host = host[..colon];
+        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) return true;
+        return System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip);
     }
 
     [GeneratedRegex("^[0-9a-f]{64}$")]

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace Ingest.IntegrationTests.Daemon;
@@ -130,12 +129,7 @@ public sealed class DaemonProcess : IAsyncDisposable
         return psi;
     }
 
-    public static int FreeLoopbackPort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    public static int FreeLoopbackPort() => Servers.FreePort.Next();
 
     private static class Posix
     {

@@ -21,7 +21,17 @@ public sealed class IngestStack : IAsyncDisposable
     {
         var influxTask = InfluxServer.StartNewAsync();
         var redisTask = RedisServer.StartNewAsync();
-        await Task.WhenAll(influxTask, redisTask);
+        try
+        {
+            await Task.WhenAll(influxTask, redisTask);
+        }
+        catch
+        {
+            // One may have started while the other failed: do not leave it running.
+            if (influxTask.IsCompletedSuccessfully) await influxTask.Result.DisposeAsync();
+            if (redisTask.IsCompletedSuccessfully) await redisTask.Result.DisposeAsync();
+            throw;
+        }
         var influx = influxTask.Result;
         var redis = redisTask.Result;
         var all = new Dictionary<string, string>
