@@ -47,7 +47,15 @@ public class InfluxSinkTests
         public async ValueTask DisposeAsync()
         {
             Buffer.Complete();
-            await _run.WaitAsync(TimeSpan.FromSeconds(10));
+            // Generous: a loaded CI machine can be slow, but a sink that never finishes must still fail the test.
+            try
+            {
+                await _run.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+            catch (TimeoutException)
+            {
+                throw new TimeoutException($"sink did not stop: buffer depth {Buffer.Depth}, sink pending {_sink.Pending}, requests {Influx.Requests.Count}");
+            }
             _cts.Dispose();
             Metrics.Dispose();
         }
