@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+
 namespace Ingest.LineProtocol;
 
 /// <summary>Parser settings. Immutable; one instance is shared by all requests.</summary>
@@ -47,6 +50,110 @@ public sealed partial class LineProtocolParser
     /// A line without a timestamp gets <paramref name="nowNanoseconds"/> truncated to <paramref name="precision"/>.
     /// Allocates nothing per line once the batch's buffers have grown (errors aside).
     /// </summary>
+    [SkipLocalsInit]
     public ParseSummary Parse(ReadOnlySpan<byte> body, Precision precision, long nowNanoseconds, PointBatch batch)
-        => throw new NotImplementedException();
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        long unit = precision.NanosecondsPerUnit();
+        var context = new LineContext(unit, nowNanoseconds - nowNanoseconds % unit, Options.UnsignedAsInteger);
+
+        Span<TagSpan> tags = stackalloc TagSpan[StackTagCapacity];
+        TagSpan[]? rentedTags = null;
+        List<LineError>? errors = null;
+        int points = 0, badLines = 0, lineNumber = 1, pos = 0;
+        try
+        {
+            while (pos < body.Length)
+            {
+                int end = FindLineEnd(body, pos, out bool mayHoldNewlines);
+                var block = body.Slice(pos, end - pos);
+                int blockLineNumber = lineNumber;
+                lineNumber++;
+                if (mayHoldNewlines) lineNumber += block.Count((byte)'\n');
+                pos = end + 1;
+                // A quote left open runs to the end of the body; like InfluxDB, drop a final LF it swallowed.
+                if (mayHoldNewlines && !block.IsEmpty && block[^1] == (byte)'\n') block = block.Slice(0, block.Length - 1);
+
+                int start = Syntax.SkipWhitespace(block, 0);
+                if (start == block.Length || block[start] == (byte)'#') continue;
+                var line = block.Slice(start);
+
+                var fault = ParseLine(line, in context, tags, batch);
+                if (fault.Kind == LineFault.NeedMoreTagSpace)
+                {
+                    // Each tag takes at least four bytes (",k=v"), which bounds how many one line can hold.
+                    if (rentedTags is not null) ArrayPool<TagSpan>.Shared.Return(rentedTags);
+                    rentedTags = ArrayPool<TagSpan>.Shared.Rent(line.Length / 4 + 1);
+                    tags = rentedTags;
+                    fault = ParseLine(line, in context, tags, batch);
+                }
+
+                if (fault.IsNone)
+                {
+                    points++;
+                    continue;
+                }
+                badLines++;
+                if ((errors?.Count ?? 0) < Options.MaxReportedErrors)
+                    (errors ??= new List<LineError>()).Add(FaultMessages.ToLineError(blockLineNumber, line, fault, Options.MaxQuotedLineBytes));
+            }
+        }
+        finally
+        {
+            if (rentedTags is not null) ArrayPool<TagSpan>.Shared.Return(rentedTags);
+        }
+        return new ParseSummary(points, badLines, errors is null ? Array.Empty<LineError>() : errors);
+    }
+
+    private const int StackTagCapacity = 64;
+
+    /// <summary>Per-request settings the line parser needs, computed once per body.</summary>
+    private readonly record struct LineContext(long NanosPerUnit, long DefaultTimestamp, bool UnsignedAsInteger);
+
+    /// <summary>
+    /// Where the line starting at <paramref name="pos"/> ends (its LF, or the end of the body), splitting
+    /// exactly as InfluxDB does: an LF inside a quoted field value does not end the line, and an LF right
+    /// after a backslash is swallowed by it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int FindLineEnd(ReadOnlySpan<byte> body, int pos, out bool mayHoldNewlines)
+    {
+        mayHoldNewlines = false;
+        var rest = body.Slice(pos);
+        int i = rest.IndexOfAny(Syntax.LineStops);
+        if (i < 0) return body.Length;
+        if (rest[i] == (byte)'\n' && (i == 0 || rest[i - 1] != (byte)'\\')) return pos + i;
+        mayHoldNewlines = true;
+        return ScanLineEnd(body, pos);
+    }
+
+    /// <summary>
+    /// The careful version of <see cref="FindLineEnd"/>, for lines with quotes or an escaped LF. It tracks
+    /// quotes the way InfluxDB does: only after the first unescaped space, and only where a field value
+    /// can start (more '=' than ',' seen so far), so that quotes in names and tag values are literal.
+    /// </summary>
+    private static int ScanLineEnd(ReadOnlySpan<byte> body, int i)
+    {
+        bool quoted = false, inFields = false;
+        int equals = 0, commas = 0;
+        while (i < body.Length)
+        {
+            byte c = body[i];
+            if (c == (byte)'\\' && i + 2 < body.Length)
+            {
+                i += 2;
+                continue;
+            }
+            if (c == (byte)' ') inFields = true;
+            if (inFields)
+            {
+                if (!quoted && c == (byte)'=') { equals++; i++; continue; }
+                if (!quoted && c == (byte)',') { commas++; i++; continue; }
+                if (c == (byte)'"' && equals > commas) { quoted = !quoted; i++; continue; }
+            }
+            if (c == (byte)'\n' && !quoted) break;
+            i++;
+        }
+        return i;
+    }
 }

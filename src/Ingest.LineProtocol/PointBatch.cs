@@ -55,22 +55,29 @@ public sealed class PointBatch : IBufferWriter<byte>
     /// <summary>The canonical line of point <paramref name="index"/>, including its LF.</summary>
     public ReadOnlySpan<byte> Line(int index)
     {
-        ref readonly var p = ref _points[index];
+        ref readonly var p = ref At(index);
         return _data.AsSpan(p.Offset, p.LineLength);
     }
 
     /// <summary>The series key (measurement and sorted tags, escaped) of point <paramref name="index"/>.</summary>
     public ReadOnlySpan<byte> SeriesKey(int index)
     {
-        ref readonly var p = ref _points[index];
+        ref readonly var p = ref At(index);
         return _data.AsSpan(p.Offset, p.SeriesKeyLength);
     }
 
     /// <summary>The field set of point <paramref name="index"/>, escaped as on the wire.</summary>
     public ReadOnlySpan<byte> Fields(int index)
     {
-        ref readonly var p = ref _points[index];
+        ref readonly var p = ref At(index);
         return _data.AsSpan(p.FieldsOffset, p.FieldsLength);
+    }
+
+    // The pooled array is longer than Count: an index past Count would read a stale point, not throw.
+    private ref readonly PointRef At(int index)
+    {
+        if ((uint)index >= (uint)_count) throw new ArgumentOutOfRangeException(nameof(index));
+        return ref _points[index];
     }
 
     /// <summary>Records a point whose line has already been written (through <see cref="GetSpan"/>/<see cref="Advance"/>).</summary>
@@ -89,11 +96,12 @@ public sealed class PointBatch : IBufferWriter<byte>
     /// <summary>Copies point <paramref name="index"/> of <paramref name="source"/> into this batch.</summary>
     public void CopyPointFrom(PointBatch source, int index)
     {
-        var p = source._points[index];
-        var line = source.Line(index);
+        var p = source.At(index);
         var offset = _length;
-        line.CopyTo(GetSpan(line.Length));
-        Advance(line.Length);
+        // Grow first, then read the source: when source is this batch, growing moves its bytes.
+        var target = GetSpan(p.LineLength);
+        source.Line(index).CopyTo(target);
+        Advance(p.LineLength);
         AddPoint(p with { Offset = offset });
     }
 
