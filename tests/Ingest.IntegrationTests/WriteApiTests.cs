@@ -201,6 +201,10 @@ public class WriteApiTests(SharedStackFixture fixture)
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
         Assert.Contains("Request Entity Too Large", await r.Content.ReadAsStringAsync());
         Assert.Equal(0, await Stack.Influx.CountAsync(db, "big"));
+
+        // The same client's next request must not land on the dropped connection.
+        using var next = await Stack.Client.PostAsync($"write?db={db}", Body("small v=1 1", false));
+        Assert.Equal(HttpStatusCode.NoContent, next.StatusCode);
     }
 
     [Fact]

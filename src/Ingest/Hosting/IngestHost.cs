@@ -19,8 +19,9 @@ public static class IngestHost
         builder.WebHost.ConfigureKestrel(k =>
         {
             // The write endpoints enforce Http:MaxBodySize themselves (after decompression, with an
-            // InfluxDB-shaped 413); Kestrel's limit only stops a client from streaming without end.
-            k.Limits.MaxRequestBodySize = options.Http.MaxBodySize + 1;
+            // InfluxDB-shaped 413, draining a bounded excess first); Kestrel's limit only stops a client from
+            // streaming without end.
+            k.Limits.MaxRequestBodySize = options.Http.MaxBodySize * (RequestBody.DrainFactor + 1);
             k.AddServerHeader = false;
         });
         services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));

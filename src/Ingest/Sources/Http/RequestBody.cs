@@ -26,6 +26,9 @@ public sealed class RequestBody : IDisposable
     public long WireBytes { get; }
 
     public BodyError Error { get; }
+
+    /// <summary>True when the request body was read to its end, so the connection can serve another request.</summary>
+    public bool Consumed { get; private init; } = true;
     public string? Detail { get; }
     public ReadOnlySpan<byte> Span => _buffer.AsSpan(0, Length);
 
@@ -46,7 +49,7 @@ public sealed class RequestBody : IDisposable
         if (!gzip && encoding.Length > 0 && !encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
             return new RequestBody(null, 0, 0, BodyError.UnsupportedEncoding, $"unsupported Content-Encoding \"{encoding}\" (use gzip or identity)");
         if (request.ContentLength > maxBytes && !gzip)
-            return new RequestBody(null, 0, request.ContentLength.Value, BodyError.TooLarge, null);
+            return await TooLargeAsync(request.Body, 0, maxBytes, ct).ConfigureAwait(false);
 
         var counting = new CountingStream(request.Body);
         Stream source = gzip ? new GZipStream(counting, CompressionMode.Decompress, leaveOpen: true) : counting;
@@ -79,7 +82,7 @@ public sealed class RequestBody : IDisposable
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             ArrayPool<byte>.Shared.Return(buffer);
-            return new RequestBody(null, 0, counting.Count, BodyError.TooLarge, null);
+            return new RequestBody(null, 0, counting.Count, BodyError.TooLarge, null) { Consumed = false };
         }
         catch (Exception e) when (e is IOException or BadHttpRequestException or OperationCanceledException)
         {
@@ -94,10 +97,43 @@ public sealed class RequestBody : IDisposable
         if (length > maxBytes)
         {
             ArrayPool<byte>.Shared.Return(buffer);
-            return new RequestBody(null, 0, counting.Count, BodyError.TooLarge, null);
+            return await TooLargeAsync(request.Body, counting.Count, maxBytes, ct).ConfigureAwait(false);
         }
         return new RequestBody(buffer, length, counting.Count, BodyError.None, null);
     }
+
+    /// <summary>
+    /// Reads and discards the rest of an oversized body, up to <see cref="DrainFactor"/> times the limit, before
+    /// the 413 is sent: a client still sending when the answer comes would see a broken pipe instead of the 413.
+    /// Beyond that bound the body is abandoned and the connection must close.
+    /// </summary>
+    private static async Task<RequestBody> TooLargeAsync(Stream body, long alreadyRead, long maxBytes, CancellationToken ct)
+    {
+        var budget = maxBytes * DrainFactor;
+        var scratch = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        var read = alreadyRead;
+        var consumed = false;
+        try
+        {
+            while (read <= budget)
+            {
+                var n = await body.ReadAsync(scratch, ct).ConfigureAwait(false);
+                if (n == 0) { consumed = true; break; }
+                read += n;
+            }
+        }
+        catch (Exception e) when (e is IOException or BadHttpRequestException or OperationCanceledException)
+        {
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+        return new RequestBody(null, 0, read, BodyError.TooLarge, null) { Consumed = consumed };
+    }
+
+    /// <summary>How much of an oversized body is read and thrown away, as a multiple of the limit.</summary>
+    public const int DrainFactor = 4;
 
     /// <summary>Counts the bytes read from the wire, under any decompression.</summary>
     private sealed class CountingStream(Stream inner) : Stream

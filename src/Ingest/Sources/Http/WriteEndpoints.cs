@@ -47,20 +47,20 @@ public sealed class WriteEndpoints(
         var query = request.Query;
 
         if (credentials.Authenticate(request) is null)
-            return await Error(context, api, 401, api == InfluxApi.V1 ? "authorization failed" : "unauthorized access");
+            return await Refuse(context, api, 401, api == InfluxApi.V1 ? "authorization failed" : "unauthorized access");
 
         Precision precision;
         if (api == InfluxApi.V1)
         {
             if (!PrecisionExtensions.TryParseV1(query["precision"], out precision))
-                return await Error(context, api, 400, $"invalid precision \"{query["precision"]}\" (use n, u, ms, s, m or h)");
+                return await Refuse(context, api, 400, $"invalid precision \"{query["precision"]}\" (use n, u, ms, s, m or h)");
             var consistency = query["consistency"].ToString();
             if (consistency.Length > 0 && consistency is not ("any" or "one" or "quorum" or "all"))
-                return await Error(context, api, 400, $"invalid consistency \"{consistency}\" (use any, one, quorum or all)");
+                return await Refuse(context, api, 400, $"invalid consistency \"{consistency}\" (use any, one, quorum or all)");
         }
         else if (!PrecisionExtensions.TryParseV2(query["precision"], out precision))
         {
-            return await Error(context, api, 400, "invalid precision; valid precision units are ns, us, ms, and s");
+            return await Refuse(context, api, 400, "invalid precision; valid precision units are ns, us, ms, and s");
         }
 
         var (database, retentionPolicy) = Target(api, query);
@@ -69,14 +69,18 @@ public sealed class WriteEndpoints(
         telemetry.BytesReceived(endpoint, body.WireBytes);
         switch (body.Error)
         {
-            case BodyError.TooLarge:
+            case BodyError.TooLarge when body.Consumed:
                 return await Error(context, api, 413, api == InfluxApi.V1
                     ? "Request Entity Too Large"
                     : $"unable to read data: request body is larger than {options.Http.MaxBodySize} bytes");
+            case BodyError.TooLarge:
+                return await Refuse(context, api, 413, api == InfluxApi.V1
+                    ? "Request Entity Too Large"
+                    : $"unable to read data: request body is larger than {options.Http.MaxBodySize} bytes");
             case BodyError.BadGzip:
-                return await Error(context, api, 400, "unable to decompress gzip body: " + body.Detail);
+                return await Refuse(context, api, 400, "unable to decompress gzip body: " + body.Detail);
             case BodyError.UnsupportedEncoding:
-                return await Error(context, api, 415, body.Detail!);
+                return await Refuse(context, api, 415, body.Detail!);
             case BodyError.Aborted:
                 return 499;
         }
@@ -150,6 +154,16 @@ public sealed class WriteEndpoints(
     }
 
     private static long NowNanoseconds() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
+
+    /// <summary>
+    /// An error answered before the body was read to its end. Kestrel would otherwise have to drain the rest, and
+    /// gives up on a large one by dropping the connection under the client's next request: ask for a new one.
+    /// </summary>
+    private static Task<int> Refuse(HttpContext context, InfluxApi api, int status, string message)
+    {
+        if (context.Request.ContentLength is not 0) context.Response.Headers.Connection = "close";
+        return Error(context, api, status, message);
+    }
 
     private static async Task<int> Error(HttpContext context, InfluxApi api, int status, string message, IReadOnlyDictionary<string, object>? extra = null)
     {
