@@ -1,0 +1,97 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Ingest.LoadGen;
+
+public sealed class RunReport
+{
+    public required string Label { get; init; }
+    public required int Round { get; init; }
+    public required string Url { get; init; }
+    public required string Db { get; init; }
+    public long PointsAccepted { get; init; }
+    public long BodiesAccepted { get; init; }
+    public long Throttled { get; init; }
+    public long Errors { get; init; }
+    public long BodiesSkipped { get; init; }
+    public long BodiesAbandoned { get; init; }
+    public double AcceptSeconds { get; init; }
+    public double AcceptedPointsPerSecond { get; init; }
+    public bool? LandComplete { get; init; }
+    public long? PointsLanded { get; init; }
+    /// <summary>From the first write until the count query that first saw every point was issued.</summary>
+    public double? LandSeconds { get; init; }
+    /// <summary>Same, until that query answered: the upper bound of the landing time.</summary>
+    public double? LandAnsweredSeconds { get; init; }
+    public int? CountPolls { get; init; }
+    /// <summary>Null unless every accepted point landed: a partial figure would flatter a lossy path.</summary>
+    public double? LandedPointsPerSecond { get; init; }
+    public double LatencyP50Ms { get; init; }
+    public double LatencyP90Ms { get; init; }
+    public double LatencyP99Ms { get; init; }
+    public double LatencyMaxMs { get; init; }
+    /// <summary>CPU this process burned while sending: on a small box the generator competes with what it measures.</summary>
+    public double ToolCpuSeconds { get; init; }
+    /// <summary>1-minute load average before/after (includes this run's own load; compare against a quiet run).</summary>
+    public double? Load1Before { get; init; }
+    public double? Load1After { get; init; }
+    [JsonIgnore] public List<string> ErrorSamples { get; init; } = [];
+
+    public static double Percentile(double[] sorted, double p) =>
+        sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+
+    public void Print()
+    {
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine(string.Create(c, $"[{Label} #{Round}] {Url} db={Db}"));
+        Console.WriteLine(string.Create(c,
+            $"  accepted {PointsAccepted,12:N0} pts in {AcceptSeconds,8:F3} s = {AcceptedPointsPerSecond,12:N0} pts/s   ({BodiesAccepted} bodies, throttled {Throttled}, errors {Errors}, skipped {BodiesSkipped}, abandoned {BodiesAbandoned})"));
+        Console.WriteLine(string.Create(c,
+            $"  latency ms  p50 {LatencyP50Ms:F1}  p90 {LatencyP90Ms:F1}  p99 {LatencyP99Ms:F1}  max {LatencyMaxMs:F1}   (tool cpu {ToolCpuSeconds:F2} s, load avg {Load1Before:F2} -> {Load1After:F2})"));
+        if (LandComplete is { } done)
+            Console.WriteLine(done
+                ? string.Create(c, $"  landed   {PointsLanded,12:N0} pts in {LandSeconds,8:F3} s = {LandedPointsPerSecond,12:N0} pts/s   (count answered at {LandAnsweredSeconds:F3} s, {CountPolls} polls)")
+                : string.Create(c, $"  NOT ALL LANDED: {PointsLanded:N0} of {PointsAccepted:N0} after {LandSeconds:F1} s"));
+        foreach (var e in ErrorSamples) Console.WriteLine($"  error: {e}");
+    }
+}
+
+public static class Machine
+{
+    public static double? Load1()
+    {
+        try
+        {
+            string first = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+            return double.Parse(first, CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return null;
+        }
+    }
+}
+
+public static class Json
+{
+    private static readonly JsonSerializerOptions Opts = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        // Keep the URLs' '&' readable for whoever greps the log; the line is never embedded in HTML.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    public static string Line(object o) => JsonSerializer.Serialize(o, Opts);
+
+    public static double? Round(double? v, int digits = 1) => v is { } x ? Math.Round(x, digits) : null;
+
+    public static double? Median(IEnumerable<double?> values)
+    {
+        var xs = values.Where(v => v.HasValue).Select(v => v!.Value).Order().ToArray();
+        if (xs.Length == 0) return null;
+        return xs.Length % 2 == 1 ? xs[xs.Length / 2] : (xs[xs.Length / 2 - 1] + xs[xs.Length / 2]) / 2;
+    }
+}
