@@ -20,6 +20,8 @@ public class ConfigurationTests
         Assert.Equal("metrics", o.Influx.Database);
         Assert.Equal(5000, o.Influx.BatchSize);
         Assert.Equal(TimeSpan.FromSeconds(1), o.Influx.FlushInterval);
+        Assert.Equal(4, o.Influx.MaxConcurrentRequests);
+        Assert.False(o.Influx.Gzip);
         Assert.Equal(1_000_000, o.Buffer.Capacity);
         Assert.Equal(25_000_000, o.Http.MaxBodySize);
         Assert.False(o.Auth.Enabled);
@@ -40,6 +42,21 @@ public class ConfigurationTests
         var e = Assert.Throws<ConfigurationError>(() => Load((key, value)));
         Assert.Contains(key, e.Message);
         Assert.Contains($"'{value}'", e.Message);
+    }
+
+    [Fact]
+    public void Shipped_config_file_states_the_defaults()
+    {
+        // config/ingest.json documents every key at its default: it must load to the same options.
+        var file = Path.Combine(AppContext.BaseDirectory, "ingest.json");
+        var fromFile = IngestOptionsLoader.Load(new ConfigurationBuilder().AddJsonFile(file).Build());
+        var defaults = Load();
+        Assert.Equal(defaults.Influx, fromFile.Influx);
+        Assert.Equal(defaults.Buffer, fromFile.Buffer);
+        Assert.Equal(defaults.Http, fromFile.Http);
+        Assert.Equal(defaults.Redis, fromFile.Redis);
+        Assert.Equal(defaults.Auth.Enabled, fromFile.Auth.Enabled);
+        Assert.Equal(defaults.Auth.AllowAnonymousNonLoopback, fromFile.Auth.AllowAnonymousNonLoopback);
     }
 
     [Fact]

@@ -64,7 +64,7 @@ public class InfluxSinkTests
     [Fact]
     public async Task Points_are_sent_in_writes_of_at_most_batch_size_and_then_released()
     {
-        await using var rig = new Rig(_ => FakeInflux.Status(204), new InfluxOptions { BatchSize = 1000, FlushInterval = TimeSpan.FromMilliseconds(50) });
+        await using var rig = new Rig(_ => FakeInflux.Status(204), new InfluxOptions { BatchSize = 1000, FlushInterval = TimeSpan.FromMilliseconds(50), Gzip = true });
         await rig.Enqueue(2500);
         await rig.Drained();
         Assert.All(rig.Influx.Requests, r => Assert.True(r.Lines.Length <= 1000));
@@ -73,6 +73,16 @@ public class InfluxSinkTests
         Assert.Contains("db=metrics", rig.Influx.Requests[0].Query);
         Assert.Contains("precision=ns", rig.Influx.Requests[0].Query);
         Assert.True(rig.Influx.Requests[0].Gzip);
+    }
+
+    [Fact]
+    public async Task Bodies_go_uncompressed_by_default()
+    {
+        await using var rig = new Rig(_ => FakeInflux.Status(204), new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
+        await rig.Enqueue(3);
+        await rig.Drained();
+        Assert.False(rig.Influx.Requests.Single().Gzip);
+        Assert.Equal(3, rig.Influx.StoredLines.Count());
     }
 
     [Fact]

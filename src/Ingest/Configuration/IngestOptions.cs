@@ -25,11 +25,19 @@ public sealed record InfluxOptions
     /// <summary>Longest a point waits for its batch to fill before the batch is sent anyway.</summary>
     public TimeSpan FlushInterval { get; init; } = DefaultFlushInterval;
 
-    /// <summary>Write requests in flight at once. More than one lets a slow response overlap the next batch.</summary>
-    public int MaxConcurrentRequests { get; init; } = 2;
+    /// <summary>
+    /// Write requests in flight at once. InfluxDB takes writes faster with several in flight (measured: 2 gave
+    /// about 0.55 of the rate of 4 on a 2-core host); the price is that two writes may land out of order.
+    /// </summary>
+    public int MaxConcurrentRequests { get; init; } = 4;
 
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
-    public bool Gzip { get; init; } = true;
+    /// <summary>
+    /// Compress write bodies. Off by default: next to InfluxDB, compressing here and decompressing there costs
+    /// both more CPU than the bytes saved (measured on loopback: less than half the landed rate with it on).
+    /// Turn it on when InfluxDB is across a slow or metered link.
+    /// </summary>
+    public bool Gzip { get; init; }
 
     /// <summary>Create a missing 1.x database (CREATE DATABASE) instead of dropping its points.</summary>
     public bool CreateDatabase { get; init; } = true;
