@@ -39,6 +39,7 @@ public sealed class Options
     public int MaxRetries = 1000;
     public double RequestTimeout = 60;
     public bool Json;
+    public bool LandedMetric;
     public string? DumpPath;
     public bool Help;
 
@@ -97,6 +98,10 @@ public sealed class Options
           last 2xx (so queries don't compete with the write path); "landed" = issue time of the first count
           query that saw every accepted point (the previous poll still saw fewer); its answer time is also shown.
           Points/s figures are accepted (resp. landed) points divided by those times.
+
+          --landed-metric        date the daemon's landing by its /metrics counter ingest_sink_points_written_total
+                                 (points InfluxDB acknowledged), polled every 20 ms; the count queries still
+                                 confirm every point, untimed. Not used for the direct side, whose 2xx is landing [off]
 
         Output
           --json                 print one final line of JSON with the figures [off]
@@ -168,6 +173,7 @@ public sealed class Options
                     if (o.Order is not ("ab" or "ba" or "abba")) throw new ArgumentException("--order: ab, ba or abba");
                     break;
                 case "--json": o.Json = true; break;
+                case "--landed-metric": o.LandedMetric = true; break;
                 case "--dump": o.DumpPath = V(); break;
                 case "--help" or "-h": o.Help = true; break;
                 default: throw new ArgumentException($"unknown option '{args[i]}' (see --help)");

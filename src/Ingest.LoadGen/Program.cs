@@ -30,7 +30,7 @@ catch (Exception ex) when (ex is HttpRequestException or InvalidOperationExcepti
 
 internal static class Runner
 {
-    private sealed record Plan(string Label, WriteTarget Target, string Db, string? VerifyUrl, bool Drop, bool Create, bool DropAfter);
+    private sealed record Plan(string Label, WriteTarget Target, string Db, string? VerifyUrl, bool Drop, bool Create, bool DropAfter, string? MetricsUrl = null);
 
     public static async Task<int> MainAsync(Options o)
     {
@@ -57,14 +57,14 @@ internal static class Runner
             var daemonTarget = new WriteTarget("daemon", WriteUrl(o.Url, o.Endpoint, o.Db, o), o.Token);
             // Each run re-sends identical points, so both databases must start empty every time or the counts can't move.
             plans.Add(new Plan("direct", directTarget, directDb, direct, true, true, !o.KeepDb));
-            plans.Add(new Plan("daemon", daemonTarget, o.Db, o.VerifyUrl, true, true, !o.KeepDb));
+            plans.Add(new Plan("daemon", daemonTarget, o.Db, o.VerifyUrl, true, true, !o.KeepDb, o.LandedMetric ? o.Url.TrimEnd('/') + "/metrics" : null));
         }
         else
         {
             if (o.Repeat > 1 && !(o.DropDb && o.VerifyUrl != null))
                 throw new InvalidOperationException("--repeat without compare mode needs --verify-url and --drop-db (repeats resend identical points)");
             plans.Add(new Plan("run", new WriteTarget("run", WriteUrl(o.Url, o.Endpoint, o.Db, o), o.Token), o.Db, o.VerifyUrl,
-                o.DropDb, o.CreateDb, o.Repeat > 1 && !o.KeepDb));
+                o.DropDb, o.CreateDb, o.Repeat > 1 && !o.KeepDb, o.LandedMetric ? o.Url.TrimEnd('/') + "/metrics" : null));
         }
 
         var reports = new List<RunReport>();
@@ -200,6 +200,9 @@ internal static class Runner
                     Console.WriteLine($"  warning: {plan.Db} already holds {baseline:N0} points inside this run's time span; overwritten ones will never add up (use --drop-db)");
             }
 
+            var metric = plan.MetricsUrl is { } mu ? new WrittenMetric(mu) : null;
+            double metricBaseline = metric is null ? 0 : await metric.ReadAsync();
+
             double? loadBefore = Machine.Load1();
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var sent = await Sender.RunAsync(plan.Target, work, o, clock);
@@ -207,8 +210,17 @@ internal static class Runner
             // Polling starts only after the last 2xx so count queries don't steal CPU from the path being measured.
             long[] expected = windows.Expected(sent.Accepted);
             for (int w = 0; w < expected.Length; w++) expected[w] += baselines[w];
+            // With --landed-metric the daemon's own count of points InfluxDB acknowledged dates the landing (cheap to
+            // poll, and the same definition as a direct write's 2xx); the count queries then only confirm it, untimed.
+            TimeSpan? metricLanded = metric is null ? null
+                : await metric.WaitForAsync(metricBaseline + sent.PointsAccepted, clock, TimeSpan.FromSeconds(o.VerifyTimeout));
             LandResult? land = v == null ? null : await v.WaitForAsync(plan.Db, work.CountTargets, windows, expected,
                 clock, TimeSpan.FromSeconds(o.VerifyTimeout), TimeSpan.FromMilliseconds(o.PollMs));
+            metric?.Dispose();
+            if (land is not null && metricLanded is { } ml)
+                land = land.Complete ? land with { Elapsed = ml } : land;
+            else if (metric is not null && metricLanded is null)
+                land = land is null ? null : land with { Complete = false };
 
             if (v != null && plan.DropAfter) await v.DropAsync(plan.Db);
 
