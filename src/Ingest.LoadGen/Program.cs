@@ -82,7 +82,7 @@ internal static class Runner
             }
         }
 
-        object summary;
+        RunSummary summary;
         if (o.CompareUrl != null)
         {
             var pairs = reports.Chunk(2).Select(p => p[0].Label == "direct" ? (Direct: p[0], Daemon: p[1]) : (Direct: p[1], Daemon: p[0])).ToArray();
@@ -106,17 +106,8 @@ internal static class Runner
                 Console.WriteLine(string.Create(c, $"ratio spread {known.Min():F3} .. {known.Max():F3} over {known.Length} pairs, geometric mean {geo:F3}"));
             if (ratios.Any(r => r is null))
                 Console.WriteLine("(a missing figure means that run did not land every accepted point; see above)");
-            summary = new
+            summary = new RunSummary("compare", work, o, reports)
             {
-                Mode = "compare",
-                Points = work.Points,
-                Series = o.Series,
-                BatchSize = o.BatchSize,
-                Concurrency = o.Concurrency,
-                Gzip = o.Gzip,
-                Sorted = o.Sorted,
-                Precision = o.Precision.ToString().ToLowerInvariant(),
-                Endpoint = o.Endpoint.ToString().ToLowerInvariant(),
                 Repeat = o.Repeat,
                 Order = o.Order,
                 MedianDirectLandedPps = Json.Round(directMed),
@@ -124,27 +115,16 @@ internal static class Runner
                 MedianRatio = Json.Round(ratioMed, 4),
                 MedianAcceptRatio = Json.Round(Json.Median(acceptRatios), 4),
                 GeomeanRatio = Json.Round(geo, 4),
-                MinRatio = known.Length > 0 ? Math.Round(known.Min(), 4) : (double?)null,
-                MaxRatio = known.Length > 0 ? Math.Round(known.Max(), 4) : (double?)null,
-                Runs = reports,
+                MinRatio = known.Length > 0 ? Math.Round(known.Min(), 4) : null,
+                MaxRatio = known.Length > 0 ? Math.Round(known.Max(), 4) : null,
             };
         }
         else
         {
-            summary = new
+            summary = new RunSummary("single", work, o, reports)
             {
-                Mode = "single",
-                Points = work.Points,
-                Series = o.Series,
-                BatchSize = o.BatchSize,
-                Concurrency = o.Concurrency,
-                Gzip = o.Gzip,
-                Sorted = o.Sorted,
-                Precision = o.Precision.ToString().ToLowerInvariant(),
-                Endpoint = o.Endpoint.ToString().ToLowerInvariant(),
                 MedianAcceptedPps = Json.Round(Json.Median(reports.Select(r => (double?)r.AcceptedPointsPerSecond))),
                 MedianLandedPps = Json.Round(Json.Median(reports.Select(r => r.LandedPointsPerSecond))),
-                Runs = reports,
             };
         }
         if (o.Json) Console.WriteLine(Json.Line(summary));

@@ -57,6 +57,54 @@ public sealed class RunReport
     }
 }
 
+/// <summary>
+/// The closing --json line of either mode. <see cref="Json"/> leaves null members out, so a mode shows only the
+/// figures it fills in; declaration order is the key order of the line, which scripts may already rely on.
+/// </summary>
+public sealed class RunSummary
+{
+    public RunSummary(string mode, Workload work, Options o, List<RunReport> runs)
+    {
+        Mode = mode;
+        Points = work.Points;
+        Series = o.Series;
+        BatchSize = o.BatchSize;
+        Concurrency = o.Concurrency;
+        Gzip = o.Gzip;
+        Sorted = o.Sorted;
+        Precision = o.Precision.ToString().ToLowerInvariant();
+        Endpoint = o.Endpoint.ToString().ToLowerInvariant();
+        Runs = runs;
+    }
+
+    public string Mode { get; }
+    public long Points { get; }
+    public int Series { get; }
+    public int BatchSize { get; }
+    public int Concurrency { get; }
+    public bool Gzip { get; }
+    public bool Sorted { get; }
+    public string Precision { get; }
+    public string Endpoint { get; }
+
+    // Compare mode.
+    public int? Repeat { get; init; }
+    public string? Order { get; init; }
+    public double? MedianDirectLandedPps { get; init; }
+    public double? MedianDaemonLandedPps { get; init; }
+    public double? MedianRatio { get; init; }
+    public double? MedianAcceptRatio { get; init; }
+    public double? GeomeanRatio { get; init; }
+    public double? MinRatio { get; init; }
+    public double? MaxRatio { get; init; }
+
+    // Single mode.
+    public double? MedianAcceptedPps { get; init; }
+    public double? MedianLandedPps { get; init; }
+
+    public List<RunReport> Runs { get; }
+}
+
 public static class Machine
 {
     public static double? Load1()

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Text;
@@ -8,46 +7,27 @@ namespace Ingest.IntegrationTests.Servers;
 
 /// <summary>
 /// A private influxd 1.x on loopback ports with its data in a temp folder.
-/// Ports and data survive <see cref="StopAsync"/>/<see cref="StartAsync"/>, so a test can take InfluxDB
-/// away for a while and bring the same instance back.
+/// Ports and data survive <see cref="ManagedServer.StopAsync"/>/<see cref="ManagedServer.StartAsync"/>, so a test can
+/// take InfluxDB away for a while and bring the same instance back; data written before a
+/// <see cref="ManagedServer.KillAsync"/> stays too (the WAL is fsynced per write).
 /// </summary>
-public sealed class InfluxServer : IAsyncDisposable
+public sealed class InfluxServer : ManagedServer
 {
     private const string DebianPackages = "influxdb influxdb-client";
     private static readonly TimeSpan DefaultStartTimeout = TimeSpan.FromSeconds(30);
 
-    private readonly string _executable;
-    private readonly ConcurrentQueue<string> _log = new();
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private ServerProcess? _process;
-    private bool _everStarted;
-    private bool _disposed;
-
     /// <summary>Allocates ports, a temp folder and the config file; does not start the process.</summary>
     public InfluxServer()
+        : base("influxd", DebianPackages, "ingest-influxd-", "address already in use", stopGrace: TimeSpan.FromSeconds(20))
     {
-        _executable = ServerProcess.FindExecutable("influxd", DebianPackages);
-        RootDirectory = Directory.CreateTempSubdirectory("ingest-influxd-").FullName;
         ConfigPath = Path.Combine(RootDirectory, "influxdb.conf");
         AllocatePorts();
         Http = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(30) };
     }
 
     /// <summary>Creates an instance and waits until it answers /ping.</summary>
-    public static async Task<InfluxServer> StartNewAsync(CancellationToken cancellationToken = default)
-    {
-        var server = new InfluxServer();
-        try
-        {
-            await server.StartAsync(cancellationToken).ConfigureAwait(false);
-            return server;
-        }
-        catch
-        {
-            await server.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
+    public static Task<InfluxServer> StartNewAsync(CancellationToken cancellationToken = default) =>
+        StartedAsync(new InfluxServer(), cancellationToken);
 
     /// <summary>Base URL of the HTTP API, e.g. <c>http://127.0.0.1:23456</c> (no trailing slash).</summary>
     public string Url => $"http://127.0.0.1:{HttpPort}";
@@ -55,91 +35,11 @@ public sealed class InfluxServer : IAsyncDisposable
     /// <summary>The top-level RPC (backup/restore) bind port.</summary>
     public int RpcPort { get; private set; }
     public int IfqlPort { get; private set; }
-    /// <summary>Temp folder holding config, meta, data and wal; deleted by <see cref="DisposeAsync"/>.</summary>
-    public string RootDirectory { get; }
+    /// <summary>Temp folder holding config, meta, data and wal; deleted by <see cref="ManagedServer.DisposeAsync"/>.</summary>
+    public string RootDirectory => Folder;
     public string ConfigPath { get; }
     /// <summary>HttpClient whose BaseAddress is <see cref="Url"/>.</summary>
     public HttpClient Http { get; }
-    public bool IsRunning => _process is { HasExited: false };
-
-    /// <summary>Last lines of influxd's output (it logs to stderr).</summary>
-    public string LogTail(int lines = 40) => ServerProcess.Tail(_log, lines);
-
-    /// <summary>Starts influxd (again) on the same ports and data and waits for <c>GET /ping</c> = 204.</summary>
-    public async Task StartAsync(CancellationToken cancellationToken = default)
-    {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (IsRunning) return;
-
-            // Another process may grab a port between FreePort and influxd's bind; only the very first start
-            // may move to new ports, a restart must come back where clients expect it.
-            var attempts = _everStarted ? 1 : 3;
-            for (var attempt = 1; ; attempt++)
-            {
-                WriteConfig();
-                _process = ServerProcess.Start(_executable, new[] { "run", "-config", ConfigPath }, RootDirectory, _log, "INFLUXDB_");
-                try
-                {
-                    await WaitUntilReadyAsync(DefaultStartTimeout, cancellationToken).ConfigureAwait(false);
-                    _everStarted = true;
-                    return;
-                }
-                catch (ServerHarnessException) when (attempt < attempts && LogTail(20).Contains("address already in use"))
-                {
-                    await KillCoreAsync().ConfigureAwait(false);
-                    AllocatePorts();
-                    Http.BaseAddress = new Uri(Url);
-                }
-                catch
-                {
-                    await KillCoreAsync().ConfigureAwait(false);
-                    throw;
-                }
-            }
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
-
-    /// <summary>Graceful stop (SIGTERM); data stays for the next <see cref="StartAsync"/>.</summary>
-    public async Task StopAsync()
-    {
-        await _gate.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (_process is null) return;
-            await _process.StopAsync(TimeSpan.FromSeconds(20)).ConfigureAwait(false);
-            _process = null;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
-
-    /// <summary>SIGKILL, as in a crash. Data written so far stays (the WAL is fsynced per write).</summary>
-    public async Task KillAsync()
-    {
-        await _gate.WaitAsync().ConfigureAwait(false);
-        try { await KillCoreAsync().ConfigureAwait(false); }
-        finally { _gate.Release(); }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_disposed) return;
-        await KillAsync().ConfigureAwait(false);
-        _disposed = true;
-        Http.Dispose();
-        try { Directory.Delete(RootDirectory, recursive: true); }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-    }
 
     /// <summary>Runs InfluxQL via POST /query (epoch=ns) and returns the parsed response.</summary>
     /// <exception cref="InfluxQueryException">on a non-2xx answer or an <c>error</c> in any statement result.</exception>
@@ -233,12 +133,19 @@ public sealed class InfluxServer : IAsyncDisposable
 
     public static string QuoteIdentifier(string name) => "\"" + name.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 
-    private async Task KillCoreAsync()
+    private protected override ServerProcess Launch()
     {
-        if (_process is null) return;
-        await _process.KillAsync().ConfigureAwait(false);
-        _process = null;
+        WriteConfig();
+        return StartProcess(new[] { "run", "-config", ConfigPath }, "INFLUXDB_");
     }
+
+    private protected override void MoveToNewPorts()
+    {
+        AllocatePorts();
+        Http.BaseAddress = new Uri(Url);
+    }
+
+    private protected override void DisposeClients() => Http.Dispose();
 
     private void AllocatePorts()
     {
@@ -247,37 +154,27 @@ public sealed class InfluxServer : IAsyncDisposable
         IfqlPort = FreePort.Next();
     }
 
-    private async Task WaitUntilReadyAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Waits for <c>GET /ping</c> = 204.</summary>
+    private protected override async Task WaitUntilReadyAsync(CancellationToken cancellationToken)
     {
-        var sw = Stopwatch.StartNew();
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (_process is null || _process.HasExited)
+        await PollUntilReadyAsync(async ct =>
             {
-                _process?.DrainOutput();
-                throw new ServerHarnessException(
-                    $"influxd exited during startup (exit code {_process?.ExitCode}). Config: {ConfigPath}. Log tail:\n{LogTail()}");
-            }
-            try
-            {
-                using var response = await probe.GetAsync($"{Url}/ping", cancellationToken).ConfigureAwait(false);
-                if (response.StatusCode == HttpStatusCode.NoContent) return;
-            }
-            catch (HttpRequestException) { }
-            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested) { }
-
-            if (sw.Elapsed > timeout)
-                throw new ServerHarnessException(
-                    $"influxd did not answer GET {Url}/ping with 204 within {timeout.TotalSeconds:0}s. Log tail:\n{LogTail()}");
-            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
-        }
+                try
+                {
+                    using var response = await probe.GetAsync($"{Url}/ping", ct).ConfigureAwait(false);
+                    return response.StatusCode == HttpStatusCode.NoContent;
+                }
+                catch (HttpRequestException) { return false; }
+                catch (TaskCanceledException) when (!ct.IsCancellationRequested) { return false; }
+            },
+            DefaultStartTimeout, $"influxd did not answer GET {Url}/ping with 204", $" Config: {ConfigPath}.", cancellationToken)
+            .ConfigureAwait(false);
     }
 
     private void WriteConfig()
     {
-        var defaults = RunToCompletion(_executable, "config", "-config", "/dev/null");
+        var defaults = RunToCompletion(Executable, "config", "-config", "/dev/null");
         File.WriteAllText(ConfigPath, InfluxConfig.Rewrite(defaults, RootDirectory, HttpPort, RpcPort, IfqlPort));
     }
 

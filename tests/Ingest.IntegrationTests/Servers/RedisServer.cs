@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
@@ -8,131 +6,33 @@ namespace Ingest.IntegrationTests.Servers;
 
 /// <summary>
 /// A private redis-server on a loopback port, without persistence unless extra arguments ask for it
-/// (e.g. <c>--appendonly yes</c> for durability tests). The port survives <see cref="StopAsync"/>/<see cref="StartAsync"/>.
+/// (e.g. <c>--appendonly yes</c> for durability tests). The port survives
+/// <see cref="ManagedServer.StopAsync"/>/<see cref="ManagedServer.StartAsync"/>; without persistence options
+/// the data set does not.
 /// </summary>
-public sealed class RedisServer : IAsyncDisposable
+public sealed class RedisServer : ManagedServer
 {
     private const string DebianPackages = "redis-server";
     private static readonly TimeSpan DefaultStartTimeout = TimeSpan.FromSeconds(20);
 
-    private readonly string _executable;
     private readonly IReadOnlyList<string> _extraArgs;
-    private readonly ConcurrentQueue<string> _log = new();
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private ServerProcess? _process;
-    private bool _everStarted;
-    private bool _disposed;
 
     /// <param name="extraArgs">Appended to the command line; later options override the defaults.</param>
     public RedisServer(IEnumerable<string>? extraArgs = null)
+        : base("redis-server", DebianPackages, "ingest-redis-", "Address already in use", stopGrace: TimeSpan.FromSeconds(15))
     {
-        _executable = ServerProcess.FindExecutable("redis-server", DebianPackages);
         _extraArgs = extraArgs?.ToArray() ?? Array.Empty<string>();
-        DataDirectory = Directory.CreateTempSubdirectory("ingest-redis-").FullName;
         Port = FreePort.Next();
     }
 
-    public static async Task<RedisServer> StartNewAsync(IEnumerable<string>? extraArgs = null, CancellationToken cancellationToken = default)
-    {
-        var server = new RedisServer(extraArgs);
-        try
-        {
-            await server.StartAsync(cancellationToken).ConfigureAwait(false);
-            return server;
-        }
-        catch
-        {
-            await server.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
+    public static Task<RedisServer> StartNewAsync(IEnumerable<string>? extraArgs = null, CancellationToken cancellationToken = default) =>
+        StartedAsync(new RedisServer(extraArgs), cancellationToken);
 
     public int Port { get; private set; }
     public string Host => "127.0.0.1";
     /// <summary>"127.0.0.1:port", the form StackExchange.Redis and INGEST_Redis__Configuration take.</summary>
     public string ConnectionString => $"127.0.0.1:{Port}";
-    public string DataDirectory { get; }
-    public bool IsRunning => _process is { HasExited: false };
-    public string LogTail(int lines = 40) => ServerProcess.Tail(_log, lines);
-
-    public async Task StartAsync(CancellationToken cancellationToken = default)
-    {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (IsRunning) return;
-            var attempts = _everStarted ? 1 : 3;
-            for (var attempt = 1; ; attempt++)
-            {
-                var args = new List<string>
-                {
-                    "--port", Port.ToString(CultureInfo.InvariantCulture),
-                    "--bind", "127.0.0.1",
-                    "--save", "",
-                    "--appendonly", "no",
-                    "--dir", DataDirectory,
-                    "--daemonize", "no",
-                    "--logfile", "",
-                };
-                args.AddRange(_extraArgs);
-                _process = ServerProcess.Start(_executable, args, DataDirectory, _log);
-                try
-                {
-                    await WaitUntilReadyAsync(DefaultStartTimeout, cancellationToken).ConfigureAwait(false);
-                    _everStarted = true;
-                    return;
-                }
-                catch (ServerHarnessException) when (attempt < attempts && LogTail(20).Contains("Address already in use"))
-                {
-                    await KillCoreAsync().ConfigureAwait(false);
-                    Port = FreePort.Next();
-                }
-                catch
-                {
-                    await KillCoreAsync().ConfigureAwait(false);
-                    throw;
-                }
-            }
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
-
-    /// <summary>Graceful stop (SIGTERM). Without persistence options the data set is gone afterwards.</summary>
-    public async Task StopAsync()
-    {
-        await _gate.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (_process is null) return;
-            await _process.StopAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
-            _process = null;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
-
-    public async Task KillAsync()
-    {
-        await _gate.WaitAsync().ConfigureAwait(false);
-        try { await KillCoreAsync().ConfigureAwait(false); }
-        finally { _gate.Release(); }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_disposed) return;
-        await KillAsync().ConfigureAwait(false);
-        _disposed = true;
-        try { Directory.Delete(DataDirectory, recursive: true); }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-    }
+    public string DataDirectory => Folder;
 
     /// <summary>True when the server answers PING with PONG.</summary>
     public async Task<bool> PingAsync(CancellationToken cancellationToken = default)
@@ -170,37 +70,39 @@ public sealed class RedisServer : IAsyncDisposable
         return await reader.ReadAsync(timeout.Token).ConfigureAwait(false);
     }
 
-    private async Task KillCoreAsync()
+    private protected override ServerProcess Launch()
     {
-        if (_process is null) return;
-        await _process.KillAsync().ConfigureAwait(false);
-        _process = null;
-    }
-
-    private async Task WaitUntilReadyAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        var sw = Stopwatch.StartNew();
-        while (true)
+        var args = new List<string>
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (_process is null || _process.HasExited)
-            {
-                _process?.DrainOutput();
-                throw new ServerHarnessException($"redis-server exited during startup (exit code {_process?.ExitCode}). Log tail:\n{LogTail()}");
-            }
-            try
-            {
-                // LOADING replies (while an AOF is replayed) are errors, so PONG means really ready.
-                if (await CommandAsync(new[] { "PING" }, cancellationToken).ConfigureAwait(false) is "PONG") return;
-            }
-            catch (Exception ex) when (ex is SocketException or IOException or RedisErrorException or OperationCanceledException
-                                       && !cancellationToken.IsCancellationRequested) { }
-
-            if (sw.Elapsed > timeout)
-                throw new ServerHarnessException($"redis-server on {ConnectionString} did not answer PING within {timeout.TotalSeconds:0}s. Log tail:\n{LogTail()}");
-            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
-        }
+            "--port", Port.ToString(CultureInfo.InvariantCulture),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", DataDirectory,
+            "--daemonize", "no",
+            "--logfile", "",
+        };
+        args.AddRange(_extraArgs);
+        return StartProcess(args);
     }
+
+    private protected override void MoveToNewPorts() => Port = FreePort.Next();
+
+    private protected override Task WaitUntilReadyAsync(CancellationToken cancellationToken) =>
+        PollUntilReadyAsync(async ct =>
+            {
+                try
+                {
+                    // LOADING replies (while an AOF is replayed) are errors, so PONG means really ready.
+                    return await CommandAsync(new[] { "PING" }, ct).ConfigureAwait(false) is "PONG";
+                }
+                catch (Exception ex) when (ex is SocketException or IOException or RedisErrorException or OperationCanceledException
+                                           && !ct.IsCancellationRequested)
+                {
+                    return false;
+                }
+            },
+            DefaultStartTimeout, $"redis-server on {ConnectionString} did not answer PING", "", cancellationToken);
 
     /// <summary>Just enough RESP2 to read one reply.</summary>
     private sealed class RespReader(Stream stream)
