@@ -23,6 +23,7 @@ public sealed class PointBatch : IBufferWriter<byte>
 
     private byte[] _data;
     private int _length;
+    private int _references = 1;
     private PointRef[] _points;
     private int _count;
 
@@ -141,6 +142,27 @@ public sealed class PointBatch : IBufferWriter<byte>
         _data = bigger;
     }
 
+    /// <summary>
+    /// Adds an owner: a batch fanned out to several stages goes back to the pool only when the last of them
+    /// calls <see cref="Release"/>. A rented batch starts with one owner.
+    /// </summary>
+    public PointBatch Retain()
+    {
+        if (Interlocked.Increment(ref _references) <= 1) throw new InvalidOperationException("batch retained after it was returned");
+        return this;
+    }
+
+    /// <summary>Drops one owner; the last one returns the batch to the pool.</summary>
+    public void Release()
+    {
+        var left = Interlocked.Decrement(ref _references);
+        if (left == 0) Return(this);
+        else if (left < 0) throw new InvalidOperationException("batch released more often than retained");
+    }
+
+    /// <summary>Owners holding the batch (1 after <see cref="Rent"/>).</summary>
+    public int References => Volatile.Read(ref _references);
+
     /// <summary>Empties the batch, keeping its buffers.</summary>
     public void Clear()
     {
@@ -156,6 +178,7 @@ public sealed class PointBatch : IBufferWriter<byte>
         if (Pool.TryDequeue(out var batch))
         {
             Interlocked.Decrement(ref _pooledCount);
+            batch._references = 1;
             return batch;
         }
         return new PointBatch();
@@ -164,6 +187,7 @@ public sealed class PointBatch : IBufferWriter<byte>
     /// <summary>Hands a batch back. The caller must not touch it afterwards.</summary>
     public static void Return(PointBatch batch)
     {
+        batch._references = 0;
         batch.Clear();
         // Very large buffers are not kept: one huge request must not pin its memory for ever.
         if (batch._data.Length > 8 * 1024 * 1024 || Interlocked.Increment(ref _pooledCount) > MaxPooled)

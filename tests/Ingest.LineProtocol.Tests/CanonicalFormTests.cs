@@ -163,3 +163,31 @@ public class PointBatchTests
         Assert.Throws<ArgumentOutOfRangeException>(() => batch.Line(1).Length);
     }
 }
+
+public class PointBatchOwnershipTests
+{
+    [Fact]
+    public void A_fanned_out_batch_returns_to_the_pool_only_after_its_last_owner_releases_it()
+    {
+        var batch = PointBatch.Rent();
+        batch.Retain();
+        batch.Retain();
+        Assert.Equal(3, batch.References);
+        batch.Release();
+        batch.Release();
+        Assert.Equal(1, batch.References);
+        batch.Release();
+        Assert.Equal(0, batch.References);
+        Assert.Throws<InvalidOperationException>(() => batch.Retain());
+    }
+
+    [Fact]
+    public void A_rented_batch_has_one_owner_even_when_it_was_pooled_before()
+    {
+        var first = PointBatch.Rent();
+        first.Release();
+        var again = PointBatch.Rent();
+        Assert.Equal(1, again.References);
+        again.Release();
+    }
+}
