@@ -1,0 +1,18 @@
+using Ingest.LineProtocol;
+
+namespace Ingest.Transforms.Thresholds;
+
+/// <summary>A rule and series not at OK, as listed by <c>GET /api/alerts</c>.</summary>
+/// <param name="Since">Event time (ns) of the transition into <paramref name="Level"/>.</param>
+/// <param name="Value">The last value evaluated.</param>
+public sealed record ActiveAlert(
+    string Id,
+    string Rule,
+    string SeriesKey,
+    string Measurement,
+    IReadOnlyList<DecodedTag> Tags,
+    AlertLevel Level,
+    long Since,
+    double Value,
+    string? AcknowledgedBy,
+    DateTimeOffset? AcknowledgedAt);
