@@ -1,0 +1,18 @@
+namespace Ingest.Transforms.Downsample;
+
+/// <summary>One series in one window of a tier: the head of its field states and its place in the hash chain.</summary>
+internal struct SeriesWindow
+{
+    public const byte EmittedFlag = 1;  // written at least once: a later write is a re-emission
+    public const byte QueuedFlag = 2;   // in the tier's re-emission queue
+    public const byte LiveFlag = 4;
+
+    public int Series;
+    public long Start;
+    public int FirstField;
+    public int LastField;
+    public int HashNext;
+    public byte Flags;
+
+    public readonly bool Is(byte flag) => (Flags & flag) != 0;
+}

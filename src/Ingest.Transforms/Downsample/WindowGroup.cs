@@ -1,0 +1,30 @@
+namespace Ingest.Transforms.Downsample;
+
+/// <summary>
+/// The open series windows of one tier that share a start. Windows are aligned, so a tier has only a few
+/// groups at a time (one per interval inside the lateness), and closing walks a group instead of every series.
+/// </summary>
+internal sealed class WindowGroup
+{
+    public long Start;
+    public long End;
+    public bool Emitted;
+    public int[] Members = new int[64];
+    public int Count;
+
+    public void Add(int window)
+    {
+        if (Count == Members.Length) Array.Resize(ref Members, Members.Length * 2);
+        Members[Count++] = window;
+    }
+
+    public void Reset(long start, long end)
+    {
+        Start = start;
+        End = end;
+        Emitted = false;
+        Count = 0;
+        // A burst of series must not pin a huge array in the pool for ever.
+        if (Members.Length > 1 << 20) Members = new int[64];
+    }
+}
