@@ -1,3 +1,4 @@
+using Ingest.Transforms;
 using System.Buffers;
 using System.Text;
 using Ingest.LineProtocol;

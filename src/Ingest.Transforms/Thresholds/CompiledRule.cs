@@ -1,3 +1,4 @@
+using Ingest.Transforms;
 using System.Text;
 using Ingest.LineProtocol;
 
@@ -55,7 +56,7 @@ internal sealed class CompiledRule
             {
                 if (tags[i].Key == matcher.Key)
                 {
-                    hit = GlobPattern.IsMatch(matcher.Pattern, tags[i].Value);
+                    hit = Glob.IsMatch(matcher.Pattern, tags[i].Value);
                     break;
                 }
             }

@@ -1,3 +1,4 @@
+using Ingest.Transforms;
 using Ingest.Transforms.Downsample;
 using static Ingest.Transforms.Tests.Downsample.DownsampleHarness;
 

@@ -1,3 +1,4 @@
+using Ingest.Transforms;
 using Ingest.Transforms.Tests.Thresholds.Support;
 using Ingest.Transforms.Thresholds;
 
@@ -65,5 +66,5 @@ public class TagMatcherTests
     [InlineData("??", "abc", false)]
     [InlineData("a", "A", false)]
     public void Glob_MatchesWholeText(string pattern, string text, bool expected) =>
-        Assert.Equal(expected, GlobPattern.IsMatch(pattern, text));
+        Assert.Equal(expected, Glob.IsMatch(pattern, text));
 }

@@ -1,7 +1,10 @@
-namespace Ingest.Transforms.Downsample;
+namespace Ingest.Transforms;
 
-/// <summary><c>*</c> (any run, also empty) and <c>?</c> (one character) glob matching, ordinal.</summary>
-internal static class Glob
+/// <summary>
+/// <c>*</c> (any run, also empty) and <c>?</c> (one character) glob matching, ordinal: the one pattern syntax of
+/// measurement, field and tag matchers in configuration.
+/// </summary>
+public static class Glob
 {
     public static bool IsMatch(ReadOnlySpan<char> pattern, ReadOnlySpan<char> text)
     {
