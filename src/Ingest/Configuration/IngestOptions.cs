@@ -102,4 +102,7 @@ public sealed record IngestOptions
     public HttpOptions Http { get; init; } = new();
     public AuthOptions Auth { get; init; } = new();
     public RedisOptions Redis { get; init; } = new();
+    public PipelineOptions Pipeline { get; init; } = new();
+    public Ingest.Transforms.Downsample.DownsampleOptions Downsample { get; init; } = new() { Tiers = [] };
+    public ThresholdsOptions Thresholds { get; init; } = new();
 }

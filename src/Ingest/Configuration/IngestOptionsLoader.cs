@@ -1,4 +1,7 @@
 using System.Text.RegularExpressions;
+using Ingest.Pipeline;
+using Ingest.Transforms.Downsample;
+using Ingest.Transforms.Thresholds;
 using Microsoft.Extensions.Configuration;
 
 namespace Ingest.Configuration;
@@ -20,7 +23,110 @@ public static partial class IngestOptionsLoader
             throw new ConfigurationError("Buffer:Capacity", buffer.Capacity.ToString(),
                 $"must be at least Influx:BatchSize ({influx.BatchSize}), or no batch could ever fill");
 
-        return new IngestOptions { Influx = influx, Buffer = buffer, Http = http, Auth = auth, Redis = redis };
+        var pipeline = ReadPipeline(new SectionReader(configuration, "Pipeline"));
+        var downsample = ReadDownsample(configuration);
+        var thresholds = ReadThresholds(configuration);
+
+        return new IngestOptions
+        {
+            Influx = influx, Buffer = buffer, Http = http, Auth = auth, Redis = redis,
+            Pipeline = pipeline, Downsample = downsample, Thresholds = thresholds,
+        };
+    }
+
+    private static readonly Dictionary<string, FullPolicy> Policies = new()
+    {
+        ["backpressure"] = FullPolicy.Backpressure,
+        ["drop-oldest"] = FullPolicy.DropOldest,
+        ["drop-newest"] = FullPolicy.DropNewest,
+    };
+
+    private static PipelineOptions ReadPipeline(SectionReader s)
+    {
+        var d = new PipelineOptions();
+        var o = new PipelineOptions
+        {
+            RawExclude = s.List("RawExclude") ?? d.RawExclude,
+            RawQueueCapacity = s.Long("RawQueueCapacity", d.RawQueueCapacity, 1, 1_000_000_000),
+            DerivedQueueCapacity = s.Long("DerivedQueueCapacity", d.DerivedQueueCapacity, 1, 1_000_000_000),
+            DerivedQueuePolicy = s.Choice("DerivedQueuePolicy", d.DerivedQueuePolicy, Policies),
+        };
+        s.RejectUnknownKeys();
+        return o;
+    }
+
+    private static DownsampleOptions ReadDownsample(IConfiguration configuration)
+    {
+        var section = new SectionReader(configuration, "Downsample");
+        var tiers = new List<DownsampleTier>();
+        foreach (var child in section.Child("Tiers").GetChildren().OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue))
+        {
+            var t = new SectionReader(configuration, $"Downsample:Tiers:{child.Key}");
+            var d = new DownsampleTier();
+            tiers.Add(new DownsampleTier
+            {
+                Name = t.String("Name", ""),
+                Interval = t.OptionalDuration("Interval") ?? TimeSpan.Zero,
+                Measurements = t.List("Measurements") ?? d.Measurements,
+                Fields = t.List("Fields") ?? d.Fields,
+                Aggregates = t.List("Aggregates") ?? d.Aggregates,
+                AllowedLateness = t.OptionalDuration("AllowedLateness") ?? TimeSpan.Zero,
+                RetentionPolicy = t.String("RetentionPolicy", "") is { Length: > 0 } rp ? rp : null,
+                Source = t.String("Source", "") is { Length: > 0 } src ? src : null,
+            });
+            t.RejectUnknownKeys();
+        }
+        section.RejectUnknownKeys();
+        var options = new DownsampleOptions { Tiers = tiers };
+        if (options.Validate() is [var first, ..] errors)
+            throw new ConfigurationError("invalid configuration: Downsample:" + first + (errors.Count > 1 ? $" (and {errors.Count - 1} more)" : ""));
+        return options;
+    }
+
+    private static readonly Dictionary<string, ThresholdDirection> Directions = new()
+    {
+        ["above"] = ThresholdDirection.Above,
+        ["below"] = ThresholdDirection.Below,
+    };
+
+    private static ThresholdsOptions ReadThresholds(IConfiguration configuration)
+    {
+        var section = new SectionReader(configuration, "Thresholds");
+        var d = new ThresholdsOptions();
+        var rules = new List<ThresholdRule>();
+        foreach (var child in section.Child("Rules").GetChildren().OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue))
+        {
+            var key = $"Thresholds:Rules:{child.Key}";
+            var r = new SectionReader(configuration, key);
+            var tags = r.Child("Tags").GetChildren().Select(t => TagMatcher.Parse(t.Key, t.Value ?? "")).ToList();
+            rules.Add(new ThresholdRule
+            {
+                Name = r.String("Name", ""),
+                Measurement = r.String("Measurement", ""),
+                Field = r.String("Field", ""),
+                Tags = tags,
+                Direction = r.Choice("Direction", ThresholdDirection.Above, Directions),
+                Warn = r.OptionalDouble("Warn"),
+                Crit = r.OptionalDouble("Crit"),
+                WarnReset = r.OptionalDouble("WarnReset"),
+                CritReset = r.OptionalDouble("CritReset"),
+                For = r.OptionalDuration("For") ?? TimeSpan.Zero,
+                KeepFiringFor = r.OptionalDuration("KeepFiringFor") ?? TimeSpan.Zero,
+                NoDataTimeout = r.OptionalDuration("NoDataTimeout"),
+            });
+            r.RejectUnknownKeys();
+        }
+        var o = new ThresholdsOptions
+        {
+            Rules = rules,
+            Measurement = section.String("Measurement", d.Measurement),
+            StateFlushInterval = section.Duration("StateFlushInterval", d.StateFlushInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(10)),
+        };
+        section.RejectUnknownKeys();
+        if (ThresholdRuleValidator.Validate(rules, "Thresholds:Rules") is [var first, ..] errors)
+            throw new ConfigurationError("invalid configuration: " + first + (errors.Count > 1 ? $" (and {errors.Count - 1} more)" : ""));
+        if (o.Measurement.Length == 0) throw new ConfigurationError("Thresholds:Measurement", o.Measurement, "a measurement name is required");
+        return o;
     }
 
     private static InfluxOptions ReadInflux(SectionReader s)

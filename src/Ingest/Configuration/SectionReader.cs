@@ -70,6 +70,32 @@ internal sealed class SectionReader
         return v;
     }
 
+    public double? OptionalDouble(string key)
+    {
+        var raw = Raw(key);
+        if (string.IsNullOrWhiteSpace(raw)) return null;
+        if (!double.TryParse(raw.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
+            throw new ConfigurationError(Key(key), raw, "expected a number such as 90 or 0.5");
+        return v;
+    }
+
+    public TimeSpan? OptionalDuration(string key)
+    {
+        var raw = Raw(key);
+        if (string.IsNullOrWhiteSpace(raw)) return null;
+        if (!DurationParser.TryParse(raw, out var v))
+            throw new ConfigurationError(Key(key), raw, "expected a duration such as 250ms, 1s, 5m or 00:00:01");
+        return v;
+    }
+
+    /// <summary>A list given as an array (<c>Key:0</c>, <c>Key:1</c>…); null when absent, so the caller keeps its default.</summary>
+    public IReadOnlyList<string>? List(string key)
+    {
+        var children = Child(key).GetChildren().ToList();
+        if (children.Count == 0) return Raw(key) is { Length: > 0 } single ? [single.Trim()] : null;
+        return children.OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue).Select(c => c.Value?.Trim() ?? "").ToList();
+    }
+
     public Uri Url(string key, string defaultValue)
     {
         var raw = String(key, defaultValue);

@@ -3,6 +3,8 @@ using Ingest.Buffering;
 using Ingest.Configuration;
 using Ingest.Health;
 using Ingest.LineProtocol;
+using Ingest.Pipeline;
+using Ingest.Sinks.Redis;
 using Ingest.Sinks.Influx;
 using Ingest.Sources.Http;
 using Ingest.Telemetry;
@@ -42,9 +44,16 @@ public static class IngestHost
                 PooledConnectionLifetime = TimeSpan.FromMinutes(5),
                 AutomaticDecompression = System.Net.DecompressionMethods.All,
             });
-        services.AddSingleton<InfluxSinkTelemetry>();
-        services.AddSingleton<InfluxSink>();
-        services.AddHostedService<InfluxSinkService>();
+        services.AddSingleton<SinkInstruments>();
+        services.AddSingleton<PipelineTelemetry>();
+        services.AddSingleton<IngestGraph>();
+        services.AddSingleton<AlertTelemetry>();
+        // Stopped in reverse order: the pipeline drains first, then the alert store saves the final states.
+        services.AddSingleton<AlertStateStore>();
+        services.AddHostedService(sp => sp.GetRequiredService<AlertStateStore>());
+        services.AddHostedService<PipelineService>();
+        services.AddSingleton<RateSampler>();
+        services.AddHostedService(sp => sp.GetRequiredService<RateSampler>());
 
         services.AddSingleton<ReadinessState>();
         services.AddHostedService<DependencyProbe>();
@@ -62,6 +71,7 @@ public static class IngestHost
     {
         var options = app.Services.GetRequiredService<IngestOptions>();
         app.Services.GetRequiredService<BufferTelemetry>();
+        app.Services.GetRequiredService<AlertTelemetry>();
         app.Services.GetRequiredService<PrometheusExporter>();
         app.Use((context, next) =>
         {
@@ -76,6 +86,7 @@ public static class IngestHost
         });
 
         WriteEndpoints.Map(app);
+        PipelineEndpoints.Map(app);
         app.MapGet("/metrics", async (HttpContext context, PrometheusExporter exporter) =>
         {
             context.Response.ContentType = PrometheusExporter.ContentType;

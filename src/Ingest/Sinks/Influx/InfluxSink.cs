@@ -17,7 +17,8 @@ namespace Ingest.Sinks.Influx;
 /// </remarks>
 public sealed class InfluxSink
 {
-    private readonly IPointBuffer _buffer;
+    private readonly Func<CancellationToken, ValueTask<PointBatch?>> _read;
+    private readonly Action<PointBatch> _finished;
     private readonly InfluxClient _client;
     private readonly InfluxSinkTelemetry _telemetry;
     private readonly ResiliencePipeline<WriteResult> _retry;
@@ -26,9 +27,19 @@ public sealed class InfluxSink
     private readonly HashSet<Task> _inflight = new();
     private readonly object _inflightLock = new();
 
+    /// <summary>A sink that reads the buffer directly and releases points from it once they are finished.</summary>
     public InfluxSink(IPointBuffer buffer, InfluxClient client, InfluxSinkTelemetry telemetry, TimeProvider? time = null)
+        : this(BufferReader(buffer), b => { buffer.Release(b.Count); b.Release(); }, client, telemetry, time)
     {
-        _buffer = buffer;
+    }
+
+    /// <param name="read">The next batch to deliver, or null when the input has ended.</param>
+    /// <param name="finished">Called once per batch when every point of it is delivered or refused for good; it owns the batch then.</param>
+    public InfluxSink(Func<CancellationToken, ValueTask<PointBatch?>> read, Action<PointBatch> finished,
+        InfluxClient client, InfluxSinkTelemetry telemetry, TimeProvider? time = null)
+    {
+        _read = read;
+        _finished = finished;
         _client = client;
         _telemetry = telemetry;
         _slots = new SemaphoreSlim(client.Options.MaxConcurrentRequests);
@@ -66,13 +77,12 @@ public sealed class InfluxSink
     public async Task RunAsync(CancellationToken stopping, CancellationToken abort)
     {
         var interval = _client.Options.FlushInterval;
-        await using var enumerator = _buffer.ReadAllAsync(stopping).GetAsyncEnumerator(stopping);
-        Task<bool>? next = null;
+        Task<PointBatch?>? next = null;
         try
         {
             while (true)
             {
-                next ??= enumerator.MoveNextAsync().AsTask();
+                next ??= _read(stopping).AsTask();
                 var due = NextDue(interval);
                 if (due is { } wait && wait > TimeSpan.Zero)
                     await Task.WhenAny(next, Task.Delay(wait, stopping)).ConfigureAwait(false);
@@ -81,9 +91,9 @@ public sealed class InfluxSink
 
                 if (next.IsCompleted)
                 {
-                    if (!await next.ConfigureAwait(false)) break;
+                    if (await next.ConfigureAwait(false) is not { } batch) break;
                     next = null;
-                    await AddAsync(enumerator.Current, abort).ConfigureAwait(false);
+                    await AddAsync(batch, abort).ConfigureAwait(false);
                 }
                 await FlushDueAsync(interval, abort).ConfigureAwait(false);
             }
@@ -116,7 +126,7 @@ public sealed class InfluxSink
     {
         if (batch.Count == 0)
         {
-            PointBatch.Return(batch);
+            _finished(batch);
             return;
         }
         Interlocked.Add(ref _pending, batch.Count);
@@ -218,12 +228,18 @@ public sealed class InfluxSink
         foreach (var segment in write.Segments)
         {
             Interlocked.Add(ref _pending, -segment.Points);
-            if (segment.Batch.Complete(segment.Points))
-            {
-                _buffer.Release(segment.Batch.Batch.Count);
-                PointBatch.Return(segment.Batch.Batch);
-            }
+            if (segment.Batch.Complete(segment.Points)) _finished(segment.Batch.Batch);
         }
+    }
+
+    private static Func<CancellationToken, ValueTask<PointBatch?>> BufferReader(IPointBuffer buffer)
+    {
+        IAsyncEnumerator<PointBatch>? e = null;
+        return async ct =>
+        {
+            e ??= buffer.ReadAllAsync(ct).GetAsyncEnumerator(ct);
+            return await e.MoveNextAsync().ConfigureAwait(false) ? e.Current : null;
+        };
     }
 
     private sealed class OpenWrite(long opened)

@@ -4,12 +4,35 @@ using Microsoft.Extensions.Logging;
 
 namespace Ingest.Sinks.Influx;
 
-/// <summary>Instruments and log events of the InfluxDB raw-point sink.</summary>
-public sealed partial class InfluxSinkTelemetry
+/// <summary>The sinks' instruments, created once per meter and shared by every sink (each tags its own name).</summary>
+public sealed class SinkInstruments
 {
-    private static readonly KeyValuePair<string, object?> SinkTag = new("sink", "influx");
     private static readonly double[] LatencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+    public SinkInstruments(IngestMeter meter)
+    {
+        var m = meter.Meter;
+        Batches = m.CreateCounter<long>("ingest.sink.batches", "{batch}", "Write requests that reached a final outcome, by sink and outcome (delivered, partial, rejected).");
+        Written = m.CreateCounter<long>("ingest.sink.points.written", "{point}", "Points stored by the sink's destination.");
+        Dropped = m.CreateCounter<long>("ingest.sink.points.dropped", "{point}", "Points the destination refused for good, by sink and reason; they are not retried.");
+        Retries = m.CreateCounter<long>("ingest.sink.retries", "{retry}", "Write attempts that failed and were retried, by sink and error type.");
+        Errors = m.CreateCounter<long>("ingest.errors", "{error}", "Errors by stage and type, retried or not.");
+        Latency = m.CreateHistogram<double>("ingest.sink.write.duration", "s", "Time of one write attempt to the destination, by sink.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+    }
+
+    public Counter<long> Batches { get; }
+    public Counter<long> Written { get; }
+    public Counter<long> Dropped { get; }
+    public Counter<long> Retries { get; }
+    public Counter<long> Errors { get; }
+    public Histogram<double> Latency { get; }
+}
+
+/// <summary>Instruments and log events of one InfluxDB sink, tagged with its name.</summary>
+public sealed partial class InfluxSinkTelemetry
+{
+    private readonly KeyValuePair<string, object?> SinkTag;
     private readonly Counter<long> _batches;
     private readonly Counter<long> _written;
     private readonly Counter<long> _dropped;
@@ -17,18 +40,24 @@ public sealed partial class InfluxSinkTelemetry
     private readonly Counter<long> _errors;
     private readonly Histogram<double> _latency;
     private readonly ILogger _logger;
+    private readonly string _stage;
     private long _lastRejectLogTicks;
 
     public InfluxSinkTelemetry(IngestMeter meter, ILogger<InfluxSinkTelemetry> logger)
+        : this(new SinkInstruments(meter), logger, "influx")
     {
-        var m = meter.Meter;
-        _batches = m.CreateCounter<long>("ingest.sink.batches", "{batch}", "Write requests that reached a final outcome, by sink and outcome (delivered, partial, rejected).");
-        _written = m.CreateCounter<long>("ingest.sink.points.written", "{point}", "Points stored by the sink's destination.");
-        _dropped = m.CreateCounter<long>("ingest.sink.points.dropped", "{point}", "Points the destination refused for good, by sink and reason; they are not retried.");
-        _retries = m.CreateCounter<long>("ingest.sink.retries", "{retry}", "Write attempts that failed and were retried, by sink and error type.");
-        _errors = m.CreateCounter<long>("ingest.errors", "{error}", "Errors by stage and type, retried or not.");
-        _latency = m.CreateHistogram<double>("ingest.sink.write.duration", "s", "Time of one write attempt to the destination, by sink.",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+    }
+
+    public InfluxSinkTelemetry(SinkInstruments instruments, ILogger logger, string sinkName)
+    {
+        SinkTag = new("sink", sinkName);
+        _stage = sinkName;
+        _batches = instruments.Batches;
+        _written = instruments.Written;
+        _dropped = instruments.Dropped;
+        _retries = instruments.Retries;
+        _errors = instruments.Errors;
+        _latency = instruments.Latency;
         _logger = logger;
     }
 
@@ -57,7 +86,7 @@ public sealed partial class InfluxSinkTelemetry
     private void Dropped(int points, string reason, WriteResult result)
     {
         if (points > 0) _dropped.Add(points, SinkTag, new("reason", reason));
-        _errors.Add(1, new("stage", "influx"), new("type", result.ErrorType));
+        _errors.Add(1, new("stage", _stage), new("type", result.ErrorType));
         // At most one such log a second: a client that keeps sending bad points must not flood the journal.
         var now = Environment.TickCount64;
         var last = Interlocked.Read(ref _lastRejectLogTicks);
@@ -68,7 +97,7 @@ public sealed partial class InfluxSinkTelemetry
     public void Retrying(WriteResult result, int attempt, TimeSpan delay)
     {
         _retries.Add(1, SinkTag, new("error_type", result.ErrorType));
-        _errors.Add(1, new("stage", "influx"), new("type", result.ErrorType));
+        _errors.Add(1, new("stage", _stage), new("type", result.ErrorType));
         LogRetry(attempt + 1, result.ErrorType, result.Error ?? "", delay.TotalSeconds);
     }
 

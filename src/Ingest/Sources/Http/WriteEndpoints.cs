@@ -1,6 +1,7 @@
 using Ingest.Buffering;
 using Ingest.Configuration;
 using Ingest.LineProtocol;
+using Ingest.Pipeline;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -17,7 +18,8 @@ public sealed class WriteEndpoints(
     IPointBuffer buffer,
     LineProtocolParser parser,
     WriteCredentials credentials,
-    WriteTelemetry telemetry)
+    WriteTelemetry telemetry,
+    IngestGraph graph)
 {
     public const string V1Path = "/write";
     public const string V2Path = "/api/v2/write";
@@ -65,6 +67,12 @@ public sealed class WriteEndpoints(
 
         var (database, retentionPolicy) = Target(api, query);
 
+        if (graph.Paused)
+        {
+            context.Response.Headers.RetryAfter = options.Buffer.RetryAfterSeconds.ToString();
+            return await Refuse(context, api, 503, "ingestion is paused (POST /api/pipeline/resume)");
+        }
+
         using var body = await RequestBody.ReadAsync(request, options.Http.MaxBodySize, context.RequestAborted).ConfigureAwait(false);
         telemetry.BytesReceived(endpoint, body.WireBytes);
         switch (body.Error)
@@ -90,6 +98,8 @@ public sealed class WriteEndpoints(
         batch.RetentionPolicy = retentionPolicy;
         var summary = parser.Parse(body.Span, precision, NowNanoseconds(), batch);
         telemetry.Parsed(endpoint, summary.Points, summary.BadLines);
+        graph.Source.AddReceived(summary.Points + summary.BadLines);
+        if (summary.BadLines > 0) graph.Source.AddDropped("parse", summary.BadLines);
 
         if (summary.Points > 0)
         {
@@ -97,10 +107,12 @@ public sealed class WriteEndpoints(
             {
                 PointBatch.Return(batch);
                 telemetry.BufferFull(endpoint, summary.Points);
+                graph.Source.AddDropped("buffer_full", summary.Points);
                 context.Response.Headers.RetryAfter = options.Buffer.RetryAfterSeconds.ToString();
                 return await Error(context, api, 503, "buffer full: the daemon cannot take more points now, retry later");
             }
             telemetry.Accepted(endpoint, summary.Points);
+            graph.Source.AddSent(summary.Points);
         }
         else
         {

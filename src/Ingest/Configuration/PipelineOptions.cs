@@ -1,0 +1,33 @@
+using Ingest.Pipeline;
+using Ingest.Transforms.Downsample;
+using Ingest.Transforms.Thresholds;
+
+namespace Ingest.Configuration;
+
+/// <summary>How the stream graph routes points (section <c>Pipeline</c>).</summary>
+public sealed record PipelineOptions
+{
+    /// <summary>Measurement globs whose raw points are not written to InfluxDB (they still feed the transforms).</summary>
+    public IReadOnlyList<string> RawExclude { get; init; } = [];
+
+    /// <summary>Points queued for the InfluxDB sink of derived points (downsampled windows and alert events).</summary>
+    public long DerivedQueueCapacity { get; init; } = 1_000_000;
+
+    /// <summary>What the derived-points queue does when full.</summary>
+    public FullPolicy DerivedQueuePolicy { get; init; } = FullPolicy.Backpressure;
+
+    /// <summary>Points queued between the transforms and the raw InfluxDB sink.</summary>
+    public long RawQueueCapacity { get; init; } = 1_000_000;
+}
+
+/// <summary>Threshold checks (section <c>Thresholds</c>).</summary>
+public sealed record ThresholdsOptions
+{
+    public IReadOnlyList<ThresholdRule> Rules { get; init; } = [];
+
+    /// <summary>InfluxDB measurement the alert events are written to.</summary>
+    public string Measurement { get; init; } = "alerts";
+
+    /// <summary>How often changed alert states are written to Redis (coalesced).</summary>
+    public TimeSpan StateFlushInterval { get; init; } = TimeSpan.FromSeconds(1);
+}

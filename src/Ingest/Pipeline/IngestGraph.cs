@@ -1,0 +1,86 @@
+using Ingest.Buffering;
+using Ingest.Configuration;
+using Ingest.LineProtocol;
+using Ingest.Sinks.Influx;
+using Ingest.Stages;
+using Ingest.Transforms.Thresholds;
+using Microsoft.Extensions.Logging;
+
+namespace Ingest.Pipeline;
+
+/// <summary>
+/// The stream graph, built in one place from configuration:
+/// <code>
+///   http (write endpoints) → buffer → threshold → downsample ─┬→ influx          (raw points, unless excluded)
+///                                                            └→ influx_derived  (windows and alert events)
+/// </code>
+/// Every stage has a <see cref="StageStats"/>; every queue is bounded and has a full-policy. Raw points are
+/// released from the buffer only once the raw sink has finished with them.
+/// </summary>
+public sealed class IngestGraph
+{
+    public IngestGraph(IngestOptions options, IPointBuffer buffer, InfluxClient client, SinkInstruments instruments,
+        PipelineTelemetry telemetry, ILoggerFactory loggers)
+    {
+        Options = options;
+        Buffer = buffer;
+        Telemetry = telemetry;
+        Source = telemetry.Register(new StageStats("http", "source"));
+        telemetry.Register(new StageStats("buffer", "buffer") { QueueDepth = () => buffer.Depth, QueueCapacity = buffer.Capacity });
+
+        var transforms = new List<ITransformStage>();
+        if (options.Thresholds.Rules.Count > 0)
+        {
+            Thresholds = new ThresholdTransform(new ThresholdCheck(options.Thresholds.Rules), options.Thresholds.Measurement,
+                telemetry.Register(new StageStats("threshold", "transform")));
+            transforms.Add(Thresholds);
+        }
+        if (options.Downsample.Tiers.Count > 0)
+        {
+            Downsample = new DownsampleTransform(options.Downsample, telemetry.Register(new StageStats("downsample", "transform")));
+            transforms.Add(Downsample);
+        }
+
+        // The drop callbacks capture the variables, which are assigned once the queues exist.
+        StageStats raw = null!, derived = null!;
+        RawQueue = new StageQueue("influx", options.Pipeline.RawQueueCapacity, FullPolicy.Backpressure,
+            (b, reason) => raw.AddDropped(reason, b.Count));
+        DerivedQueue = new StageQueue("influx_derived", options.Pipeline.DerivedQueueCapacity, options.Pipeline.DerivedQueuePolicy,
+            (b, reason) => derived.AddDropped(reason, b.Count));
+        raw = telemetry.Register(new StageStats("influx", "sink") { QueueDepth = () => RawQueue.Depth, QueueCapacity = RawQueue.Capacity });
+        derived = telemetry.Register(new StageStats("influx_derived", "sink") { QueueDepth = () => DerivedQueue.Depth, QueueCapacity = DerivedQueue.Capacity });
+
+        Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude,
+            telemetry.Register(new StageStats("transforms", "transform")));
+
+        RawSink = new InfluxSink(
+            async ct => await RawQueue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(raw, b) : null,
+            b => { raw.AddSent(b.Count); buffer.Release(b.Count); b.Release(); },
+            client, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), "influx"));
+        DerivedSink = new InfluxSink(
+            async ct => await DerivedQueue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(derived, b) : null,
+            b => { derived.AddSent(b.Count); b.Release(); },
+            client, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), "influx_derived"));
+    }
+
+    public IngestOptions Options { get; }
+    public IPointBuffer Buffer { get; }
+    public PipelineTelemetry Telemetry { get; }
+    public StageStats Source { get; }
+    public ThresholdTransform? Thresholds { get; }
+    public DownsampleTransform? Downsample { get; }
+    public StageQueue RawQueue { get; }
+    public StageQueue DerivedQueue { get; }
+    public TransformRunner Runner { get; }
+    public InfluxSink RawSink { get; }
+    public InfluxSink DerivedSink { get; }
+
+    /// <summary>Set by <c>POST /api/pipeline/pause</c>: writes are answered 503 until resumed.</summary>
+    public bool Paused { get; set; }
+
+    private static PointBatch Received(StageStats stats, PointBatch batch)
+    {
+        stats.AddReceived(batch.Count);
+        return batch;
+    }
+}

@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using Ingest.Health;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Ingest.Pipeline;
+
+/// <summary>The admin API of the running graph: status, flush, pause/resume, alerts and acknowledgements.</summary>
+public static class PipelineEndpoints
+{
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/status", (IngestGraph graph, ReadinessState readiness, RateSampler rates) =>
+        {
+            var process = Process.GetCurrentProcess();
+            return Results.Json(new
+            {
+                status = readiness.Status,
+                paused = graph.Paused,
+                stages = graph.Telemetry.Stages.Select(s => new
+                {
+                    name = s.Name,
+                    kind = s.Kind,
+                    received = s.Received,
+                    sent = s.Sent,
+                    receivedPerSecond = rates.Rate(s.Name),
+                    dropped = s.Dropped,
+                    errors = s.Errors,
+                    queue = s.QueueDepth is null ? null : new { points = s.QueueDepth(), capacity = s.QueueCapacity },
+                }),
+                downsample = graph.Downsample?.Engine.GetStats(),
+                thresholds = graph.Thresholds is { } t ? new { rules = t.Engine.Rules.Count, counters = t.Engine.Counters, active = t.Engine.ActiveAlerts.Count } : null,
+                memory = new { managedBytes = GC.GetTotalMemory(false), workingSetBytes = process.WorkingSet64 },
+                dependencies = readiness.All.ToDictionary(d => d.Name, d => new { status = d.State.Status, error = d.State.Error }),
+            });
+        });
+
+        app.MapPost("/api/pipeline/flush", async (IngestGraph graph, CancellationToken ct) =>
+            Results.Json(new { flushed = true, points = await graph.Runner.FlushAsync(ct) }));
+        app.MapPost("/api/pipeline/pause", (IngestGraph graph) => { graph.Paused = true; return Results.Json(new { paused = true }); });
+        app.MapPost("/api/pipeline/resume", (IngestGraph graph) => { graph.Paused = false; return Results.Json(new { paused = false }); });
+
+        app.MapGet("/api/alerts", (IngestGraph graph) =>
+            Results.Json(graph.Thresholds?.Engine.ActiveAlerts.Select(a => new
+            {
+                id = a.Id,
+                rule = a.Rule,
+                seriesKey = a.SeriesKey,
+                measurement = a.Measurement,
+                tags = a.Tags,
+                level = a.Level.ToString().ToLowerInvariant(),
+                since = a.Since,
+                value = a.Value,
+                acknowledgedBy = a.AcknowledgedBy,
+                acknowledgedAt = a.AcknowledgedAt,
+            }).ToArray() ?? []));
+
+        app.MapPost("/api/alerts/{id}/ack", (string id, HttpRequest request, IngestGraph graph) =>
+        {
+            if (graph.Thresholds is not { } t) return Results.NotFound(new { error = "no threshold rules are configured" });
+            var by = request.Query["by"].ToString() is { Length: > 0 } who ? who : "anonymous";
+            var at = DateTimeOffset.UtcNow;
+            return graph.Runner.RunExclusive(() => t.Engine.Acknowledge(id, by, at))
+                ? Results.Json(new { id, acknowledgedBy = by, acknowledgedAt = at })
+                : Results.NotFound(new { error = $"no active alert with id {id}" });
+        });
+    }
+}

@@ -1,0 +1,188 @@
+using System.Text;
+using Ingest.Buffering;
+using Ingest.LineProtocol;
+using Ingest.Transforms;
+
+namespace Ingest.Pipeline;
+
+/// <summary>
+/// Runs the transforms over every batch taken from the buffer, in acceptance order, then routes: derived
+/// batches to the derived-points queue, raw batches to the raw queue unless their measurement is excluded
+/// from raw forwarding. The transforms are not thread-safe, so this runner is their only caller; anything
+/// else that must touch them (flush, acknowledgements, state export) goes through <see cref="RunExclusive{T}"/>.
+/// </summary>
+public sealed class TransformRunner
+{
+    private readonly IPointBuffer _buffer;
+    private readonly IReadOnlyList<ITransformStage> _transforms;
+    private readonly StageQueue _raw;
+    private readonly StageQueue _derived;
+    private readonly IReadOnlyList<string> _rawExclude;
+    private readonly StageStats _stats;
+    private readonly object _gate = new();
+    private readonly Collector _collector = new();
+    private readonly Dictionary<string, bool> _excluded = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, bool>.AlternateLookup<ReadOnlySpan<char>> _excludedLookup;
+
+    public TransformRunner(IPointBuffer buffer, IReadOnlyList<ITransformStage> transforms, StageQueue raw, StageQueue derived,
+        IReadOnlyList<string> rawExclude, StageStats stats)
+    {
+        _buffer = buffer;
+        _transforms = transforms;
+        _raw = raw;
+        _derived = derived;
+        _rawExclude = rawExclude;
+        _stats = stats;
+        _excludedLookup = _excluded.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    public IReadOnlyList<ITransformStage> Transforms => _transforms;
+
+    /// <summary>Runs <paramref name="action"/> while no batch is being transformed.</summary>
+    public T RunExclusive<T>(Func<T> action)
+    {
+        lock (_gate) return action();
+    }
+
+    /// <summary>Until the buffer is completed and drained; then flushes the transforms and completes both queues.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var batch in _buffer.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                _stats.AddReceived(batch.Count);
+                lock (_gate)
+                {
+                    foreach (var t in _transforms) Guard(t, () => t.Process(batch, _collector));
+                }
+                await WriteDerivedAsync(_collector, cancellationToken).ConfigureAwait(false);
+                await RouteRawAsync(batch, cancellationToken).ConfigureAwait(false);
+            }
+            // What the windows hold so far is better written than lost at shutdown.
+            await FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _raw.Complete();
+            _derived.Complete();
+        }
+    }
+
+    /// <summary>Closes every open window now and sends what that emits (<c>POST /api/pipeline/flush</c>).</summary>
+    public async Task<long> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        var collector = new Collector();
+        lock (_gate)
+        {
+            foreach (var t in _transforms) Guard(t, () => t.Flush(collector));
+        }
+        var points = collector.Points;
+        await WriteDerivedAsync(collector, cancellationToken).ConfigureAwait(false);
+        return points;
+    }
+
+    private void Guard(ITransformStage stage, Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A transform's bug must not stop raw delivery: the batch still goes on, and the error is counted.
+            _stats.AddError(stage.Name + ":" + e.GetType().Name);
+        }
+    }
+
+    private async Task WriteDerivedAsync(Collector collector, CancellationToken cancellationToken)
+    {
+        foreach (var derived in collector.Take())
+            await _derived.WriteAsync(derived, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RouteRawAsync(PointBatch batch, CancellationToken cancellationToken)
+    {
+        if (_rawExclude.Count == 0)
+        {
+            _stats.AddSent(batch.Count);
+            await _raw.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var excluded = 0;
+        for (var i = 0; i < batch.Count; i++) if (IsExcluded(batch.SeriesKey(i))) excluded++;
+        if (excluded == 0)
+        {
+            _stats.AddSent(batch.Count);
+            await _raw.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        PointBatch? kept = null;
+        if (excluded < batch.Count)
+        {
+            kept = PointBatch.Rent();
+            kept.Database = batch.Database;
+            kept.RetentionPolicy = batch.RetentionPolicy;
+            for (var i = 0; i < batch.Count; i++) if (!IsExcluded(batch.SeriesKey(i))) kept.CopyPointFrom(batch, i);
+        }
+        // The excluded points are done with once the transforms have seen them.
+        _buffer.Release(excluded);
+        _stats.AddDropped("raw_excluded", excluded);
+        batch.Release();
+        if (kept is not null)
+        {
+            _stats.AddSent(kept.Count);
+            await _raw.WriteAsync(kept, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private bool IsExcluded(ReadOnlySpan<byte> seriesKey)
+    {
+        // The measurement ends at the first comma that is not escaped.
+        var end = 0;
+        while (end < seriesKey.Length && seriesKey[end] != (byte)',') end += seriesKey[end] == (byte)'\\' ? 2 : 1;
+        var raw = seriesKey[..Math.Min(end, seriesKey.Length)];
+        Span<char> chars = stackalloc char[Encoding.UTF8.GetMaxCharCount(Math.Min(raw.Length, 512))];
+        if (raw.Length > 512) return Decide(Encoding.UTF8.GetString(raw));
+        var n = Unescape(chars[..Encoding.UTF8.GetChars(raw, chars)]);
+        if (_excludedLookup.TryGetValue(chars[..n], out var known)) return known;
+        return Decide(new string(chars[..n]));
+    }
+
+    private bool Decide(string measurement)
+    {
+        var excluded = false;
+        foreach (var pattern in _rawExclude) if (Glob.IsMatch(pattern, measurement)) { excluded = true; break; }
+        if (_excluded.Count < 100_000) _excluded[measurement] = excluded;
+        return excluded;
+    }
+
+    private static int Unescape(Span<char> s)
+    {
+        var w = 0;
+        for (var r = 0; r < s.Length; r++)
+        {
+            if (s[r] == '\\' && r + 1 < s.Length && s[r + 1] is ',' or ' ') r++;
+            s[w++] = s[r];
+        }
+        return w;
+    }
+
+    private sealed class Collector : ITransformOutput
+    {
+        private readonly List<PointBatch> _batches = new();
+
+        public long Points => _batches.Sum(b => (long)b.Count);
+
+        public void Derived(PointBatch batch) => _batches.Add(batch);
+
+        public List<PointBatch> Take()
+        {
+            var taken = _batches.ToList();
+            _batches.Clear();
+            return taken;
+        }
+    }
+}

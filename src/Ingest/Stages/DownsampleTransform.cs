@@ -1,0 +1,56 @@
+using Ingest.LineProtocol;
+using Ingest.Pipeline;
+using Ingest.Transforms.Downsample;
+
+namespace Ingest.Stages;
+
+/// <summary>The downsampling tiers as a pipeline transform; windows it closes go out as derived batches.</summary>
+public sealed class DownsampleTransform : ITransformStage
+{
+    private readonly Action<PointBatch> _emit;
+    private readonly StageStats _stats;
+    private ITransformOutput? _output;
+    private long _lateSeen;
+
+    public DownsampleTransform(DownsampleOptions options, StageStats stats)
+    {
+        Engine = new DownsampleStage(options);
+        _stats = stats;
+        _emit = Emit;
+    }
+
+    public string Name => "downsample";
+    public DownsampleStage Engine { get; }
+
+    public void Process(PointBatch input, ITransformOutput output)
+    {
+        _output = output;
+        _stats.AddReceived(input.Count);
+        Engine.Process(input, _emit);
+        CountLate();
+    }
+
+    public void Flush(ITransformOutput output)
+    {
+        _output = output;
+        Engine.Flush(_emit);
+    }
+
+    private void Emit(PointBatch batch)
+    {
+        _stats.AddSent(batch.Count);
+        _output!.Derived(batch);
+    }
+
+    // Points too late for their window are not aggregated; they still go on raw, and the drop is counted.
+    private void CountLate()
+    {
+        long late = 0;
+        foreach (var tier in Engine.GetStats()) late += tier.PointsDroppedLate;
+        if (late > _lateSeen)
+        {
+            _stats.AddDropped("late", late - _lateSeen);
+            _lateSeen = late;
+        }
+    }
+}
