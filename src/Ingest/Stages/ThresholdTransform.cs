@@ -31,24 +31,27 @@ public sealed class ThresholdTransform : ITransformStage
     {
         _stats.AddReceived(input.Count);
         Engine.Process(input, _events);
-        Publish(output);
+        // Alert events go where the points that caused them went, so a dashboard finds them beside the data.
+        Publish(output, input.Database, input.RetentionPolicy);
     }
 
     /// <summary>Moves the no-data clock forward when points stop coming.</summary>
     public void AdvanceWatermark(long timestamp, ITransformOutput output)
     {
         Engine.AdvanceWatermark(timestamp, _events);
-        Publish(output);
+        Publish(output, "", "");
     }
 
     public void Flush(ITransformOutput output)
     {
     }
 
-    private void Publish(ITransformOutput output)
+    private void Publish(ITransformOutput output, string database, string retentionPolicy)
     {
         if (_events.Count == 0) return;
         var batch = PointBatch.Rent();
+        batch.Database = database;
+        batch.RetentionPolicy = retentionPolicy;
         foreach (var e in _events) _lines.Write(e, batch);
         _stats.AddSent(batch.Count);
         Transitions?.Invoke(_events);
