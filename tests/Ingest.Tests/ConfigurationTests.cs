@@ -6,10 +6,13 @@ namespace Ingest.Tests;
 
 public class ConfigurationTests
 {
-    private static IngestOptions Load(params (string Key, string? Value)[] pairs) =>
-        IngestOptionsLoader.Load(new ConfigurationBuilder()
-            .AddInMemoryCollection(pairs.Select(p => new KeyValuePair<string, string?>(p.Key, p.Value)))
-            .Build());
+    // Later pairs override earlier ones with the same key, as a later configuration source would.
+    private static IngestOptions Load(params (string Key, string? Value)[] pairs)
+    {
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (k, v) in pairs) values[k] = v;
+        return IngestOptionsLoader.Load(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
+    }
 
     [Fact]
     public void Empty_configuration_gives_documented_defaults()
@@ -57,6 +60,50 @@ public class ConfigurationTests
         Assert.Equal(defaults.Redis, fromFile.Redis);
         Assert.Equal(defaults.Auth.Enabled, fromFile.Auth.Enabled);
         Assert.Equal(defaults.Auth.AllowAnonymousNonLoopback, fromFile.Auth.AllowAnonymousNonLoopback);
+        Assert.Equal(defaults.Pipeline.RawExclude, fromFile.Pipeline.RawExclude);
+        Assert.Equal(defaults.Pipeline with { RawExclude = [] }, fromFile.Pipeline with { RawExclude = [] });
+        Assert.Equal(defaults.Thresholds.Measurement, fromFile.Thresholds.Measurement);
+        Assert.Equal(defaults.Thresholds.StateFlushInterval, fromFile.Thresholds.StateFlushInterval);
+        Assert.Empty(fromFile.Thresholds.Rules);
+        Assert.Empty(fromFile.Downsample.Tiers);
+    }
+
+    [Theory]
+    [InlineData("Downsample:Tiers:0:Interval", "0s", "Downsample:Tiers:0:Interval")]
+    [InlineData("Downsample:Tiers:0:Aggregates:0", "p42", "Downsample:Tiers:0:Aggregates:0 = 'p42'")]
+    [InlineData("Pipeline:DerivedQueuePolicy", "sometimes", "Pipeline:DerivedQueuePolicy = 'sometimes'")]
+    [InlineData("Thresholds:Rules:0:Warn", "95", "Thresholds:Rules:0:Warn = '95'")]
+    [InlineData("Thresholds:Rules:0:For", "a while", "Thresholds:Rules:0:For = 'a while'")]
+    [InlineData("Thresholds:Rules:0:Direction", "sideways", "Thresholds:Rules:0:Direction = 'sideways'")]
+    public void Bad_transform_settings_name_their_key(string key, string value, string expected)
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Load(
+            ("Downsample:Tiers:0:Name", "1m"), ("Downsample:Tiers:0:Interval", "1m"),
+            ("Thresholds:Rules:0:Name", "r"), ("Thresholds:Rules:0:Measurement", "cpu"), ("Thresholds:Rules:0:Field", "usage"),
+            ("Thresholds:Rules:0:Crit", "90"),
+            (key, value)));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Transform_settings_are_read_into_tiers_and_rules()
+    {
+        var o = Load(
+            ("Downsample:Tiers:0:Name", "1m"), ("Downsample:Tiers:0:Interval", "1m"), ("Downsample:Tiers:0:AllowedLateness", "2m"),
+            ("Downsample:Tiers:0:Aggregates:0", "mean"), ("Downsample:Tiers:0:Aggregates:1", "p99"),
+            ("Downsample:Tiers:1:Name", "1h"), ("Downsample:Tiers:1:Interval", "1h"), ("Downsample:Tiers:1:Source", "1m"),
+            ("Thresholds:Rules:0:Name", "r"), ("Thresholds:Rules:0:Measurement", "cpu"), ("Thresholds:Rules:0:Field", "usage"),
+            ("Thresholds:Rules:0:Direction", "below"), ("Thresholds:Rules:0:Warn", "20"), ("Thresholds:Rules:0:For", "30s"),
+            ("Thresholds:Rules:0:Tags:host", "web-*"), ("Pipeline:RawExclude:0", "debug_*"));
+        Assert.Equal(2, o.Downsample.Tiers.Count);
+        Assert.Equal(TimeSpan.FromMinutes(2), o.Downsample.Tiers[0].AllowedLateness);
+        Assert.Equal(["mean", "p99"], o.Downsample.Tiers[0].Aggregates);
+        Assert.Equal("1m", o.Downsample.Tiers[1].Source);
+        var rule = Assert.Single(o.Thresholds.Rules);
+        Assert.Equal(Ingest.Transforms.Thresholds.ThresholdDirection.Below, rule.Direction);
+        Assert.Equal(TimeSpan.FromSeconds(30), rule.For);
+        Assert.Equal("web-*", Assert.Single(rule.Tags).Pattern);
+        Assert.Equal(["debug_*"], o.Pipeline.RawExclude);
     }
 
     [Fact]
