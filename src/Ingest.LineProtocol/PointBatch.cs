@@ -39,6 +39,12 @@ public sealed class PointBatch : IBufferWriter<byte>
     /// <summary>Target retention policy (1.x). Empty means the database's default.</summary>
     public string RetentionPolicy { get; set; } = "";
 
+    /// <summary>
+    /// <see cref="System.Diagnostics.Stopwatch"/> timestamp of the moment the batch was acknowledged, 0 when not
+    /// set; stages measure their latency from it.
+    /// </summary>
+    public long AcceptedAt { get; set; }
+
     /// <summary>Number of points in the batch.</summary>
     public int Count => _count;
 
@@ -168,6 +174,7 @@ public sealed class PointBatch : IBufferWriter<byte>
     {
         _length = 0;
         _count = 0;
+        AcceptedAt = 0;
         Database = "";
         RetentionPolicy = "";
     }

@@ -40,6 +40,7 @@ public sealed class Options
     public double RequestTimeout = 60;
     public bool Json;
     public bool LandedMetric;
+    public double Rate;
     public string? DumpPath;
     public bool Help;
 
@@ -99,6 +100,7 @@ public sealed class Options
           query that saw every accepted point (the previous poll still saw fewer); its answer time is also shown.
           Points/s figures are accepted (resp. landed) points divided by those times.
 
+          --rate N               send at most N points/s, bodies paced evenly (k/M suffix ok) [0 = as fast as possible]
           --landed-metric        date the daemon's landing by its /metrics counter ingest_sink_points_written_total
                                  (points InfluxDB acknowledged), polled every 20 ms; the count queries still
                                  confirm every point, untimed. Not used for the direct side, whose 2xx is landing [off]
@@ -174,6 +176,7 @@ public sealed class Options
                     break;
                 case "--json": o.Json = true; break;
                 case "--landed-metric": o.LandedMetric = true; break;
+                case "--rate": o.Rate = Count(a, V()); break;
                 case "--dump": o.DumpPath = V(); break;
                 case "--help" or "-h": o.Help = true; break;
                 default: throw new ArgumentException($"unknown option '{args[i]}' (see --help)");

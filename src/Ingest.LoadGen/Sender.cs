@@ -60,6 +60,13 @@ public static class Sender
                 if (deadline is { } d && clock.Elapsed >= d) break;
                 Interlocked.Increment(ref dispatched);
                 var batch = work.Batches[idx];
+                if (o.Rate > 0)
+                {
+                    // Paced: body idx is due when the points before it have had their share of time at the rate.
+                    var due = TimeSpan.FromSeconds((double)idx * batch.Points / o.Rate);
+                    var wait = due - clock.Elapsed;
+                    if (wait > TimeSpan.Zero) await Task.Delay(wait);
+                }
                 if (await SendOneAsync(http, uri, target.Token, batch.Body, o, clock, deadline, result, mine))
                 {
                     result.Accepted[idx] = true;

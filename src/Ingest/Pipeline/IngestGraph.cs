@@ -3,6 +3,7 @@ using Ingest.Configuration;
 using Ingest.LineProtocol;
 using Ingest.Sinks.Influx;
 using Ingest.Stages;
+using Ingest.Telemetry;
 using Ingest.Transforms.Thresholds;
 using Microsoft.Extensions.Logging;
 
@@ -20,7 +21,7 @@ namespace Ingest.Pipeline;
 public sealed class IngestGraph
 {
     public IngestGraph(IngestOptions options, IPointBuffer buffer, InfluxClient client, SinkInstruments instruments,
-        PipelineTelemetry telemetry, ILoggerFactory loggers)
+        PipelineTelemetry telemetry, ILoggerFactory loggers, IngestMeter meter)
     {
         Options = options;
         Buffer = buffer;
@@ -32,7 +33,7 @@ public sealed class IngestGraph
         if (options.Thresholds.Rules.Count > 0)
         {
             Thresholds = new ThresholdTransform(new ThresholdCheck(options.Thresholds.Rules), options.Thresholds.Measurement,
-                telemetry.Register(new StageStats("threshold", "transform")));
+                telemetry.Register(new StageStats("threshold", "transform")), meter);
             transforms.Add(Thresholds);
         }
         if (options.Downsample.Tiers.Count > 0)

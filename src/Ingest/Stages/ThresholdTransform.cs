@@ -1,4 +1,7 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Ingest.LineProtocol;
+using Ingest.Telemetry;
 using Ingest.Pipeline;
 using Ingest.Transforms.Thresholds;
 
@@ -14,8 +17,13 @@ public sealed class ThresholdTransform : ITransformStage
     private readonly StageStats _stats;
     private readonly List<AlertEvent> _events = new();
 
-    public ThresholdTransform(ThresholdCheck engine, string measurement, StageStats stats)
+    private readonly Histogram<double>? _latency;
+
+    public ThresholdTransform(ThresholdCheck engine, string measurement, StageStats stats, IngestMeter? meter = null)
     {
+        _latency = meter?.Meter.CreateHistogram<double>("ingest.alert.latency", "s",
+            "Time from a point's acknowledgement to the alert event it caused.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
         Engine = engine;
         _lines = new AlertLineWriter(measurement);
         _stats = stats;
@@ -31,6 +39,11 @@ public sealed class ThresholdTransform : ITransformStage
     {
         _stats.AddReceived(input.Count);
         Engine.Process(input, _events);
+        if (_latency is not null && input.AcceptedAt != 0 && _events.Count > 0)
+        {
+            var seconds = Stopwatch.GetElapsedTime(input.AcceptedAt).TotalSeconds;
+            for (var i = 0; i < _events.Count; i++) _latency.Record(seconds);
+        }
         // Alert events go where the points that caused them went, so a dashboard finds them beside the data.
         Publish(output, input.Database, input.RetentionPolicy);
     }

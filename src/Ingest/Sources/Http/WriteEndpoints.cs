@@ -103,6 +103,7 @@ public sealed class WriteEndpoints(
 
         if (summary.Points > 0)
         {
+            batch.AcceptedAt = System.Diagnostics.Stopwatch.GetTimestamp();
             if (!await buffer.TryEnqueueAsync(batch, options.Buffer.FullWaitTimeout, context.RequestAborted).ConfigureAwait(false))
             {
                 PointBatch.Return(batch);
