@@ -51,17 +51,20 @@ public sealed class IngestGraph
         raw = telemetry.Register(new StageStats("influx", "sink") { QueueDepth = () => RawQueue.Depth, QueueCapacity = RawQueue.Capacity });
         derived = telemetry.Register(new StageStats("influx_derived", "sink") { QueueDepth = () => DerivedQueue.Depth, QueueCapacity = DerivedQueue.Capacity });
 
-        Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude,
-            telemetry.Register(new StageStats("transforms", "transform")));
+        RunnerStats = telemetry.Register(new StageStats("transforms", "transform"));
+        Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RunnerStats);
 
         RawSink = new InfluxSink(
             async ct => await RawQueue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(raw, b) : null,
             b => { raw.AddSent(b.Count); buffer.Release(b.Count); b.Release(); },
             client, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), "influx"));
+        // One write in flight: a window re-emitted with late points must not be overtaken by its older version,
+        // which a concurrent write or a retry could otherwise land last.
+        var ordered = new InfluxClient(client.Http, client.Options with { MaxConcurrentRequests = 1 });
         DerivedSink = new InfluxSink(
             async ct => await DerivedQueue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(derived, b) : null,
             b => { derived.AddSent(b.Count); b.Release(); },
-            client, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), "influx_derived"));
+            ordered, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), "influx_derived"));
     }
 
     public IngestOptions Options { get; }
@@ -73,6 +76,19 @@ public sealed class IngestGraph
     public StageQueue RawQueue { get; }
     public StageQueue DerivedQueue { get; }
     public TransformRunner Runner { get; }
+    public StageStats RunnerStats { get; }
+
+    /// <summary>
+    /// Closes every open window once the transforms have taken every point acknowledged before this call. Waits
+    /// up to <paramref name="wait"/>; when a full stage downstream holds the runner back longer, the flush stays
+    /// scheduled and runs when the runner gets there (Done is then false).
+    /// </summary>
+    public async Task<(bool Done, long Points)> FlushAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var flush = Runner.FlushAfterAsync(Source.Sent, CancellationToken.None);
+        var finished = await Task.WhenAny(flush, Task.Delay(wait, cancellationToken)).ConfigureAwait(false);
+        return finished == flush ? (true, await flush.ConfigureAwait(false)) : (false, 0);
+    }
     public InfluxSink RawSink { get; }
     public InfluxSink DerivedSink { get; }
 

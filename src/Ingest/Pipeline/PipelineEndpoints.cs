@@ -37,7 +37,12 @@ public static class PipelineEndpoints
         });
 
         app.MapPost("/api/pipeline/flush", async (IngestGraph graph, CancellationToken ct) =>
-            Results.Json(new { flushed = true, points = await graph.Runner.FlushAsync(ct) }));
+        {
+            var (done, points) = await graph.FlushAsync(TimeSpan.FromSeconds(5), ct);
+            return done
+                ? Results.Json(new { flushed = true, points })
+                : Results.Json(new { flushed = false, scheduled = true, message = "points acknowledged before the flush are still queued behind a full stage; the flush runs when they have been taken" }, statusCode: 202);
+        });
         app.MapPost("/api/pipeline/pause", (IngestGraph graph) => { graph.Paused = true; return Results.Json(new { paused = true }); });
         app.MapPost("/api/pipeline/resume", (IngestGraph graph) => { graph.Paused = false; return Results.Json(new { paused = false }); });
 

@@ -22,6 +22,7 @@ public sealed class TransformRunner
     private readonly object _gate = new();
     private readonly Collector _collector = new();
     private readonly Dictionary<string, bool> _excluded = new(StringComparer.Ordinal);
+    private readonly List<(long After, TaskCompletionSource<long> Done)> _flushes = new();
     private readonly Dictionary<string, bool>.AlternateLookup<ReadOnlySpan<char>> _excludedLookup;
 
     public TransformRunner(IPointBuffer buffer, IReadOnlyList<ITransformStage> transforms, StageQueue raw, StageQueue derived,
@@ -58,6 +59,7 @@ public sealed class TransformRunner
                 }
                 await WriteDerivedAsync(_collector, cancellationToken).ConfigureAwait(false);
                 await RouteRawAsync(batch, cancellationToken).ConfigureAwait(false);
+                await RunDueFlushesAsync(cancellationToken).ConfigureAwait(false);
             }
             // What the windows hold so far is better written than lost at shutdown.
             await FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -69,7 +71,38 @@ public sealed class TransformRunner
         }
     }
 
-    /// <summary>Closes every open window now and sends what that emits (<c>POST /api/pipeline/flush</c>).</summary>
+    /// <summary>
+    /// Schedules a flush that runs once the runner has taken <paramref name="after"/> points in all (every point
+    /// acknowledged before the request), so that none of them misses the windows it closes. The task gives the
+    /// points the flush emitted.
+    /// </summary>
+    public Task<long> FlushAfterAsync(long after, CancellationToken cancellationToken = default)
+    {
+        var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_flushes) _flushes.Add((after, done));
+        // Already there (the runner may be idle): run it now rather than wait for the next batch.
+        return _stats.Received >= after ? RunDueFlushesAsync(cancellationToken).ContinueWith(_ => done.Task, TaskScheduler.Default).Unwrap() : done.Task;
+    }
+
+    private async Task RunDueFlushesAsync(CancellationToken cancellationToken)
+    {
+        List<TaskCompletionSource<long>>? due = null;
+        lock (_flushes)
+        {
+            var received = _stats.Received;
+            for (var i = _flushes.Count - 1; i >= 0; i--)
+            {
+                if (_flushes[i].After > received) continue;
+                (due ??= new()).Add(_flushes[i].Done);
+                _flushes.RemoveAt(i);
+            }
+        }
+        if (due is null) return;
+        var points = await FlushAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var d in due) d.TrySetResult(points);
+    }
+
+    /// <summary>Closes every open window now and sends what that emits.</summary>
     public async Task<long> FlushAsync(CancellationToken cancellationToken = default)
     {
         var collector = new Collector();

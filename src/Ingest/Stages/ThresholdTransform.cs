@@ -27,6 +27,7 @@ public sealed class ThresholdTransform : ITransformStage
         Engine = engine;
         _lines = new AlertLineWriter(measurement);
         _stats = stats;
+        if (engine.Rules.Any(r => r.NoDataTimeout is not null)) _lastTarget = new();
     }
 
     public string Name => "threshold";
@@ -35,9 +36,14 @@ public sealed class ThresholdTransform : ITransformStage
     /// <summary>Called with each batch of transitions, on the runner's thread.</summary>
     public event Action<IReadOnlyList<AlertEvent>>? Transitions;
 
+    // Where each series was last written, for no-data events: they are noticed while some other batch is being
+    // processed, and belong beside the silent series' data. Kept only when a rule has a no-data timeout.
+    private readonly Dictionary<ulong, (string Database, string RetentionPolicy)>? _lastTarget;
+
     public void Process(PointBatch input, ITransformOutput output)
     {
         _stats.AddReceived(input.Count);
+        if (_lastTarget is not null) RememberTargets(input);
         Engine.Process(input, _events);
         if (_latency is not null && input.AcceptedAt != 0 && _events.Count > 0)
         {
@@ -59,16 +65,41 @@ public sealed class ThresholdTransform : ITransformStage
     {
     }
 
+    private void RememberTargets(PointBatch input)
+    {
+        foreach (ref readonly var p in input.Points)
+        {
+            ref var slot = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_lastTarget!, p.SeriesHash, out _);
+            // Same strings per request: a reference check keeps the common case to one lookup.
+            if (!ReferenceEquals(slot.Database, input.Database) || !ReferenceEquals(slot.RetentionPolicy, input.RetentionPolicy))
+                slot = (input.Database, input.RetentionPolicy);
+        }
+    }
+
     private void Publish(ITransformOutput output, string database, string retentionPolicy)
     {
         if (_events.Count == 0) return;
-        var batch = PointBatch.Rent();
-        batch.Database = database;
-        batch.RetentionPolicy = retentionPolicy;
-        foreach (var e in _events) _lines.Write(e, batch);
-        _stats.AddSent(batch.Count);
+        var batches = new Dictionary<(string, string), PointBatch>();
+        foreach (var e in _events)
+        {
+            var target = (database, retentionPolicy);
+            if (e.Reason == AlertReason.NoData && _lastTarget is not null &&
+                _lastTarget.TryGetValue(SeriesKeyHash.Compute(System.Text.Encoding.UTF8.GetBytes(e.SeriesKey)), out var last))
+                target = last;
+            if (!batches.TryGetValue(target, out var batch))
+            {
+                batches[target] = batch = PointBatch.Rent();
+                batch.Database = target.Item1;
+                batch.RetentionPolicy = target.Item2;
+            }
+            _lines.Write(e, batch);
+        }
         Transitions?.Invoke(_events);
         _events.Clear();
-        output.Derived(batch);
+        foreach (var batch in batches.Values)
+        {
+            _stats.AddSent(batch.Count);
+            output.Derived(batch);
+        }
     }
 }

@@ -25,6 +25,9 @@ public sealed partial class InfluxClient
 
     public InfluxOptions Options => _options;
 
+    /// <summary>The HTTP client, for a second <see cref="InfluxClient"/> with other options on the same connections.</summary>
+    public HttpClient Http => _http;
+
     public async Task<WriteResult> WriteAsync(InfluxWrite write, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, WriteUri(write.Target))
