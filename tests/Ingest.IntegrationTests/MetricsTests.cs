@@ -32,9 +32,15 @@ public class MetricsTests(SharedStackFixture fixture)
             "ingest_buffer_points", "ingest_buffer_capacity", "ingest_sink_points_pending",
             "ingest_sink_batches_total", "ingest_sink_points_written_total", "ingest_sink_write_duration_seconds",
             "http_server_request_duration_seconds", "dotnet_gc_collections_total", "dotnet_thread_pool_work_item_count_total",
+            "ingest_stage_received_total", "ingest_stage_sent_total", "ingest_stage_queue_points",
         ];
         foreach (var family in families) Assert.Contains($"# TYPE {family} ", text);
         Assert.Matches("ingest_points_rejected_total\\{endpoint=\"/write\",reason=\"parse\"\\} [1-9]", text);
+        foreach (var stage in new[] { "http", "buffer", "transforms", "influx" })
+        {
+            var m = System.Text.RegularExpressions.Regex.Match(text, $"ingest_stage_received_total\\{{stage=\"{stage}\"\\}} (\\d+)");
+            Assert.True(m.Success && long.Parse(m.Groups[1].Value) >= 3, $"stage {stage} counted what it received");
+        }
         var accepted = System.Text.RegularExpressions.Regex.Match(text, "ingest_points_accepted_total\\{endpoint=\"/write\"\\} (\\d+)");
         Assert.True(accepted.Success && long.Parse(accepted.Groups[1].Value) >= 3, "accepted points counted");
     }

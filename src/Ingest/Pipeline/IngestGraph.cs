@@ -27,7 +27,7 @@ public sealed class IngestGraph
         Buffer = buffer;
         Telemetry = telemetry;
         Source = telemetry.Register(new StageStats("http", "source"));
-        telemetry.Register(new StageStats("buffer", "buffer") { QueueDepth = () => buffer.Depth, QueueCapacity = buffer.Capacity });
+        BufferStats = telemetry.Register(new StageStats("buffer", "buffer") { QueueDepth = () => buffer.Depth, QueueCapacity = buffer.Capacity });
 
         var transforms = new List<ITransformStage>();
         if (options.Thresholds.Rules.Count > 0)
@@ -52,7 +52,7 @@ public sealed class IngestGraph
         derived = telemetry.Register(new StageStats("influx_derived", "sink") { QueueDepth = () => DerivedQueue.Depth, QueueCapacity = DerivedQueue.Capacity });
 
         RunnerStats = telemetry.Register(new StageStats("transforms", "transform"));
-        Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RunnerStats);
+        Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RunnerStats, BufferStats);
 
         RawSink = new InfluxSink(
             async ct => await RawQueue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(raw, b) : null,
@@ -71,6 +71,9 @@ public sealed class IngestGraph
     public IPointBuffer Buffer { get; }
     public PipelineTelemetry Telemetry { get; }
     public StageStats Source { get; }
+
+    /// <summary>Points into the buffer (acknowledged) and out of it (taken by the transforms).</summary>
+    public StageStats BufferStats { get; }
     public ThresholdTransform? Thresholds { get; }
     public DownsampleTransform? Downsample { get; }
     public StageQueue RawQueue { get; }

@@ -19,6 +19,7 @@ public sealed class TransformRunner
     private readonly StageQueue _derived;
     private readonly IReadOnlyList<string> _rawExclude;
     private readonly StageStats _stats;
+    private readonly StageStats? _bufferStats;
     private readonly object _gate = new();
     private readonly Collector _collector = new();
     private readonly Dictionary<string, bool> _excluded = new(StringComparer.Ordinal);
@@ -26,8 +27,9 @@ public sealed class TransformRunner
     private readonly Dictionary<string, bool>.AlternateLookup<ReadOnlySpan<char>> _excludedLookup;
 
     public TransformRunner(IPointBuffer buffer, IReadOnlyList<ITransformStage> transforms, StageQueue raw, StageQueue derived,
-        IReadOnlyList<string> rawExclude, StageStats stats)
+        IReadOnlyList<string> rawExclude, StageStats stats, StageStats? bufferStats = null)
     {
+        _bufferStats = bufferStats;
         _buffer = buffer;
         _transforms = transforms;
         _raw = raw;
@@ -52,6 +54,7 @@ public sealed class TransformRunner
         {
             await foreach (var batch in _buffer.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
+                _bufferStats?.AddSent(batch.Count);
                 _stats.AddReceived(batch.Count);
                 lock (_gate)
                 {

@@ -32,7 +32,7 @@ public sealed class SinkInstruments
 /// <summary>Instruments and log events of one InfluxDB sink, tagged with its name.</summary>
 public sealed partial class InfluxSinkTelemetry
 {
-    private readonly KeyValuePair<string, object?> SinkTag;
+    private readonly KeyValuePair<string, object?> _sinkTag;
     private readonly Counter<long> _batches;
     private readonly Counter<long> _written;
     private readonly Counter<long> _dropped;
@@ -50,7 +50,7 @@ public sealed partial class InfluxSinkTelemetry
 
     public InfluxSinkTelemetry(SinkInstruments instruments, ILogger logger, string sinkName)
     {
-        SinkTag = new("sink", sinkName);
+        _sinkTag = new("sink", sinkName);
         _stage = sinkName;
         _batches = instruments.Batches;
         _written = instruments.Written;
@@ -61,31 +61,31 @@ public sealed partial class InfluxSinkTelemetry
         _logger = logger;
     }
 
-    public void Attempt(TimeSpan elapsed) => _latency.Record(elapsed.TotalSeconds, SinkTag);
+    public void Attempt(TimeSpan elapsed) => _latency.Record(elapsed.TotalSeconds, _sinkTag);
 
     public void Delivered(int points)
     {
-        _batches.Add(1, SinkTag, new("outcome", "delivered"));
-        _written.Add(points, SinkTag);
+        _batches.Add(1, _sinkTag, new("outcome", "delivered"));
+        _written.Add(points, _sinkTag);
     }
 
     public void PartiallyRejected(int points, int dropped, WriteResult result)
     {
         dropped = Math.Clamp(dropped, 0, points);
-        _batches.Add(1, SinkTag, new("outcome", "partial"));
-        _written.Add(points - dropped, SinkTag);
+        _batches.Add(1, _sinkTag, new("outcome", "partial"));
+        _written.Add(points - dropped, _sinkTag);
         Dropped(dropped, "rejected", result);
     }
 
     public void Rejected(int points, string reason, WriteResult result)
     {
-        _batches.Add(1, SinkTag, new("outcome", "rejected"));
+        _batches.Add(1, _sinkTag, new("outcome", "rejected"));
         Dropped(points, reason, result);
     }
 
     private void Dropped(int points, string reason, WriteResult result)
     {
-        if (points > 0) _dropped.Add(points, SinkTag, new("reason", reason));
+        if (points > 0) _dropped.Add(points, _sinkTag, new("reason", reason));
         _errors.Add(1, new("stage", _stage), new("type", result.ErrorType));
         // At most one such log a second: a client that keeps sending bad points must not flood the journal.
         var now = Environment.TickCount64;
@@ -96,7 +96,7 @@ public sealed partial class InfluxSinkTelemetry
 
     public void Retrying(WriteResult result, int attempt, TimeSpan delay)
     {
-        _retries.Add(1, SinkTag, new("error_type", result.ErrorType));
+        _retries.Add(1, _sinkTag, new("error_type", result.ErrorType));
         _errors.Add(1, new("stage", _stage), new("type", result.ErrorType));
         LogRetry(attempt + 1, result.ErrorType, result.Error ?? "", delay.TotalSeconds);
     }

@@ -114,6 +114,7 @@ public sealed class WriteEndpoints(
             }
             telemetry.Accepted(endpoint, summary.Points);
             graph.Source.AddSent(summary.Points);
+            graph.BufferStats.AddReceived(summary.Points);
         }
         else
         {
