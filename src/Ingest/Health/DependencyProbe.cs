@@ -1,4 +1,4 @@
-using Ingest.Configuration;
+using Ingest.Sinks.Redis;
 using Ingest.Sinks.Influx;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -9,13 +9,12 @@ namespace Ingest.Health;
 /// <summary>Probes InfluxDB (<c>/ping</c>) and Redis (<c>PING</c>) every few seconds for <c>/ready</c>.</summary>
 public sealed partial class DependencyProbe(
     InfluxClient influx,
-    IngestOptions options,
+    RedisConnection redis,
     ReadinessState readiness,
     ILogger<DependencyProbe> logger) : BackgroundService
 {
     private static readonly TimeSpan Period = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan FastPeriod = TimeSpan.FromMilliseconds(250);
-    private ConnectionMultiplexer? _redis;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -34,7 +33,6 @@ public sealed partial class DependencyProbe(
                 break;
             }
         }
-        _redis?.Dispose();
     }
 
     private async Task ProbeInfluxAsync(CancellationToken ct)
@@ -62,14 +60,7 @@ public sealed partial class DependencyProbe(
         var wasUp = health.State.Status == "up";
         try
         {
-            if (_redis is null)
-            {
-                var config = ConfigurationOptions.Parse(options.Redis.Configuration);
-                config.AbortOnConnectFail = false;
-                config.ConnectTimeout = 2000;
-                _redis = await ConnectionMultiplexer.ConnectAsync(config).ConfigureAwait(false);
-            }
-            var latency = await _redis.GetDatabase().PingAsync().ConfigureAwait(false);
+            var latency = await (await redis.GetAsync().ConfigureAwait(false)).GetDatabase().PingAsync().ConfigureAwait(false);
             health.Up($"ping {latency.TotalMilliseconds:0.###} ms");
             if (!wasUp) LogUp("redis", health.Endpoint);
         }

@@ -55,6 +55,7 @@ public static class IngestHost
         services.AddSingleton<RateSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<RateSampler>());
 
+        services.AddSingleton<RedisConnection>();
         services.AddSingleton<ReadinessState>();
         services.AddHostedService<DependencyProbe>();
         services.AddSingleton<BufferTelemetry>();

@@ -16,13 +16,12 @@ namespace Ingest.Sinks.Redis;
 /// Keys: <c>ingest:alerts:state</c>, a hash from alert id to the state as JSON; <c>ingest:alerts:watermark</c>,
 /// the event-time watermark in nanoseconds. Writes that fail are kept and tried again, newest state winning.
 /// </remarks>
-public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions options, ILogger<AlertStateStore> logger) : BackgroundService
+public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions options, RedisConnection redis, ILogger<AlertStateStore> logger) : BackgroundService
 {
     public const string StateKey = "ingest:alerts:state";
     public const string WatermarkKey = "ingest:alerts:watermark";
 
     private readonly Dictionary<string, AlertStateRecord> _unwritten = new();
-    private ConnectionMultiplexer? _redis;
 
     private ThresholdCheck? Engine => graph.Thresholds?.Engine;
 
@@ -32,7 +31,7 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
         if (Engine is not { } engine || !options.Redis.Enabled) return;
         try
         {
-            var db = (await ConnectAsync().ConfigureAwait(false)).GetDatabase();
+            var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
             var entries = await db.HashGetAllAsync(StateKey).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
             var watermark = (long?)await db.StringGetAsync(WatermarkKey).ConfigureAwait(false) ?? long.MinValue;
             var records = new List<AlertStateRecord>(entries.Length);
@@ -68,7 +67,6 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
         {
         }
         await SaveAsync().ConfigureAwait(false);
-        _redis?.Dispose();
     }
 
     /// <summary>Writes every state changed since the last save, and the watermark.</summary>
@@ -85,7 +83,7 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
         if (_unwritten.Count == 0) return;
         try
         {
-            var db = (await ConnectAsync().ConfigureAwait(false)).GetDatabase();
+            var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
             var entries = _unwritten.Values.Select(r => new HashEntry(r.Id, ThresholdSnapshotJson.Serialize(r))).ToArray();
             await Task.WhenAll(
                 db.HashSetAsync(StateKey, entries),
@@ -96,15 +94,6 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
         {
             LogSaveFailed(_unwritten.Count, e.Message);
         }
-    }
-
-    private async Task<ConnectionMultiplexer> ConnectAsync()
-    {
-        if (_redis is not null) return _redis;
-        var config = ConfigurationOptions.Parse(options.Redis.Configuration);
-        config.AbortOnConnectFail = false;
-        _redis = await ConnectionMultiplexer.ConnectAsync(config).ConfigureAwait(false);
-        return _redis;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Restored {Restored} alert states from Redis ({Skipped} skipped: rule gone or no longer matching)")]
