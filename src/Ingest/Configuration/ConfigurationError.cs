@@ -15,6 +15,10 @@ public sealed class ConfigurationError : Exception
         Key = "";
     }
 
+    /// <summary>The first of a validator's messages (each already naming key and value), and how many more there are.</summary>
+    public static ConfigurationError FirstOf(IReadOnlyList<string> errors, string prefix = "") =>
+        new("invalid configuration: " + prefix + errors[0] + (errors.Count > 1 ? $" (and {errors.Count - 1} more)" : ""));
+
     public string Key { get; }
     public string? Value { get; }
 }

@@ -59,7 +59,7 @@ public static partial class IngestOptionsLoader
     {
         var section = new SectionReader(configuration, "Downsample");
         var tiers = new List<DownsampleTier>();
-        foreach (var child in section.Child("Tiers").GetChildren().OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue))
+        foreach (var child in section.Elements("Tiers"))
         {
             var t = new SectionReader(configuration, $"Downsample:Tiers:{child.Key}");
             var d = new DownsampleTier();
@@ -78,8 +78,7 @@ public static partial class IngestOptionsLoader
         }
         section.RejectUnknownKeys();
         var options = new DownsampleOptions { Tiers = tiers };
-        if (options.Validate() is [var first, ..] errors)
-            throw new ConfigurationError("invalid configuration: Downsample:" + first + (errors.Count > 1 ? $" (and {errors.Count - 1} more)" : ""));
+        if (options.Validate() is { Count: > 0 } errors) throw ConfigurationError.FirstOf(errors, "Downsample:");
         return options;
     }
 
@@ -94,7 +93,7 @@ public static partial class IngestOptionsLoader
         var section = new SectionReader(configuration, "Thresholds");
         var d = new ThresholdsOptions();
         var rules = new List<ThresholdRule>();
-        foreach (var child in section.Child("Rules").GetChildren().OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue))
+        foreach (var child in section.Elements("Rules"))
         {
             var key = $"Thresholds:Rules:{child.Key}";
             var r = new SectionReader(configuration, key);
@@ -123,8 +122,8 @@ public static partial class IngestOptionsLoader
             StateFlushInterval = section.Duration("StateFlushInterval", d.StateFlushInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(10)),
         };
         section.RejectUnknownKeys();
-        if (ThresholdRuleValidator.Validate(rules, "Thresholds:Rules") is [var first, ..] errors)
-            throw new ConfigurationError("invalid configuration: " + first + (errors.Count > 1 ? $" (and {errors.Count - 1} more)" : ""));
+        if (ThresholdRuleValidator.Validate(rules, "Thresholds:Rules") is { Count: > 0 } errors)
+            throw ConfigurationError.FirstOf(errors.Select(e => e.ToString()).ToList());
         if (o.Measurement.Length == 0) throw new ConfigurationError("Thresholds:Measurement", o.Measurement, "a measurement name is required");
         return o;
     }

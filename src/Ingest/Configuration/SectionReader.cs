@@ -93,8 +93,14 @@ internal sealed class SectionReader
     {
         var children = Child(key).GetChildren().ToList();
         if (children.Count == 0) return Raw(key) is { Length: > 0 } single ? [single.Trim()] : null;
-        return children.OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue).Select(c => c.Value?.Trim() ?? "").ToList();
+        return InIndexOrder(children).Select(c => c.Value?.Trim() ?? "").ToList();
     }
+
+    /// <summary>The elements of an array section, <c>:2</c> before <c>:10</c> (configuration orders keys as text).</summary>
+    public IEnumerable<IConfigurationSection> Elements(string key) => InIndexOrder(Child(key).GetChildren());
+
+    private static IEnumerable<IConfigurationSection> InIndexOrder(IEnumerable<IConfigurationSection> children) =>
+        children.OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue);
 
     public Uri Url(string key, string defaultValue)
     {
