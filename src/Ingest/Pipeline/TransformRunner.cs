@@ -146,10 +146,14 @@ public sealed class TransformRunner
             return;
         }
 
+        // Each point's measurement is decided once; the copy below reuses the decisions.
+        var decisions = System.Buffers.ArrayPool<bool>.Shared.Rent(batch.Count);
         var excluded = 0;
-        for (var i = 0; i < batch.Count; i++) if (IsExcluded(batch.SeriesKey(i))) excluded++;
+        for (var i = 0; i < batch.Count; i++)
+            if (decisions[i] = IsExcluded(batch.SeriesKey(i))) excluded++;
         if (excluded == 0)
         {
+            System.Buffers.ArrayPool<bool>.Shared.Return(decisions);
             _stats.AddSent(batch.Count);
             await _raw.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
             return;
@@ -161,8 +165,9 @@ public sealed class TransformRunner
             kept = PointBatch.Rent();
             kept.Database = batch.Database;
             kept.RetentionPolicy = batch.RetentionPolicy;
-            for (var i = 0; i < batch.Count; i++) if (!IsExcluded(batch.SeriesKey(i))) kept.CopyPointFrom(batch, i);
+            for (var i = 0; i < batch.Count; i++) if (!decisions[i]) kept.CopyPointFrom(batch, i);
         }
+        System.Buffers.ArrayPool<bool>.Shared.Return(decisions);
         // The excluded points are done with once the transforms have seen them.
         _buffer.Release(excluded);
         _stats.AddDropped("raw_excluded", excluded);
@@ -180,8 +185,8 @@ public sealed class TransformRunner
         var end = 0;
         while (end < seriesKey.Length && seriesKey[end] != (byte)',') end += seriesKey[end] == (byte)'\\' ? 2 : 1;
         var raw = seriesKey[..Math.Min(end, seriesKey.Length)];
-        Span<char> chars = stackalloc char[Encoding.UTF8.GetMaxCharCount(Math.Min(raw.Length, 512))];
         if (raw.Length > 512) return Decide(Encoding.UTF8.GetString(raw));
+        Span<char> chars = stackalloc char[Encoding.UTF8.GetMaxCharCount(raw.Length)];
         var n = Unescape(chars[..Encoding.UTF8.GetChars(raw, chars)]);
         if (_excludedLookup.TryGetValue(chars[..n], out var known)) return known;
         return Decide(new string(chars[..n]));
