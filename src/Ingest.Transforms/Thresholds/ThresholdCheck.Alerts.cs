@@ -16,10 +16,22 @@ public sealed partial class ThresholdCheck
     }
 
     /// <summary>
-    /// Every rule and series not at OK, ordered by since then id. A published copy, replaced after each call that
-    /// changed it: safe to read from any thread, never torn.
+    /// Every rule and series not at OK, ordered by since then id: a copy, built when first read after a change.
+    /// Building it costs the number of active alerts, so it is done for a reader, not after every batch (with
+    /// thousands of alerts active, that would cost more than the evaluation itself). Not thread-safe: read it
+    /// where <see cref="Process"/> is called, under the same exclusion.
     /// </summary>
-    public IReadOnlyList<ActiveAlert> ActiveAlerts => Volatile.Read(ref _published);
+    public IReadOnlyList<ActiveAlert> ActiveAlerts
+    {
+        get
+        {
+            PublishIfChanged();
+            return _published;
+        }
+    }
+
+    /// <summary>Number of rule and series states not at OK. Same thread rule as <see cref="ActiveAlerts"/>.</summary>
+    public int ActiveCount => _active.Count;
 
     /// <summary>
     /// Records who acknowledged an active alert. False when the id is unknown or the alert is OK. A later
@@ -36,7 +48,6 @@ public sealed partial class ThresholdCheck
         state.AcknowledgedAt = ToNanoseconds(at);
         MarkDirty(index);
         _activeChanged = true;
-        PublishIfChanged();
         return true;
     }
 
@@ -54,7 +65,7 @@ public sealed partial class ThresholdCheck
                 state.AcknowledgedBy is null ? null : FromNanoseconds(state.AcknowledgedAt)));
         }
         active.Sort((a, b) => a.Since != b.Since ? a.Since.CompareTo(b.Since) : string.CompareOrdinal(a.Id, b.Id));
-        Volatile.Write(ref _published, active.ToArray());
+        _published = active.ToArray();
     }
 
     private static long ToNanoseconds(DateTimeOffset at) => (at.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * TimeSpan.NanosecondsPerTick;

@@ -69,7 +69,6 @@ public sealed partial class ThresholdCheck
         // Deadlines moved arbitrarily; the next point rescans and finds the true minimum.
         _nextDeadline = long.MinValue;
         _activeChanged = true;
-        PublishIfChanged();
         return new ImportResult(restored, skipped);
     }
 

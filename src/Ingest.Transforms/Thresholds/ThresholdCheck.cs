@@ -10,9 +10,8 @@ namespace Ingest.Transforms.Thresholds;
 /// <remarks>
 /// <para><b>Not thread-safe: one consumer.</b> <see cref="Process"/>, <see cref="AdvanceWatermark"/>,
 /// <see cref="Acknowledge"/>, <see cref="Export"/>, <see cref="Import(ThresholdSnapshot)"/> and
-/// <see cref="TakeDirty"/> must never run concurrently (call them from the consumer loop, or under one lock).
-/// Only <see cref="ActiveAlerts"/> and <see cref="Counters"/> may be read from any thread: they are published
-/// copies.</para>
+/// <see cref="TakeDirty"/> and <see cref="ActiveAlerts"/> must never run concurrently (call them from the
+/// consumer loop, or under one lock). Only <see cref="Counters"/> may be read from any thread.</para>
 /// <para><b>Order.</b> Per rule and series, a value older than the last evaluated one is ignored (counted in
 /// <see cref="ThresholdCounters.OutOfOrderIgnored"/>): state never goes back in time. An equal timestamp is
 /// evaluated (InfluxDB would overwrite the point; the alert follows the newer write).</para>
@@ -86,7 +85,6 @@ public sealed partial class ThresholdCheck
             if (series is null || series.States.Length == 0) continue;
             EvaluatePoint(series, batch.Fields(i), timestamp, events);
         }
-        PublishIfChanged();
     }
 
     /// <summary>
@@ -98,6 +96,5 @@ public sealed partial class ThresholdCheck
         ArgumentNullException.ThrowIfNull(events);
         if (timestamp > _watermark) _watermark = timestamp;
         if (_watermark > _nextDeadline) ExpireSilentSeries(events);
-        PublishIfChanged();
     }
 }

@@ -10,10 +10,13 @@ public sealed record PipelineOptions
     /// <summary>Measurement globs whose raw points are not written to InfluxDB (they still feed the transforms).</summary>
     public IReadOnlyList<string> RawExclude { get; init; } = [];
 
-    /// <summary>Points queued for the InfluxDB sink of derived points (downsampled windows and alert events).</summary>
+    /// <summary>Points queued for the InfluxDB sink of downsampled windows.</summary>
     public long DerivedQueueCapacity { get; init; } = 1_000_000;
 
-    /// <summary>What the derived-points queue does when full.</summary>
+    /// <summary>Points queued for the InfluxDB sink of alert events.</summary>
+    public long AlertQueueCapacity { get; init; } = 100_000;
+
+    /// <summary>What the derived-points queues (windows, alert events) do when full.</summary>
     public FullPolicy DerivedQueuePolicy { get; init; } = FullPolicy.Backpressure;
 
     /// <summary>Points queued between the transforms and the raw InfluxDB sink.</summary>

@@ -13,7 +13,7 @@ public sealed class AlertTelemetry
         if (graph.Thresholds is not { } thresholds) return;
         meter.Meter.CreateObservableGauge("ingest.alerts", () =>
         {
-            var active = thresholds.Engine.ActiveAlerts
+            var active = graph.Alerts!.RunExclusive(() => thresholds.Engine.ActiveAlerts)
                 .GroupBy(a => (a.Rule, Level: a.Level.ToString().ToLowerInvariant()))
                 .ToDictionary(g => g.Key, g => g.Count());
             return thresholds.Engine.Rules.SelectMany(r => Levels.Select(level =>

@@ -12,8 +12,9 @@ namespace Ingest.Pipeline;
 /// <summary>
 /// The stream graph, built in one place from configuration:
 /// <code>
-///   http (write endpoints) → buffer → threshold → downsample ─┬→ influx          (raw points, unless excluded)
-///                                                            └→ influx_derived  (windows and alert events)
+///   http (write endpoints) ─→ buffer → downsample ─┬→ influx          (raw points, unless excluded)
+///          │                                      └→ influx_derived  (downsampled windows)
+///          └→ threshold (in the write path, see AlertPath) → influx_alerts (alert events)
 /// </code>
 /// Every stage has a <see cref="StageStats"/>; every queue is bounded and has a full-policy. Raw points are
 /// released from the buffer only once the raw sink has finished with them.
@@ -30,12 +31,6 @@ public sealed class IngestGraph
         BufferStats = telemetry.Register(new StageStats("buffer", "buffer") { QueueDepth = () => buffer.Depth, QueueCapacity = buffer.Capacity });
 
         var transforms = new List<ITransformStage>();
-        if (options.Thresholds.Rules.Count > 0)
-        {
-            Thresholds = new ThresholdTransform(new ThresholdCheck(options.Thresholds.Rules), options.Thresholds.Measurement,
-                telemetry.Register(new StageStats("threshold", "transform")), meter);
-            transforms.Add(Thresholds);
-        }
         if (options.Downsample.Tiers.Count > 0)
         {
             Downsample = new DownsampleTransform(options.Downsample, telemetry.Register(new StageStats("downsample", "transform")));
@@ -50,6 +45,24 @@ public sealed class IngestGraph
             (b, reason) => derived.AddDropped(reason, b.Count));
         raw = telemetry.Register(new StageStats("influx", "sink") { QueueDepth = () => RawQueue.Depth, QueueCapacity = RawQueue.Capacity });
         derived = telemetry.Register(new StageStats("influx_derived", "sink") { QueueDepth = () => DerivedQueue.Depth, QueueCapacity = DerivedQueue.Capacity });
+
+        // Alert events have their own queue and sink, so that they never wait behind a burst of windows.
+        // One write in flight keeps a series' transitions in order in InfluxDB.
+        if (options.Thresholds.Rules.Count > 0)
+        {
+            var thresholdStats = telemetry.Register(new StageStats("threshold", "transform"));
+            StageStats alertSink = null!;
+            var queue = new StageQueue("influx_alerts", options.Pipeline.AlertQueueCapacity, options.Pipeline.DerivedQueuePolicy,
+                (b, reason) => alertSink.AddDropped(reason, b.Count));
+            alertSink = telemetry.Register(new StageStats("influx_alerts", "sink") { QueueDepth = () => queue.Depth, QueueCapacity = queue.Capacity });
+            Alerts = new AlertPath(new ThresholdTransform(new ThresholdCheck(options.Thresholds.Rules), options.Thresholds.Measurement, thresholdStats, meter),
+                queue, thresholdStats);
+            AlertSink = new InfluxSink(
+                async ct => await queue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(alertSink, b) : null,
+                b => { alertSink.AddSent(b.Count); b.Release(); },
+                new InfluxClient(client.Http, client.Options with { MaxConcurrentRequests = 1 }),
+                new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), "influx_alerts"));
+        }
 
         RunnerStats = telemetry.Register(new StageStats("transforms", "transform"));
         Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RunnerStats, BufferStats);
@@ -74,7 +87,12 @@ public sealed class IngestGraph
 
     /// <summary>Points into the buffer (acknowledged) and out of it (taken by the transforms).</summary>
     public StageStats BufferStats { get; }
-    public ThresholdTransform? Thresholds { get; }
+    /// <summary>The threshold check and its alert events; null when no rule is configured.</summary>
+    public AlertPath? Alerts { get; }
+
+    /// <summary>Writes alert events; null when no rule is configured.</summary>
+    public InfluxSink? AlertSink { get; }
+    public ThresholdTransform? Thresholds => Alerts?.Check;
     public DownsampleTransform? Downsample { get; }
     public StageQueue RawQueue { get; }
     public StageQueue DerivedQueue { get; }

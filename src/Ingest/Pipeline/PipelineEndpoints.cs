@@ -30,7 +30,7 @@ public static class PipelineEndpoints
                     queue = s.QueueDepth is null ? null : new { points = s.QueueDepth(), capacity = s.QueueCapacity },
                 }),
                 downsample = graph.Downsample?.Engine.GetStats(),
-                thresholds = graph.Thresholds is { } t ? new { rules = t.Engine.Rules.Count, counters = t.Engine.Counters, active = t.Engine.ActiveAlerts.Count } : null,
+                thresholds = graph.Thresholds is { } t ? new { rules = t.Engine.Rules.Count, counters = t.Engine.Counters, active = graph.Alerts!.RunExclusive(() => t.Engine.ActiveCount) } : null,
                 memory = new { managedBytes = GC.GetTotalMemory(false), workingSetBytes = process.WorkingSet64 },
                 dependencies = readiness.All.ToDictionary(d => d.Name, d => new { status = d.State.Status, error = d.State.Error }),
             });
@@ -47,7 +47,7 @@ public static class PipelineEndpoints
         app.MapPost("/api/pipeline/resume", (IngestGraph graph) => { graph.Paused = false; return Results.Json(new { paused = false }); });
 
         app.MapGet("/api/alerts", (IngestGraph graph) =>
-            Results.Json(graph.Thresholds?.Engine.ActiveAlerts.Select(a => new
+            Results.Json(graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts).Select(a => new
             {
                 id = a.Id,
                 rule = a.Rule,
@@ -66,7 +66,7 @@ public static class PipelineEndpoints
             if (graph.Thresholds is not { } t) return Results.NotFound(new { error = "no threshold rules are configured" });
             var by = request.Query["by"].ToString() is { Length: > 0 } who ? who : "anonymous";
             var at = DateTimeOffset.UtcNow;
-            return graph.Runner.RunExclusive(() => t.Engine.Acknowledge(id, by, at))
+            return graph.Alerts!.RunExclusive(() => t.Engine.Acknowledge(id, by, at))
                 ? Results.Json(new { id, acknowledgedBy = by, acknowledgedAt = at })
                 : Results.NotFound(new { error = $"no active alert with id {id}" });
         });

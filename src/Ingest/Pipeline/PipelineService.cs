@@ -20,14 +20,17 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         await alerts.RestoreAsync(cancellationToken).ConfigureAwait(false);
         var raw = Task.Run(() => graph.RawSink.RunAsync(_abort.Token, _abort.Token));
         var derived = Task.Run(() => graph.DerivedSink.RunAsync(_abort.Token, _abort.Token));
+        var alertSink = graph.AlertSink is { } sink ? Task.Run(() => sink.RunAsync(_abort.Token, _abort.Token)) : Task.CompletedTask;
         var runner = Task.Run(() => graph.Runner.RunAsync(_abort.Token));
-        _all = Task.WhenAll(runner, raw, derived);
+        _all = Task.WhenAll(runner, raw, derived, alertSink);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         if (_all is null) return;
         graph.Buffer.Complete();
+        // The web server has stopped, so no request is left to check thresholds and queue alert events.
+        graph.Alerts?.Queue.Complete();
         LogDraining(graph.Buffer.Depth);
         var finished = await Task.WhenAny(_all, Task.Delay(Timeout.Infinite, cancellationToken)).ConfigureAwait(false);
         if (finished != _all)

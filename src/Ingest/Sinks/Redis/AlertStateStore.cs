@@ -46,7 +46,7 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
                     LogBadRecord(e.Name.ToString(), ex.Message);
                 }
             }
-            var result = graph.Runner.RunExclusive(() => engine.Import(records, watermark));
+            var result = graph.Alerts!.RunExclusive(() => engine.Import(records, watermark));
             LogRestored(result.Restored, result.Skipped);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
@@ -74,7 +74,7 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
     {
         if (Engine is not { } engine) return;
         var dirty = new List<AlertStateRecord>();
-        var watermark = graph.Runner.RunExclusive(() =>
+        var watermark = graph.Alerts!.RunExclusive(() =>
         {
             engine.TakeDirty(dirty);
             return engine.Watermark;

@@ -104,6 +104,8 @@ public sealed class WriteEndpoints(
         if (summary.Points > 0)
         {
             batch.AcceptedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            // The threshold check reads the batch after the buffer owns it, so it holds a reference of its own.
+            if (graph.Alerts is not null) batch.Retain();
             if (!await buffer.TryEnqueueAsync(batch, options.Buffer.FullWaitTimeout, context.RequestAborted).ConfigureAwait(false))
             {
                 PointBatch.Return(batch);
@@ -115,6 +117,18 @@ public sealed class WriteEndpoints(
             telemetry.Accepted(endpoint, summary.Points);
             graph.Source.AddSent(summary.Points);
             graph.BufferStats.AddReceived(summary.Points);
+            if (graph.Alerts is { } alerts)
+            {
+                try
+                {
+                    // Not the request's abort token: the points are buffered, so their alerts must be queued too.
+                    await alerts.CheckAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                }
+                finally
+                {
+                    batch.Release();
+                }
+            }
         }
         else
         {

@@ -1,0 +1,76 @@
+using Ingest.LineProtocol;
+using Ingest.Stages;
+
+namespace Ingest.Pipeline;
+
+/// <summary>
+/// Runs the threshold check in the write path: a batch is checked by the request that brought it, right after
+/// the buffer has taken it and before the request is answered, so an alert does not wait behind the transform
+/// runner (downsampling, a backed-up derived sink). The alert events it derives go to their own queue and sink
+/// (<c>influx_alerts</c>), not behind downsampled windows.
+/// </summary>
+/// <remarks>
+/// Concurrency: requests call <see cref="CheckAsync"/> concurrently; the check itself runs under one lock
+/// (it takes microseconds per batch: only points of a measurement some rule names are evaluated), so the
+/// engine keeps its state without further locking. Anything else that touches the engine (acknowledgements,
+/// state export and restore) goes through <see cref="RunExclusive{T}"/>. Listeners of
+/// <see cref="ThresholdTransform.Transitions"/> are called under that lock and must not block.
+/// </remarks>
+public sealed class AlertPath
+{
+    private readonly object _gate = new();
+    private readonly Collector _collector = new();
+    private readonly StageStats _stats;
+
+    public AlertPath(ThresholdTransform check, StageQueue queue, StageStats stats)
+    {
+        Check = check;
+        Queue = queue;
+        _stats = stats;
+    }
+
+    public ThresholdTransform Check { get; }
+
+    /// <summary>The queue in front of the alerts sink.</summary>
+    public StageQueue Queue { get; }
+
+    /// <summary>Evaluates the rules over <paramref name="batch"/> (only read) and queues the alert events it caused.</summary>
+    public async ValueTask CheckAsync(PointBatch batch, CancellationToken cancellationToken)
+    {
+        List<PointBatch> events;
+        lock (_gate)
+        {
+            try
+            {
+                Check.Process(batch, _collector);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // A bug in a rule must not fail the write: the points are already buffered. Counted instead.
+                _stats.AddError(Check.Name + ":" + e.GetType().Name);
+            }
+            events = _collector.Take();
+        }
+        foreach (var b in events) await Queue.WriteAsync(b, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <paramref name="action"/> while no batch is being checked.</summary>
+    public T RunExclusive<T>(Func<T> action)
+    {
+        lock (_gate) return action();
+    }
+
+    private sealed class Collector : ITransformOutput
+    {
+        private List<PointBatch>? _batches;
+
+        public void Derived(PointBatch batch) => (_batches ??= new()).Add(batch);
+
+        public List<PointBatch> Take()
+        {
+            var taken = _batches ?? [];
+            _batches = null;
+            return taken;
+        }
+    }
+}
