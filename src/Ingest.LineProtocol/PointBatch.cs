@@ -45,6 +45,12 @@ public sealed class PointBatch : IBufferWriter<byte>
     /// </summary>
     public long AcceptedAt { get; set; }
 
+    /// <summary>
+    /// The write-ahead log's record number for the batch (0 when it has none): stages report what they are done
+    /// with by it, and state that spans batches remembers the oldest one it still needs.
+    /// </summary>
+    public long Sequence { get; set; }
+
     /// <summary>Number of points in the batch.</summary>
     public int Count => _count;
 
@@ -175,6 +181,7 @@ public sealed class PointBatch : IBufferWriter<byte>
         _length = 0;
         _count = 0;
         AcceptedAt = 0;
+        Sequence = 0;
         Database = "";
         RetentionPolicy = "";
     }

@@ -83,6 +83,7 @@ public sealed partial class DownsampleStage
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(emit);
+        foreach (var tier in _tiers) tier.BeginBatch(input.Sequence);
         if (_rawTiers != 0 && input.Count > 0)
         {
             int database = _catalog.Database(input.Database);
@@ -104,6 +105,42 @@ public sealed partial class DownsampleStage
         _output.HandOver(emit);
     }
 
+    /// <summary>
+    /// The lowest <see cref="PointBatch.Sequence"/> whose points some window still held (open, or within its
+    /// lateness) contains; <see cref="long.MaxValue"/> when no window is held. Replaying every batch from this one
+    /// on, into a stage whose clocks were set with <see cref="RestoreClocks"/> to the values
+    /// <see cref="GetClocks"/> gave at the same moment, rebuilds every held window whole, while the points of
+    /// windows already closed are refused as late instead of reopening them half-filled.
+    /// </summary>
+    public long OldestRetainedSequence
+    {
+        get
+        {
+            long oldest = long.MaxValue;
+            foreach (var tier in _tiers) oldest = Math.Min(oldest, tier.OldestSequence);
+            return oldest;
+        }
+    }
+
+    /// <summary>Each tier's watermark and flush horizon (ns), in tier order.</summary>
+    public TierClock[] GetClocks() => _tiers.Select(t => new TierClock(t.Settings.Name, t.Watermark, t.ClosedBefore)).ToArray();
+
+    /// <summary>
+    /// Prepares a replay: <paramref name="clocks"/> are what <see cref="GetClocks"/> gave right after batch
+    /// <paramref name="checkpointSequence"/> (matched by tier name; unknown names ignored). Windows final at that
+    /// moment are rebuilt but not written again; each tier's watermark catches up with the saved one once the
+    /// replay passes that batch. Call before the first batch.
+    /// </summary>
+    public void RestoreClocks(IEnumerable<TierClock> clocks, long checkpointSequence)
+    {
+        ArgumentNullException.ThrowIfNull(clocks);
+        foreach (var clock in clocks)
+        {
+            var tier = _tiers.FirstOrDefault(t => t.Settings.Name == clock.Tier);
+            tier?.RestoreClock(clock.Watermark, clock.ClosedBefore, checkpointSequence);
+        }
+    }
+
     private void AdvanceAll(bool flush)
     {
         // In configuration order, sources before the tiers they feed, so a closing window reaches them first.
@@ -114,3 +151,6 @@ public sealed partial class DownsampleStage
         }
     }
 }
+
+/// <summary>A tier's event-time clock: its watermark and the end of its last flushed window (ns).</summary>
+public readonly record struct TierClock(string Tier, long Watermark, long ClosedBefore);

@@ -56,7 +56,7 @@ internal sealed partial class TierState
                 foreach (var derived in Derived)
                 {
                     if (((_catalog.SeriesMask(series) & _catalog.FieldMask(state.FieldId)) >> derived.Index & 1) == 0) continue;
-                    if (!derived.Merge(series, w.Start, state)) derived.PointsDroppedLate += state.Count;
+                    if (!derived.Merge(series, w.Start, state, group.FirstSequence)) derived.PointsDroppedLate += state.Count;
                 }
                 int next = state.Next;
                 FreeField(f);

@@ -11,6 +11,11 @@ internal sealed partial class TierState
     private void Write(int window, OutputBatches output)
     {
         ref var w = ref _windows[window];
+        if (IsQuiet(w.Start))
+        {
+            WritesSuppressed++;
+            return;
+        }
         var series = _catalog.Series;
         int database = series.ScopeOf(w.Series);
         var batch = output.For(Index, database, _catalog.DatabaseName(database), Output.RetentionPolicy);

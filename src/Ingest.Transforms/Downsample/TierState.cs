@@ -87,9 +87,74 @@ internal sealed partial class TierState
 
     public static long SaturatingAdd(long a, long b) => a > long.MaxValue - b ? long.MaxValue : a + b;
 
+    // Replay after a restart: windows that were closed at the checkpoint are rebuilt (a tier fed from this one may
+    // still need their states) but not written again, since only part of their points are replayed.
+    private long _quietWatermark = long.MinValue;
+    private long _quietClosedBefore = long.MinValue;
+    private long _pendingWatermark = long.MinValue;
+    private long _pendingAfter = long.MaxValue;
+
+    /// <summary>Writes skipped during a replay because their window was already final at the checkpoint.</summary>
+    public long WritesSuppressed;
+
+    /// <summary>
+    /// Prepares a replay from a checkpoint taken when this tier's clock was (<paramref name="watermark"/>,
+    /// <paramref name="closedBefore"/>) after batch <paramref name="checkpointSequence"/>: windows final at that
+    /// moment are not written again, flushed windows refuse points at once, and the watermark catches up with
+    /// the checkpoint's once the replay passes that batch, so that later points are judged late as they were.
+    /// </summary>
+    public void RestoreClock(long watermark, long closedBefore, long checkpointSequence)
+    {
+        _quietWatermark = watermark;
+        _quietClosedBefore = closedBefore;
+        ClosedBefore = Math.Max(ClosedBefore, closedBefore);
+        _pendingWatermark = watermark;
+        _pendingAfter = checkpointSequence;
+    }
+
+    private bool IsQuiet(long start) =>
+        start < _quietClosedBefore || SaturatingAdd(SaturatingAdd(start, Interval), Lateness) <= _quietWatermark;
+
+    /// <summary>Sequence of the batch being aggregated; <see cref="FindOrAddWindow"/> records it in the window's group.</summary>
+    public long Sequence { get; private set; }
+
+    private long _sequenceNotedFor = long.MinValue;
+
+    /// <summary>Starts a batch: every group it touches will hold <paramref name="sequence"/> as needed.</summary>
+    public void BeginBatch(long sequence)
+    {
+        Sequence = sequence;
+        _sequenceNotedFor = long.MinValue;
+        if (sequence > _pendingAfter)
+        {
+            Watermark = Math.Max(Watermark, _pendingWatermark);
+            _pendingAfter = long.MaxValue;
+        }
+    }
+
+    /// <summary>
+    /// The lowest batch sequence that still has values in a window of this tier (open or within its lateness),
+    /// <see cref="long.MaxValue"/> when none: a log replayed from there rebuilds every such window whole.
+    /// </summary>
+    public long OldestSequence
+    {
+        get
+        {
+            long oldest = long.MaxValue;
+            foreach (var group in _groups) oldest = Math.Min(oldest, group.FirstSequence);
+            return oldest;
+        }
+    }
+
     /// <summary>The open window of (<paramref name="series"/>, <paramref name="start"/>), created if needed.</summary>
     public int FindOrAddWindow(int series, long start)
     {
+        // Points of a batch mostly share a window start: note the batch in that group once, not per point.
+        if (start != _sequenceNotedFor)
+        {
+            NoteSequence(GroupFor(start), Sequence);
+            _sequenceNotedFor = start;
+        }
         // Most points go to their series' newest window: remembering it per series skips a hash probe (a cache miss).
         if (series < _latest.Length)
         {
@@ -119,10 +184,11 @@ internal sealed partial class TierState
     }
 
     /// <summary>Merges a final source window's field state into this tier; false when a flush already closed the window.</summary>
-    public bool Merge(int series, long sourceStart, in FieldState state)
+    public bool Merge(int series, long sourceStart, in FieldState state, long sequence)
     {
         TryWindowStart(sourceStart, out long start);
         if (start < ClosedBefore) return false;
+        NoteSequence(GroupFor(start), sequence);
         int window = FindWindow(series, start);
         if (window < 0) window = AddWindow(series, start);
         ref var w = ref _windows[window];
@@ -191,6 +257,11 @@ internal sealed partial class TierState
         // A series first seen in a window already written still has to be written.
         if (group.Emitted) Enqueue(slot, ref _windows[slot]);
         return slot;
+    }
+
+    private static void NoteSequence(WindowGroup group, long sequence)
+    {
+        if (sequence < group.FirstSequence) group.FirstSequence = sequence;
     }
 
     private WindowGroup GroupFor(long start)

@@ -9,6 +9,9 @@ internal sealed class WindowGroup
     public long Start;
     public long End;
     public bool Emitted;
+
+    /// <summary>The lowest <see cref="LineProtocol.PointBatch.Sequence"/> that put a value into one of the group's windows.</summary>
+    public long FirstSequence = long.MaxValue;
     public int[] Members = new int[64];
     public int Count;
 
@@ -23,6 +26,7 @@ internal sealed class WindowGroup
         Start = start;
         End = end;
         Emitted = false;
+        FirstSequence = long.MaxValue;
         Count = 0;
         // A burst of series must not pin a huge array in the pool for ever.
         if (Members.Length > 1 << 20) Members = new int[64];
