@@ -1,0 +1,48 @@
+namespace Ingest.Wal;
+
+/// <summary>What <see cref="WriteAheadLog.Open"/> found on disk and what it repaired.</summary>
+public sealed class WalRecovery
+{
+    /// <summary>Segment files (<c>*.wal</c>) that were examined, empty ones included.</summary>
+    public int SegmentsScanned { get; init; }
+
+    /// <summary>Valid records kept in the live segments.</summary>
+    public long RecordsFound { get; init; }
+
+    /// <summary>
+    /// Records cut off the tail of the last segment (a torn write, or the damaged rest of a last segment that
+    /// was also set aside). A partial record counts as one; a zero-filled tail counts as none.
+    /// </summary>
+    public long TruncatedRecords { get; init; }
+
+    /// <summary>Bytes cut off the tail of the last segment.</summary>
+    public long TruncatedBytes { get; init; }
+
+    /// <summary>File names (in the log directory) of the <c>*.wal.corrupt</c> files written by this recovery.</summary>
+    public IReadOnlyList<string> SegmentsSetAside { get; init; } = [];
+
+    /// <summary>Segment files with no record (0 bytes, a partial header, or a header only) that were deleted.</summary>
+    public int EmptySegmentsRemoved { get; init; }
+
+    /// <summary>
+    /// <c>checkpoints.json</c> could not be read; it was renamed to <c>checkpoints.json.corrupt</c> and every
+    /// consumer starts from 0 again (it will see records a second time).
+    /// </summary>
+    public bool CheckpointsReset { get; init; }
+
+    /// <summary>The sequence the next append gets.</summary>
+    public long NextSequence { get; init; }
+
+    /// <summary>How long recovery took.</summary>
+    public TimeSpan Duration { get; init; }
+
+    /// <summary>Nothing was truncated, set aside, removed or reset.</summary>
+    public bool IsClean =>
+        TruncatedBytes == 0 && SegmentsSetAside.Count == 0 && EmptySegmentsRemoved == 0 && !CheckpointsReset;
+
+    public override string ToString() =>
+        $"segments={SegmentsScanned} records={RecordsFound} truncatedRecords={TruncatedRecords} " +
+        $"truncatedBytes={TruncatedBytes} setAside=[{string.Join(", ", SegmentsSetAside)}] " +
+        $"emptyRemoved={EmptySegmentsRemoved} checkpointsReset={CheckpointsReset} next={NextSequence} " +
+        $"took={Duration.TotalMilliseconds:F1}ms";
+}
