@@ -32,7 +32,16 @@ catch (ConfigurationError e)
 
 builder.AddIngest(options);
 var app = builder.Build();
-app.UseIngest();
+try
+{
+    app.UseIngest();
+}
+catch (ConfigurationError e)
+{
+    // A setting that only fails once used, such as a write-ahead log directory that cannot be written.
+    Console.Error.WriteLine($"ingest: {e.Message}");
+    return 2;
+}
 app.Logger.LogInformation("Ingest listening on {Urls}; writes go to InfluxDB at {Influx} (API v{Api}), config file {ConfigFile}",
     builder.Configuration["urls"], options.Influx.Url, options.Influx.ApiVersion, configFile ?? "(none)");
 await app.RunAsync();

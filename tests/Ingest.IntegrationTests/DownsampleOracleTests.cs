@@ -304,9 +304,9 @@ public class DownsampleOracleTests(ITestOutputHelper output)
     /// the points written before the restart (later ones dropped as late, as after a flush) — never of only the points
     /// that came after the restart, which would overwrite the complete line with a partial one.
     /// </summary>
-    // Known gap: open windows are flushed at stop but their state is not kept, so points after a restart rewrite
-    // a window with only themselves. Rebuilding windows by replaying the write-ahead log (issue 5) closes it.
-    [Fact(Skip = "needs window state rebuilt across restarts: the write-ahead log issue (#5)")]
+    // With the write-ahead log, a stop leaves the open windows in the log and the next start rebuilds them, so a
+    // point written after the restart joins the window instead of rewriting it with itself alone.
+    [Fact]
     public async Task A_graceful_restart_mid_window_never_overwrites_a_window_with_only_the_points_after_it()
     {
         await using var stack = await IngestStack.StartAsync(TierSettings());

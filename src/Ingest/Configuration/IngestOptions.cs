@@ -88,6 +88,38 @@ public sealed record AuthOptions
 }
 
 /// <summary>Redis connection (section <c>Redis</c>). Empty configuration: Redis not used.</summary>
+/// <summary>The write-ahead log under the buffer (section <c>Wal</c>).</summary>
+public sealed record WalSettings
+{
+    /// <summary>Log every accepted batch before answering 2xx. Off: points live in memory only until delivered.</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>Where the segments and checkpoints live; relative paths are taken from the working directory.</summary>
+    public string Directory { get; init; } = "data/wal";
+
+    /// <summary><c>per-write</c>: fsync before every acknowledgement (concurrent writes share one); <c>interval</c>: every <see cref="SyncInterval"/>.</summary>
+    public Ingest.Wal.WalSyncMode SyncMode { get; init; } = Ingest.Wal.WalSyncMode.PerWrite;
+
+    public TimeSpan SyncInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    public long SegmentBytes { get; init; } = 64L << 20;
+
+    /// <summary>Most bytes of log kept; at the limit, <see cref="FullPolicy"/> applies.</summary>
+    public long MaxBytes { get; init; } = 4L << 30;
+
+    /// <summary><c>reject</c>: writes are answered 503 with Retry-After; <c>drop-oldest</c>: the oldest segment is deleted, its records counted as dropped.</summary>
+    public WalFullPolicy FullPolicy { get; init; } = WalFullPolicy.Reject;
+
+    /// <summary>How often delivery progress is recorded (and delivered segments deleted).</summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);
+}
+
+public enum WalFullPolicy
+{
+    Reject,
+    DropOldest,
+}
+
 public sealed record RedisOptions
 {
     public string Configuration { get; init; } = "";
@@ -102,6 +134,7 @@ public sealed record IngestOptions
     public HttpOptions Http { get; init; } = new();
     public AuthOptions Auth { get; init; } = new();
     public RedisOptions Redis { get; init; } = new();
+    public WalSettings Wal { get; init; } = new();
     public PipelineOptions Pipeline { get; init; } = new();
     public Ingest.Transforms.Downsample.DownsampleOptions Downsample { get; init; } = new() { Tiers = [] };
     public ThresholdsOptions Thresholds { get; init; } = new();

@@ -24,13 +24,14 @@ public static partial class IngestOptionsLoader
                 $"must be at least Influx:BatchSize ({influx.BatchSize}), or no batch could ever fill");
 
         var pipeline = ReadPipeline(new SectionReader(configuration, "Pipeline"));
+        var wal = ReadWal(new SectionReader(configuration, "Wal"));
         var downsample = ReadDownsample(configuration);
         var thresholds = ReadThresholds(configuration);
 
         return new IngestOptions
         {
             Influx = influx, Buffer = buffer, Http = http, Auth = auth, Redis = redis,
-            Pipeline = pipeline, Downsample = downsample, Thresholds = thresholds,
+            Pipeline = pipeline, Downsample = downsample, Thresholds = thresholds, Wal = wal,
         };
     }
 
@@ -40,6 +41,36 @@ public static partial class IngestOptionsLoader
         ["drop-oldest"] = FullPolicy.DropOldest,
         ["drop-newest"] = FullPolicy.DropNewest,
     };
+
+    private static WalSettings ReadWal(SectionReader s)
+    {
+        var d = new WalSettings();
+        var o = new WalSettings
+        {
+            Enabled = s.Bool("Enabled", d.Enabled),
+            Directory = s.String("Directory", d.Directory),
+            SyncMode = s.Choice("SyncMode", d.SyncMode, new Dictionary<string, Ingest.Wal.WalSyncMode>
+            {
+                ["per-write"] = Ingest.Wal.WalSyncMode.PerWrite,
+                ["interval"] = Ingest.Wal.WalSyncMode.Interval,
+            }),
+            SyncInterval = s.Duration("SyncInterval", d.SyncInterval, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(1)),
+            SegmentBytes = s.Long("SegmentBytes", d.SegmentBytes, 1 << 20, 1L << 32),
+            MaxBytes = s.Long("MaxBytes", d.MaxBytes, 1 << 20, long.MaxValue),
+            FullPolicy = s.Choice("FullPolicy", d.FullPolicy, new Dictionary<string, WalFullPolicy>
+            {
+                ["reject"] = WalFullPolicy.Reject,
+                ["drop-oldest"] = WalFullPolicy.DropOldest,
+            }),
+            CheckpointInterval = s.Duration("CheckpointInterval", d.CheckpointInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(10)),
+        };
+        if (o.Enabled && o.Directory.Length == 0)
+            throw new ConfigurationError("Wal:Directory", o.Directory, "a directory is required while Wal:Enabled is true");
+        if (o.MaxBytes < 2 * o.SegmentBytes)
+            throw new ConfigurationError("Wal:MaxBytes", o.MaxBytes.ToString(), $"must be at least two segments (2 x Wal:SegmentBytes = {2 * o.SegmentBytes})");
+        s.RejectUnknownKeys();
+        return o;
+    }
 
     private static PipelineOptions ReadPipeline(SectionReader s)
     {

@@ -46,6 +46,7 @@ public static class IngestHost
             });
         services.AddSingleton<SinkInstruments>();
         services.AddSingleton<PipelineTelemetry>();
+        services.AddSingleton<Ingest.Durability.DurableLog>();
         services.AddSingleton<IngestGraph>();
         services.AddSingleton<AlertTelemetry>();
         // Stopped in reverse order: the pipeline drains first, then the alert store saves the final states.
@@ -71,6 +72,8 @@ public static class IngestHost
     public static WebApplication UseIngest(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<IngestOptions>();
+        // Opened (and recovered) now, so that a log that cannot be used stops the start with its reason.
+        app.Services.GetRequiredService<Ingest.Durability.DurableLog>();
         app.Services.GetRequiredService<BufferTelemetry>();
         app.Services.GetRequiredService<AlertTelemetry>();
         app.Services.GetRequiredService<PrometheusExporter>();

@@ -1,3 +1,4 @@
+using Ingest.Durability;
 using Ingest.Buffering;
 using Ingest.Configuration;
 using Ingest.LineProtocol;
@@ -22,8 +23,9 @@ namespace Ingest.Pipeline;
 public sealed class IngestGraph
 {
     public IngestGraph(IngestOptions options, IPointBuffer buffer, InfluxClient client, SinkInstruments instruments,
-        PipelineTelemetry telemetry, ILoggerFactory loggers, IngestMeter meter)
+        PipelineTelemetry telemetry, ILoggerFactory loggers, IngestMeter meter, DurableLog log)
     {
+        Log = log;
         Options = options;
         Buffer = buffer;
         Telemetry = telemetry;
@@ -33,7 +35,7 @@ public sealed class IngestGraph
         var transforms = new List<ITransformStage>();
         if (options.Downsample.Tiers.Count > 0)
         {
-            Downsample = new DownsampleTransform(options.Downsample, telemetry.Register(new StageStats("downsample", "transform")));
+            Downsample = new DownsampleTransform(options.Downsample, telemetry.Register(new StageStats("downsample", "transform")), log.Derived);
             transforms.Add(Downsample);
         }
 
@@ -42,7 +44,11 @@ public sealed class IngestGraph
         RawQueue = new StageQueue("influx", options.Pipeline.RawQueueCapacity, FullPolicy.Backpressure,
             (b, reason) => raw.AddDropped(reason, b.Count));
         DerivedQueue = new StageQueue("influx_derived", options.Pipeline.DerivedQueueCapacity, options.Pipeline.DerivedQueuePolicy,
-            (b, reason) => derived.AddDropped(reason, b.Count));
+            (b, reason) =>
+            {
+                derived.AddDropped(reason, b.Count);
+                log.Derived.Complete(b.Sequence);
+            });
         raw = telemetry.Register(new StageStats("influx", "sink") { QueueDepth = () => RawQueue.Depth, QueueCapacity = RawQueue.Capacity });
         derived = telemetry.Register(new StageStats("influx_derived", "sink") { QueueDepth = () => DerivedQueue.Depth, QueueCapacity = DerivedQueue.Capacity });
 
@@ -65,22 +71,39 @@ public sealed class IngestGraph
         }
 
         RunnerStats = telemetry.Register(new StageStats("transforms", "transform"));
-        Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RunnerStats, BufferStats);
+        Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RunnerStats, BufferStats, log)
+        {
+            FlushAtEnd = !log.Enabled,
+        };
 
         RawSink = new InfluxSink(
             async ct => await RawQueue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(raw, b) : null,
-            b => { raw.AddSent(b.Count); buffer.Release(b.Count); b.Release(); },
+            b =>
+            {
+                raw.AddSent(b.Count);
+                buffer.Release(b.Count);
+                log.Raw.Complete(b.Sequence);
+                b.Release();
+            },
             client, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), "influx"));
         // One write in flight: a window re-emitted with late points must not be overtaken by its older version,
         // which a concurrent write or a retry could otherwise land last.
         var ordered = new InfluxClient(client.Http, client.Options with { MaxConcurrentRequests = 1 });
         DerivedSink = new InfluxSink(
             async ct => await DerivedQueue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(derived, b) : null,
-            b => { derived.AddSent(b.Count); b.Release(); },
+            b =>
+            {
+                derived.AddSent(b.Count);
+                log.Derived.Complete(b.Sequence);
+                b.Release();
+            },
             ordered, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), "influx_derived"));
     }
 
     public IngestOptions Options { get; }
+
+    /// <summary>The write-ahead log and how far each consumer is done with it.</summary>
+    public DurableLog Log { get; }
     public IPointBuffer Buffer { get; }
     public PipelineTelemetry Telemetry { get; }
     public StageStats Source { get; }

@@ -1,3 +1,5 @@
+using Ingest.Durability;
+using Ingest.LineProtocol;
 using Ingest.Sinks.Redis;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -5,15 +7,18 @@ using Microsoft.Extensions.Logging;
 namespace Ingest.Pipeline;
 
 /// <summary>
-/// Starts the graph (alert states restored first, then sinks, then the transform runner) and stops it in the
-/// other direction: once the web server has stopped taking writes, the buffer is closed, the runner drains it
-/// and flushes the windows, the sinks deliver what is queued, and only at the host's shutdown deadline is
-/// anything still in flight abandoned.
+/// Starts the graph (alert states restored first, then sinks, then the transform runner, then the write-ahead
+/// log's undelivered records replayed through it, all before the web server takes writes) and stops it in the
+/// other direction: once the web server has stopped taking writes, the buffer is closed, the runner drains it,
+/// the sinks deliver what is queued, and only at the host's shutdown deadline is anything still in flight
+/// abandoned (to the log, when there is one).
 /// </summary>
 public sealed partial class PipelineService(IngestGraph graph, AlertStateStore alerts, ILogger<PipelineService> logger) : IHostedService
 {
     private readonly CancellationTokenSource _abort = new();
+    private readonly CancellationTokenSource _stopCheckpoints = new();
     private Task? _all;
+    private Task? _checkpoints;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -23,6 +28,11 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         var alertSink = graph.AlertSink is { } sink ? Task.Run(() => sink.RunAsync(_abort.Token, _abort.Token)) : Task.CompletedTask;
         var runner = Task.Run(() => graph.Runner.RunAsync(_abort.Token));
         _all = Task.WhenAll(runner, raw, derived, alertSink);
+        if (graph.Log.Enabled)
+        {
+            await ReplayAsync(cancellationToken).ConfigureAwait(false);
+            _checkpoints = Task.Run(() => CheckpointLoopAsync(_stopCheckpoints.Token));
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -35,7 +45,8 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         var finished = await Task.WhenAny(_all, Task.Delay(Timeout.Infinite, cancellationToken)).ConfigureAwait(false);
         if (finished != _all)
         {
-            LogAborted(graph.Buffer.Depth);
+            if (graph.Log.Enabled) LogAbortedToLog(graph.Buffer.Depth);
+            else LogAborted(graph.Buffer.Depth);
             await _abort.CancelAsync().ConfigureAwait(false);
         }
         try
@@ -45,11 +56,75 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         catch (OperationCanceledException)
         {
         }
+        await _stopCheckpoints.CancelAsync().ConfigureAwait(false);
+        if (_checkpoints is not null) await _checkpoints.ConfigureAwait(false);
+        Checkpoint();
+        graph.Log.Flush();
+    }
+
+    /// <summary>
+    /// Feeds the records some consumer had not finished back through the graph, oldest first: the windows'
+    /// clocks are restored, then each batch is checked against the thresholds and queued as if just written.
+    /// </summary>
+    private async Task ReplayAsync(CancellationToken cancellationToken)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (batches, saved) = graph.Log.ReadReplay();
+        if (saved is not null && graph.Downsample is { } downsample)
+            graph.Runner.RunExclusive(() =>
+            {
+                downsample.Engine.RestoreClocks(saved.Clocks, saved.Sequence);
+                return 0;
+            });
+        long records = 0, points = 0;
+        foreach (var batch in batches)
+        {
+            records++;
+            points += batch.Count;
+            batch.AcceptedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (graph.Alerts is { } check && graph.Log.NeedsTransforms(batch.Sequence)) await check.CheckAsync(batch, cancellationToken).ConfigureAwait(false);
+            // Waits for room as long as it takes: the sinks are running and free it as they deliver.
+            while (!await graph.Buffer.TryEnqueueAsync(batch, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false))
+                LogReplayWaiting(records, graph.Buffer.Depth);
+            graph.BufferStats.AddReceived(batch.Count);
+        }
+        if (records > 0)
+            LogReplayed(records, points, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds,
+                graph.Log.ReplayRawDoneThrough, graph.Log.ReplayTransformsFrom);
+    }
+
+    private async Task CheckpointLoopAsync(CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(graph.Options.Wal.CheckpointInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false)) Checkpoint();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void Checkpoint()
+    {
+        var (oldest, last, clocks) = graph.Runner.RunExclusive(() => graph.Downsample is { } d
+            ? (d.Engine.OldestRetainedSequence, graph.Runner.LastProcessed, d.Engine.GetClocks())
+            : (long.MaxValue, graph.Runner.LastProcessed, []));
+        graph.Log.Checkpoint(oldest, last, clocks);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: delivering {Points} buffered points to InfluxDB")]
     private partial void LogDraining(long points);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Shutdown deadline reached with {Points} points still buffered; they are lost (no write-ahead log yet)")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Shutdown deadline reached with {Points} points still buffered; they are lost (the write-ahead log is off)")]
     private partial void LogAborted(long points);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shutdown deadline reached with {Points} points still buffered; they stay in the write-ahead log and are delivered after the next start")]
+    private partial void LogAbortedToLog(long points);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replay: {Records} records queued so far, waiting for the buffer ({Depth} points) to drain")]
+    private partial void LogReplayWaiting(long records, long depth);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replayed {Records} write-ahead log records ({Points} points) in {Seconds:F1} s (raw delivered through {RawDone}, windows rebuilt from {TransformsFrom})")]
+    private partial void LogReplayed(long records, long points, double seconds, long rawDone, long transformsFrom);
 }

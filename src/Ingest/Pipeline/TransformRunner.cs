@@ -26,9 +26,13 @@ public sealed class TransformRunner
     private readonly List<(long After, TaskCompletionSource<long> Done)> _flushes = new();
     private readonly Dictionary<string, bool>.AlternateLookup<ReadOnlySpan<char>> _excludedLookup;
 
+    private readonly Durability.DurableLog? _log;
+    private long _lastProcessed;
+
     public TransformRunner(IPointBuffer buffer, IReadOnlyList<ITransformStage> transforms, StageQueue raw, StageQueue derived,
-        IReadOnlyList<string> rawExclude, StageStats stats, StageStats? bufferStats = null)
+        IReadOnlyList<string> rawExclude, StageStats stats, StageStats? bufferStats = null, Durability.DurableLog? log = null)
     {
+        _log = log;
         _bufferStats = bufferStats;
         _buffer = buffer;
         _transforms = transforms;
@@ -40,6 +44,15 @@ public sealed class TransformRunner
     }
 
     public IReadOnlyList<ITransformStage> Transforms => _transforms;
+
+    /// <summary>
+    /// Whether the windows are flushed when the buffer ends (shutdown). Not with a write-ahead log: the open
+    /// windows are rebuilt from it at the next start, where flushing would write them half-filled.
+    /// </summary>
+    public bool FlushAtEnd { get; init; } = true;
+
+    /// <summary>The highest log sequence the transforms have processed. Read under <see cref="RunExclusive{T}"/>.</summary>
+    public long LastProcessed => _lastProcessed;
 
     /// <summary>Runs <paramref name="action"/> while no batch is being transformed.</summary>
     public T RunExclusive<T>(Func<T> action)
@@ -56,16 +69,26 @@ public sealed class TransformRunner
             {
                 _bufferStats?.AddSent(batch.Count);
                 _stats.AddReceived(batch.Count);
+                var sequence = batch.Sequence;
                 lock (_gate)
                 {
-                    foreach (var t in _transforms) Guard(t, () => t.Process(batch, _collector));
+                    // A replayed record the transforms had finished before the restart only goes on raw.
+                    if (_log is null || _log.NeedsTransforms(sequence))
+                    {
+                        foreach (var t in _transforms) Guard(t, () => t.Process(batch, _collector));
+                        if (sequence > 0)
+                        {
+                            _log?.Transforms.Complete(sequence);
+                            if (sequence > _lastProcessed) _lastProcessed = sequence;
+                        }
+                    }
                 }
                 await WriteDerivedAsync(_collector, cancellationToken).ConfigureAwait(false);
                 await RouteRawAsync(batch, cancellationToken).ConfigureAwait(false);
                 await RunDueFlushesAsync(cancellationToken).ConfigureAwait(false);
             }
-            // What the windows hold so far is better written than lost at shutdown.
-            await FlushAsync(cancellationToken).ConfigureAwait(false);
+            // Without a log, what the windows hold so far is better written than lost at shutdown.
+            if (FlushAtEnd) await FlushAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -139,6 +162,13 @@ public sealed class TransformRunner
 
     private async Task RouteRawAsync(PointBatch batch, CancellationToken cancellationToken)
     {
+        if (_log is not null && !_log.NeedsRaw(batch.Sequence))
+        {
+            // Replayed for the windows only: InfluxDB had these points before the restart.
+            _buffer.Release(batch.Count);
+            batch.Release();
+            return;
+        }
         if (_rawExclude.Count == 0)
         {
             _stats.AddSent(batch.Count);
@@ -163,6 +193,7 @@ public sealed class TransformRunner
         if (excluded < batch.Count)
         {
             kept = PointBatch.Rent();
+            kept.Sequence = batch.Sequence;
             kept.Database = batch.Database;
             kept.RetentionPolicy = batch.RetentionPolicy;
             for (var i = 0; i < batch.Count; i++) if (!decisions[i]) kept.CopyPointFrom(batch, i);
@@ -171,6 +202,7 @@ public sealed class TransformRunner
         // The excluded points are done with once the transforms have seen them.
         _buffer.Release(excluded);
         _stats.AddDropped("raw_excluded", excluded);
+        if (kept is null) _log?.Raw.Complete(batch.Sequence);
         batch.Release();
         if (kept is not null)
         {

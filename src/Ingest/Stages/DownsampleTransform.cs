@@ -12,10 +12,16 @@ public sealed class DownsampleTransform : ITransformStage
     private ITransformOutput? _output;
     private long _lateSeen;
 
-    public DownsampleTransform(DownsampleOptions options, StageStats stats)
+    private readonly Durability.SequenceTracker? _pending;
+    private long _tag;
+
+    /// <param name="pending">Where each emitted batch is recorded as pending under the oldest log record its windows
+    /// needed, until the derived sink reports it delivered; the log keeps those records until then.</param>
+    public DownsampleTransform(DownsampleOptions options, StageStats stats, Durability.SequenceTracker? pending = null)
     {
         Engine = new DownsampleStage(options);
         _stats = stats;
+        _pending = pending;
         _emit = Emit;
     }
 
@@ -26,6 +32,8 @@ public sealed class DownsampleTransform : ITransformStage
     {
         _output = output;
         _stats.AddReceived(input.Count);
+        // A window written now was opened by this batch or is held already: none needs an older record.
+        _tag = Math.Min(Engine.OldestRetainedSequence, input.Sequence);
         Engine.Process(input, _emit);
         CountLate();
     }
@@ -33,11 +41,14 @@ public sealed class DownsampleTransform : ITransformStage
     public void Flush(ITransformOutput output)
     {
         _output = output;
+        _tag = Engine.OldestRetainedSequence;
         Engine.Flush(_emit);
     }
 
     private void Emit(PointBatch batch)
     {
+        batch.Sequence = _tag is long.MaxValue ? 0 : _tag;
+        _pending?.Add(batch.Sequence);
         _stats.AddSent(batch.Count);
         _output!.Derived(batch);
     }

@@ -21,8 +21,20 @@ public sealed class DaemonProcess : IAsyncDisposable
         Port = port;
         _configFile = Path.Combine(Path.GetTempPath(), $"ingest-test-{Guid.NewGuid():N}.json");
         File.WriteAllText(_configFile, "{}");
+        // Each daemon has its own write-ahead log, kept across StartAgainAsync as a restarted service keeps its.
+        if (!_settings.ContainsKey("Wal:Directory"))
+        {
+            _ownsWal = true;
+            _settings["Wal:Directory"] = Path.Combine(Path.GetTempPath(), $"ingest-test-wal-{Guid.NewGuid():N}");
+        }
+        WalDirectory = _settings["Wal:Directory"];
         Client = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(30) };
     }
+
+    private readonly bool _ownsWal;
+
+    /// <summary>The daemon's write-ahead log directory.</summary>
+    public string WalDirectory { get; }
 
     public int Port { get; }
     public Uri Url => new($"http://127.0.0.1:{Port}/");
@@ -41,6 +53,8 @@ public sealed class DaemonProcess : IAsyncDisposable
     /// <summary>Runs the daemon with <paramref name="args"/> until it exits, for start-up failure tests.</summary>
     public static async Task<(int ExitCode, string Output)> RunToExitAsync(params string[] args)
     {
+        var wal = Path.Combine(Path.GetTempPath(), $"ingest-test-wal-{Guid.NewGuid():N}");
+        if (args is not ["hash-token", ..] && !args.Any(a => a.StartsWith("--Wal:", StringComparison.Ordinal))) args = [.. args, $"--Wal:Directory={wal}"];
         var psi = StartInfo(args);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -55,6 +69,7 @@ public sealed class DaemonProcess : IAsyncDisposable
             p.Kill(entireProcessTree: true);
             throw new TimeoutException("daemon did not exit: " + await stdout + await stderr);
         }
+        if (Directory.Exists(wal)) Directory.Delete(wal, recursive: true);
         return (p.ExitCode, await stdout + await stderr);
     }
 
@@ -106,6 +121,7 @@ public sealed class DaemonProcess : IAsyncDisposable
         if (_process is not null) await _process.WaitForExitAsync();
         Client.Dispose();
         File.Delete(_configFile);
+        if (_ownsWal && Directory.Exists(WalDirectory)) Directory.Delete(WalDirectory, recursive: true);
     }
 
     public static string DaemonDll => Path.Combine(AppContext.BaseDirectory, "Ingest.dll");

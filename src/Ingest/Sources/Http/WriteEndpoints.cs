@@ -104,10 +104,19 @@ public sealed class WriteEndpoints(
         if (summary.Points > 0)
         {
             batch.AcceptedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            // Durable before anything else sees it: a 2xx must survive a crash of this process.
+            if (!await graph.Log.AppendAsync(batch, CancellationToken.None).ConfigureAwait(false))
+            {
+                PointBatch.Return(batch);
+                graph.Source.AddDropped("wal_full", summary.Points);
+                context.Response.Headers.RetryAfter = options.Buffer.RetryAfterSeconds.ToString();
+                return await Error(context, api, 503, "write-ahead log full or failing: the daemon cannot take more points now, retry later");
+            }
             // The threshold check reads the batch after the buffer owns it, so it holds a reference of its own.
             if (graph.Alerts is not null) batch.Retain();
             if (!await buffer.TryEnqueueAsync(batch, options.Buffer.FullWaitTimeout, context.RequestAborted).ConfigureAwait(false))
             {
+                graph.Log.Abandon(batch.Sequence);
                 PointBatch.Return(batch);
                 telemetry.BufferFull(endpoint, summary.Points);
                 graph.Source.AddDropped("buffer_full", summary.Points);

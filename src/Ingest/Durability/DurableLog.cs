@@ -1,0 +1,314 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+using Ingest.Configuration;
+using Ingest.LineProtocol;
+using Ingest.Telemetry;
+using Ingest.Transforms.Downsample;
+using Ingest.Wal;
+using Microsoft.Extensions.Logging;
+
+namespace Ingest.Durability;
+
+/// <summary>
+/// The write-ahead log as the pipeline sees it: a batch is appended before its write is answered 2xx, and two
+/// consumers record how far they are done with the log.
+/// <list type="bullet">
+/// <item><c>influx</c>: the raw sink; a record is done once its points are delivered (or excluded, or refused
+/// for good by InfluxDB).</item>
+/// <item><c>transforms</c>: downsampling; a record is done once every window it fed is final and delivered.
+/// Its checkpoint comes with the tiers' clocks (<c>transforms.json</c>), which a replay needs.</item>
+/// </list>
+/// At start, <see cref="ReadReplay"/> gives the records some consumer had not finished, with what each still
+/// needs; <see cref="Pipeline.PipelineService"/> feeds them through the graph before the daemon takes writes.
+/// </summary>
+/// <remarks>Thread-safe. Disabled (<c>Wal:Enabled=false</c>) every method is a no-op and sequences stay 0.</remarks>
+public sealed partial class DurableLog : IDisposable
+{
+    public const string RawConsumer = "influx";
+    public const string TransformsConsumer = "transforms";
+    private const string TransformsFile = "transforms.json";
+
+    private readonly WriteAheadLog? _log;
+    private readonly WalSettings _settings;
+    private readonly ILogger<DurableLog> _logger;
+    private readonly bool _withTransforms;
+    private readonly Histogram<double>? _fsync;
+    private long _replayed, _unreadable, _dropped, _rejected;
+
+    public DurableLog(IngestOptions options, IngestMeter meter, ILogger<DurableLog> logger)
+    {
+        _settings = options.Wal;
+        _logger = logger;
+        _withTransforms = options.Downsample.Tiers.Count > 0;
+        Raw = new SequenceTracker(0);
+        Transforms = new SequenceTracker(0);
+        Derived = new SequenceTracker(0);
+        if (!_settings.Enabled) return;
+
+        var directory = Path.GetFullPath(_settings.Directory);
+        try
+        {
+            Directory.CreateDirectory(directory);
+            _log = WriteAheadLog.Open(new WalOptions
+            {
+                Directory = directory,
+                SegmentBytes = _settings.SegmentBytes,
+                MaxBytes = _settings.MaxBytes,
+                SyncMode = _settings.SyncMode,
+                SyncInterval = _settings.SyncInterval,
+            });
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigurationError("Wal:Directory", _settings.Directory, $"the write-ahead log cannot be opened there: {e.Message}");
+        }
+        Directory_ = directory;
+        var recovery = _log.Recovery;
+        if (recovery.IsClean) LogOpened(directory, recovery.RecordsFound, recovery.SegmentsScanned);
+        else LogRecovered(directory, recovery.ToString());
+
+        var rawCheckpoint = _log.RegisterConsumer(RawConsumer);
+        Raw = new SequenceTracker(rawCheckpoint);
+        var transformsCheckpoint = rawCheckpoint;
+        if (_withTransforms) transformsCheckpoint = _log.RegisterConsumer(TransformsConsumer);
+        Transforms = new SequenceTracker(transformsCheckpoint);
+        Derived = new SequenceTracker(0);
+
+        var m = meter.Meter;
+        m.CreateObservableGauge("ingest.wal.size", () => _log.SizeBytes, "By", "Bytes of write-ahead log on disk.");
+        m.CreateObservableGauge("ingest.wal.segments", () => _log.SegmentCount, "{segment}", "Segment files of the write-ahead log.");
+        m.CreateObservableGauge("ingest.wal.oldest.undelivered.age", () => new[]
+        {
+            new Measurement<double>(AgeOf(RawConsumer), new KeyValuePair<string, object?>("sink", RawConsumer)),
+            new Measurement<double>(_withTransforms ? AgeOf(TransformsConsumer) : 0, new KeyValuePair<string, object?>("sink", TransformsConsumer)),
+        }, "s", "Age of the oldest log record a consumer has not finished (0 when none).");
+        m.CreateObservableCounter("ingest.wal.records.replayed", () => Interlocked.Read(ref _replayed), "{record}", "Log records replayed at start.");
+        m.CreateObservableCounter("ingest.wal.records.truncated", () => recovery.TruncatedRecords, "{record}", "Torn or corrupt records cut from the log's tail at start.");
+        m.CreateObservableCounter("ingest.wal.segments.set_aside", () => (long)recovery.SegmentsSetAside.Count, "{segment}", "Damaged segments renamed to *.corrupt at start.");
+        m.CreateObservableCounter("ingest.wal.records.unreadable", () => Interlocked.Read(ref _unreadable), "{record}", "Records that passed their checksum but held no readable batch; skipped.");
+        m.CreateObservableCounter("ingest.wal.records.dropped", () => Interlocked.Read(ref _dropped), "{record}", "Records deleted undelivered because the log was full (Wal:FullPolicy=drop-oldest).");
+        m.CreateObservableCounter("ingest.wal.writes.rejected", () => Interlocked.Read(ref _rejected), "{request}", "Writes answered 503 because the log was full or the disk failed.");
+        _fsync = m.CreateHistogram<double>("ingest.wal.fsync.duration", "s", "Time an fsync of the log took.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
+        _log.FsyncCompleted += d => _fsync.Record(d.TotalSeconds);
+    }
+
+    public bool Enabled => _log is not null;
+
+    private string? Directory_ { get; }
+
+    /// <summary>The raw sink's pending records.</summary>
+    public SequenceTracker Raw { get; }
+
+    /// <summary>Records the transform runner has not processed yet.</summary>
+    public SequenceTracker Transforms { get; }
+
+    /// <summary>Derived batches not yet delivered, by the oldest record their windows needed.</summary>
+    public SequenceTracker Derived { get; }
+
+    /// <summary>Replay bounds: records at or below this were delivered raw before the restart.</summary>
+    public long ReplayRawDoneThrough { get; private set; }
+
+    /// <summary>Replay bounds: records below this were already final for the transforms before the restart.</summary>
+    public long ReplayTransformsFrom { get; private set; }
+
+    public WalRecovery? Recovery => _log?.Recovery;
+
+    public long SizeBytes => _log?.SizeBytes ?? 0;
+    public int SegmentCount => _log?.SegmentCount ?? 0;
+    public long Replayed => Interlocked.Read(ref _replayed);
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>
+    /// Logs <paramref name="batch"/> and gives it its sequence. False when the log is full (and the policy is to
+    /// reject) or the disk failed: the write must be refused, nothing of it was kept.
+    /// </summary>
+    public async ValueTask<bool> AppendAsync(PointBatch batch, CancellationToken cancellationToken)
+    {
+        if (_log is null) return true;
+        var (buffer, length) = BatchRecord.Encode(batch);
+        try
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                try
+                {
+                    batch.Sequence = await _log.AppendAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (WalFullException e) when (e.Reason == WalFullReason.SizeLimit && _settings.FullPolicy == WalFullPolicy.DropOldest && attempt < 8)
+                {
+                    var dropped = _log.DropOldestSegment();
+                    if (dropped == 0) throw;
+                    Interlocked.Add(ref _dropped, dropped);
+                    LogDroppedSegment(dropped);
+                }
+            }
+        }
+        catch (IOException e)
+        {
+            // Full (WalFullException) or a disk error: the write is refused, and the log stays usable.
+            Interlocked.Increment(ref _rejected);
+            LogAppendRefused(e.Message);
+            return false;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        Raw.Add(batch.Sequence);
+        Transforms.Add(batch.Sequence);
+        return true;
+    }
+
+    /// <summary>A logged batch the buffer refused: the client was told to retry, so no consumer waits for it.</summary>
+    public void Abandon(long sequence)
+    {
+        Raw.Complete(sequence);
+        Transforms.Complete(sequence);
+    }
+
+    /// <summary>
+    /// The records some consumer had not finished at the last checkpoint, oldest first, decoded; with the tiers'
+    /// clocks to restore before replaying. Sets <see cref="ReplayRawDoneThrough"/> and
+    /// <see cref="ReplayTransformsFrom"/>; each batch is already counted as pending by the consumers that need it.
+    /// </summary>
+    public (IEnumerable<PointBatch> Batches, TransformsCheckpoint? Transforms) ReadReplay()
+    {
+        if (_log is null) return ([], null);
+        var raw = _log.GetCheckpoint(RawConsumer);
+        var saved = _withTransforms ? ReadTransformsCheckpoint() : null;
+        var transformsFrom = _withTransforms ? Math.Min(saved?.From ?? raw + 1, _log.GetCheckpoint(TransformsConsumer) + 1) : long.MaxValue;
+        ReplayRawDoneThrough = raw;
+        ReplayTransformsFrom = transformsFrom;
+        return (Read(Math.Min(raw + 1, transformsFrom)), saved);
+
+        IEnumerable<PointBatch> Read(long from)
+        {
+            foreach (var record in _log.ReadFrom(from))
+            {
+                PointBatch batch;
+                try
+                {
+                    batch = BatchRecord.Decode(record.Payload.Span, record.Sequence);
+                }
+                catch (FormatException e)
+                {
+                    Interlocked.Increment(ref _unreadable);
+                    LogUnreadable(record.Sequence, e.Message);
+                    continue;
+                }
+                if (record.Sequence > raw) Raw.Add(record.Sequence);
+                if (record.Sequence >= transformsFrom) Transforms.Add(record.Sequence);
+                Interlocked.Increment(ref _replayed);
+                yield return batch;
+            }
+        }
+    }
+
+    /// <summary>Whether the raw sink still has to deliver record <paramref name="sequence"/> (false only for replayed records it had delivered).</summary>
+    public bool NeedsRaw(long sequence) => sequence == 0 || sequence > ReplayRawDoneThrough;
+
+    /// <summary>Whether the transforms still have to see record <paramref name="sequence"/>.</summary>
+    public bool NeedsTransforms(long sequence) => sequence == 0 || sequence >= ReplayTransformsFrom;
+
+    /// <summary>
+    /// Records delivery progress: the raw checkpoint, and for the transforms the record from which a replay
+    /// must start (<paramref name="oldestHeld"/>: the oldest record an open window still needs) with the clocks
+    /// to restore. Call periodically, with the transforms' state read under their exclusion.
+    /// </summary>
+    public void Checkpoint(long oldestHeld, long lastProcessed, TierClock[] clocks)
+    {
+        if (_log is null) return;
+        try
+        {
+            var raw = Raw.Checkpoint;
+            if (raw > 0) _log.Checkpoint(RawConsumer, Math.Min(raw, _log.LastSequence));
+            if (_withTransforms)
+            {
+                var from = Math.Min(Math.Min(Transforms.Checkpoint + 1, oldestHeld), Derived.OldestPending);
+                from = Math.Min(from, _log.LastSequence + 1);
+                // The clocks and the replay start are saved before the log may delete what they point at.
+                WriteTransformsCheckpoint(new TransformsCheckpoint(from, lastProcessed, clocks));
+                if (from > 1) _log.Checkpoint(TransformsConsumer, from - 1);
+            }
+        }
+        catch (IOException e)
+        {
+            LogCheckpointFailed(e.Message);
+        }
+    }
+
+    /// <summary>Persists the checkpoints now (at shutdown).</summary>
+    public void Flush()
+    {
+        try
+        {
+            _log?.FlushCheckpoints();
+        }
+        catch (IOException e)
+        {
+            LogCheckpointFailed(e.Message);
+        }
+    }
+
+    private double AgeOf(string consumer) =>
+        _log?.OldestUnconsumedAppendTime(consumer) is { } t ? Math.Max(0, (DateTimeOffset.UtcNow - t).TotalSeconds) : 0;
+
+    private TransformsCheckpoint? ReadTransformsCheckpoint()
+    {
+        var path = Path.Combine(Directory_!, TransformsFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return JsonSerializer.Deserialize<TransformsCheckpoint>(File.ReadAllBytes(path));
+        }
+        catch (JsonException e)
+        {
+            // Without the clocks a replay could rewrite final windows half-filled; starting from the log's own
+            // transforms checkpoint without them is the lesser harm, and it is said.
+            LogBadTransformsCheckpoint(path, e.Message);
+            return null;
+        }
+    }
+
+    private void WriteTransformsCheckpoint(TransformsCheckpoint checkpoint)
+    {
+        var path = Path.Combine(Directory_!, TransformsFile);
+        var temp = path + ".tmp";
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            JsonSerializer.Serialize(file, checkpoint);
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+
+    public void Dispose() => _log?.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Write-ahead log at {Directory}: {Records} records in {Segments} segments")]
+    private partial void LogOpened(string directory, long records, int segments);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Write-ahead log at {Directory} was damaged and repaired: {Recovery}")]
+    private partial void LogRecovered(string directory, string recovery);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Write-ahead log refused a write, answering 503: {Error}")]
+    private partial void LogAppendRefused(string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Write-ahead log full: deleted the oldest segment, {Records} undelivered records dropped (Wal:FullPolicy=drop-oldest)")]
+    private partial void LogDroppedSegment(long records);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Write-ahead log record {Sequence} holds no readable batch, skipped: {Error}")]
+    private partial void LogUnreadable(long sequence, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record write-ahead log progress: {Error}")]
+    private partial void LogCheckpointFailed(string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Transforms checkpoint {Path} is unreadable ({Error}); replaying without the saved window clocks")]
+    private partial void LogBadTransformsCheckpoint(string path, string error);
+}
+
+/// <summary>What a replay needs to rebuild the open windows: where to start, and the tiers' clocks after <see cref="Sequence"/>.</summary>
+public sealed record TransformsCheckpoint(long From, long Sequence, TierClock[] Clocks);
