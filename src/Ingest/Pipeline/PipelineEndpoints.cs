@@ -31,6 +31,22 @@ public static class PipelineEndpoints
                 }),
                 downsample = graph.Downsample?.Engine.GetStats(),
                 thresholds = graph.Thresholds is { } t ? new { rules = t.Engine.Rules.Count, counters = t.Engine.Counters, active = graph.Alerts!.RunExclusive(() => t.Engine.ActiveCount) } : null,
+                wal = graph.Log.Enabled ? new
+                {
+                    sizeBytes = graph.Log.SizeBytes,
+                    segments = graph.Log.SegmentCount,
+                    pending = new { influx = graph.Log.Raw.Pending, transforms = graph.Log.Transforms.Pending, derived = graph.Log.Derived.Pending },
+                    checkpoints = new { influx = graph.Log.Raw.Checkpoint },
+                    replayed = graph.Log.Replayed,
+                    dropped = graph.Log.Dropped,
+                    recovery = graph.Log.Recovery is { } r ? new
+                    {
+                        truncatedRecords = r.TruncatedRecords,
+                        truncatedBytes = r.TruncatedBytes,
+                        segmentsSetAside = r.SegmentsSetAside,
+                        emptySegmentsRemoved = r.EmptySegmentsRemoved,
+                    } : null,
+                } : null,
                 memory = new { managedBytes = GC.GetTotalMemory(false), workingSetBytes = process.WorkingSet64 },
                 dependencies = readiness.All.ToDictionary(d => d.Name, d => new { status = d.State.Status, error = d.State.Error }),
             });
