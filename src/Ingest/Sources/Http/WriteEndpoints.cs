@@ -103,7 +103,6 @@ public sealed class WriteEndpoints(
 
         if (summary.Points > 0)
         {
-            batch.AcceptedAt = System.Diagnostics.Stopwatch.GetTimestamp();
             // Durable before anything else sees it: a 2xx must survive a crash of this process.
             if (!await graph.Log.AppendAsync(batch, CancellationToken.None).ConfigureAwait(false))
             {
@@ -130,6 +129,10 @@ public sealed class WriteEndpoints(
             {
                 try
                 {
+                    // Alert latency counts from here: the batch is durable and buffered, the write as good as
+                    // acknowledged (this check is all that runs before the answer). Set only while we hold a
+                    // reference: the runner and the sinks never read it.
+                    batch.AcceptedAt = System.Diagnostics.Stopwatch.GetTimestamp();
                     // Not the request's abort token: the points are buffered, so their alerts must be queued too.
                     await alerts.CheckAsync(batch, CancellationToken.None).ConfigureAwait(false);
                 }
