@@ -17,9 +17,21 @@ public sealed class PointBatch : IBufferWriter<byte>
 {
     private const int InitialBytes = 64 * 1024;
     private const int InitialPoints = 512;
-    private const int MaxPooled = 256;
+    private const int MaxPooledBatchBytes = 8 * 1024 * 1024;
     private static readonly ConcurrentQueue<PointBatch> Pool = new();
-    private static int _pooledCount;
+    private static long _pooledBytes;
+
+    /// <summary>
+    /// Most memory kept in pooled batches (their buffers), 64 MiB by default. A host whose batches wait in a
+    /// large buffer should raise it to about what that buffer holds: every batch the pool cannot take back is
+    /// garbage, and at a few hundred KB each that is large-object-heap garbage, collected only by full GCs.
+    /// </summary>
+    public static long PoolLimitBytes { get; set; } = 64L << 20;
+
+    /// <summary>Memory currently held by pooled batches.</summary>
+    public static long PooledBytes => Interlocked.Read(ref _pooledBytes);
+
+    private long PooledSize => _data.Length + (long)_points.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<PointRef>();
 
     private byte[] _data;
     private int _length;
@@ -191,7 +203,7 @@ public sealed class PointBatch : IBufferWriter<byte>
     {
         if (Pool.TryDequeue(out var batch))
         {
-            Interlocked.Decrement(ref _pooledCount);
+            Interlocked.Add(ref _pooledBytes, -batch.PooledSize);
             batch._references = 1;
             return batch;
         }
@@ -204,9 +216,11 @@ public sealed class PointBatch : IBufferWriter<byte>
         batch._references = 0;
         batch.Clear();
         // Very large buffers are not kept: one huge request must not pin its memory for ever.
-        if (batch._data.Length > 8 * 1024 * 1024 || Interlocked.Increment(ref _pooledCount) > MaxPooled)
+        if (batch._data.Length > MaxPooledBatchBytes) return;
+        var size = batch.PooledSize;
+        if (Interlocked.Add(ref _pooledBytes, size) > PoolLimitBytes)
         {
-            if (batch._data.Length <= 8 * 1024 * 1024) Interlocked.Decrement(ref _pooledCount);
+            Interlocked.Add(ref _pooledBytes, -size);
             return;
         }
         Pool.Enqueue(batch);

@@ -29,6 +29,9 @@ public static class IngestHost
         services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
         services.AddSingleton(options);
+        // Batches waiting in the buffer come back to the pool once delivered; let it keep about what a full
+        // buffer holds (~256 B a point with its index), so that a backlog does not turn into large-object garbage.
+        PointBatch.PoolLimitBytes = Math.Max(64L << 20, options.Buffer.Capacity * 256);
         services.AddSingleton(options.Influx);
         services.AddSingleton<IngestMeter>();
         services.AddSingleton<IPointBuffer>(new MemoryPointBuffer(options.Buffer.Capacity));
