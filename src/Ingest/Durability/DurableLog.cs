@@ -36,6 +36,7 @@ public sealed partial class DurableLog : IDisposable
     private readonly bool _withTransforms;
     private readonly Histogram<double>? _fsync;
     private long _replayed, _unreadable, _dropped, _rejected;
+    private readonly Queue<(TransformsCheckpoint Checkpoint, long Emitted)> _candidates = new();
 
     public DurableLog(IngestOptions options, IngestMeter meter, ILogger<DurableLog> logger)
     {
@@ -105,7 +106,7 @@ public sealed partial class DurableLog : IDisposable
     /// <summary>Records the transform runner has not processed yet.</summary>
     public SequenceTracker Transforms { get; }
 
-    /// <summary>Derived batches not yet delivered, by the oldest record their windows needed.</summary>
+    /// <summary>Derived batches (downsampled windows) not yet delivered, by emission number.</summary>
     public SequenceTracker Derived { get; }
 
     /// <summary>Replay bounds: records at or below this were delivered raw before the restart.</summary>
@@ -129,6 +130,11 @@ public sealed partial class DurableLog : IDisposable
     {
         if (_log is null) return true;
         var (buffer, length) = BatchRecord.Encode(batch);
+        // The record's sequence is only known once the append returns, and appends return in any order: until
+        // then a placeholder no higher than it keeps both checkpoints from passing it.
+        var placeholder = _log.LastSequence + 1;
+        Raw.Add(placeholder);
+        Transforms.Add(placeholder);
         try
         {
             for (var attempt = 0; ; attempt++)
@@ -150,6 +156,8 @@ public sealed partial class DurableLog : IDisposable
         catch (IOException e)
         {
             // Full (WalFullException) or a disk error: the write is refused, and the log stays usable.
+            Raw.Complete(placeholder);
+            Transforms.Complete(placeholder);
             Interlocked.Increment(ref _rejected);
             LogAppendRefused(e.Message);
             return false;
@@ -160,6 +168,8 @@ public sealed partial class DurableLog : IDisposable
         }
         Raw.Add(batch.Sequence);
         Transforms.Add(batch.Sequence);
+        Raw.Complete(placeholder);
+        Transforms.Complete(placeholder);
         return true;
     }
 
@@ -217,23 +227,38 @@ public sealed partial class DurableLog : IDisposable
     /// <summary>
     /// Records delivery progress: the raw checkpoint, and for the transforms the record from which a replay
     /// must start (<paramref name="oldestHeld"/>: the oldest record an open window still needs) with the clocks
-    /// to restore. Call periodically, with the transforms' state read under their exclusion.
+    /// to restore. Call periodically, with the transforms' state read under their exclusion;
+    /// <paramref name="emitted"/> is the number of derived batches emitted by then.
     /// </summary>
-    public void Checkpoint(long oldestHeld, long lastProcessed, TierClock[] clocks)
+    /// <remarks>
+    /// A replay from a transforms checkpoint does not rewrite the windows that were final at it. So a checkpoint
+    /// is only saved once every derived batch emitted before it was taken has been delivered: a final window
+    /// still on its way to InfluxDB would otherwise be lost with a crash. Until then it waits as a candidate,
+    /// and the newest candidate that became safe is the one saved.
+    /// </remarks>
+    public void Checkpoint(long oldestHeld, long lastProcessed, TierClock[] clocks, long emitted)
     {
         if (_log is null) return;
         try
         {
             var raw = Raw.Checkpoint;
             if (raw > 0) _log.Checkpoint(RawConsumer, Math.Min(raw, _log.LastSequence));
-            if (_withTransforms)
+            if (!_withTransforms) return;
+            var from = Math.Min(Math.Min(Transforms.Checkpoint + 1, oldestHeld), _log.LastSequence + 1);
+            // Few candidates are ever waiting (derived batches are delivered in milliseconds); during a long
+            // InfluxDB outage the newest ones are skipped rather than kept by the thousand.
+            if (_candidates.Count < 64) _candidates.Enqueue((new TransformsCheckpoint(from, lastProcessed, clocks), emitted));
+            TransformsCheckpoint? safe = null;
+            var delivered = Derived.OldestPending; // every emission below this one was delivered (or dropped)
+            while (_candidates.TryPeek(out var c) && c.Emitted < delivered)
             {
-                var from = Math.Min(Math.Min(Transforms.Checkpoint + 1, oldestHeld), Derived.OldestPending);
-                from = Math.Min(from, _log.LastSequence + 1);
-                // The clocks and the replay start are saved before the log may delete what they point at.
-                WriteTransformsCheckpoint(new TransformsCheckpoint(from, lastProcessed, clocks));
-                if (from > 1) _log.Checkpoint(TransformsConsumer, from - 1);
+                safe = c.Checkpoint;
+                _candidates.Dequeue();
             }
+            if (safe is null) return;
+            // The clocks and the replay start are saved before the log may delete what they point at.
+            WriteTransformsCheckpoint(safe);
+            if (safe.From > 1) _log.Checkpoint(TransformsConsumer, safe.From - 1);
         }
         catch (IOException e)
         {

@@ -107,10 +107,10 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
 
     private void Checkpoint()
     {
-        var (oldest, last, clocks) = graph.Runner.RunExclusive(() => graph.Downsample is { } d
-            ? (d.Engine.OldestRetainedSequence, graph.Runner.LastProcessed, d.Engine.GetClocks())
-            : (long.MaxValue, graph.Runner.LastProcessed, []));
-        graph.Log.Checkpoint(oldest, last, clocks);
+        var (oldest, last, clocks, emitted) = graph.Runner.RunExclusive(() => graph.Downsample is { } d
+            ? (d.Engine.OldestRetainedSequence, graph.Runner.LastProcessed, d.Engine.GetClocks(), d.Emitted)
+            : (long.MaxValue, graph.Runner.LastProcessed, [], 0L));
+        graph.Log.Checkpoint(oldest, last, clocks, emitted);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: delivering {Points} buffered points to InfluxDB")]

@@ -13,10 +13,9 @@ public sealed class DownsampleTransform : ITransformStage
     private long _lateSeen;
 
     private readonly Durability.SequenceTracker? _pending;
-    private long _tag;
 
-    /// <param name="pending">Where each emitted batch is recorded as pending under the oldest log record its windows
-    /// needed, until the derived sink reports it delivered; the log keeps those records until then.</param>
+    /// <param name="pending">Where each emitted batch is recorded as pending, by its emission number
+    /// (<see cref="PointBatch.Sequence"/> of a derived batch), until the derived sink reports it delivered.</param>
     public DownsampleTransform(DownsampleOptions options, StageStats stats, Durability.SequenceTracker? pending = null)
     {
         Engine = new DownsampleStage(options);
@@ -26,14 +25,15 @@ public sealed class DownsampleTransform : ITransformStage
     }
 
     public string Name => "downsample";
+
+    /// <summary>Batches emitted so far; each emitted batch carries its number as its sequence.</summary>
+    public long Emitted { get; private set; }
     public DownsampleStage Engine { get; }
 
     public void Process(PointBatch input, ITransformOutput output)
     {
         _output = output;
         _stats.AddReceived(input.Count);
-        // A window written now was opened by this batch or is held already: none needs an older record.
-        _tag = Math.Min(Engine.OldestRetainedSequence, input.Sequence);
         Engine.Process(input, _emit);
         CountLate();
     }
@@ -41,13 +41,12 @@ public sealed class DownsampleTransform : ITransformStage
     public void Flush(ITransformOutput output)
     {
         _output = output;
-        _tag = Engine.OldestRetainedSequence;
         Engine.Flush(_emit);
     }
 
     private void Emit(PointBatch batch)
     {
-        batch.Sequence = _tag is long.MaxValue ? 0 : _tag;
+        batch.Sequence = ++Emitted;
         _pending?.Add(batch.Sequence);
         _stats.AddSent(batch.Count);
         _output!.Derived(batch);
