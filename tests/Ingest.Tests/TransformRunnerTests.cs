@@ -16,6 +16,25 @@ public class TransformRunnerTests
     }
 
     [Fact]
+    public async Task A_star_excludes_every_batch_whole_and_frees_the_buffer()
+    {
+        var buffer = new MemoryPointBuffer(100);
+        var raw = new StageQueue("raw", 100, FullPolicy.Backpressure, (_, _) => { });
+        var derived = new StageQueue("derived", 100, FullPolicy.Backpressure, (_, _) => { });
+        var stats = new StageStats("transforms", "transform");
+        var runner = new TransformRunner(buffer, [], raw, derived, ["*"], stats);
+
+        Assert.True(await buffer.TryEnqueueAsync(Parse("cpu v=1 1\nmem v=2 2\n"), TimeSpan.Zero));
+        Assert.True(await buffer.TryEnqueueAsync(Parse("disk\\ io v=3 3\n"), TimeSpan.Zero));
+        buffer.Complete();
+        await runner.RunAsync(CancellationToken.None);
+
+        Assert.Null(await raw.ReadAsync());
+        Assert.Equal(0, buffer.Depth);
+        Assert.Equal(3, stats.Dropped["raw_excluded"]);
+    }
+
+    [Fact]
     public async Task Excluded_measurements_are_not_forwarded_raw_and_leave_the_buffer_at_once()
     {
         var buffer = new MemoryPointBuffer(100);

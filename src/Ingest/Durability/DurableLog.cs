@@ -279,6 +279,9 @@ public sealed partial class DurableLog : IDisposable
         }
     }
 
+    /// <summary>Age of the oldest record <paramref name="consumer"/> is not done with; 0 when none.</summary>
+    public double OldestUndeliveredSeconds(string consumer) => consumer == TransformsConsumer && !_withTransforms ? 0 : AgeOf(consumer);
+
     private double AgeOf(string consumer) =>
         _log?.OldestUnconsumedAppendTime(consumer) is { } t ? Math.Max(0, (DateTimeOffset.UtcNow - t).TotalSeconds) : 0;
 

@@ -37,6 +37,7 @@ public static class PipelineEndpoints
                     segments = graph.Log.SegmentCount,
                     pending = new { influx = graph.Log.Raw.Pending, transforms = graph.Log.Transforms.Pending, derived = graph.Log.Derived.Pending },
                     checkpoints = new { influx = graph.Log.Raw.Checkpoint },
+                    oldestUndeliveredSeconds = new { influx = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.RawConsumer), transforms = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.TransformsConsumer) },
                     replayed = graph.Log.Replayed,
                     dropped = graph.Log.Dropped,
                     recovery = graph.Log.Recovery is { } r ? new

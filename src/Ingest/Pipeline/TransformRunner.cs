@@ -41,7 +41,11 @@ public sealed class TransformRunner
         _rawExclude = rawExclude;
         _stats = stats;
         _excludedLookup = _excluded.GetAlternateLookup<ReadOnlySpan<char>>();
+        _excludeAll = rawExclude.Contains("*");
     }
+
+    // "*" excludes every measurement: no need to look at each point.
+    private readonly bool _excludeAll;
 
     public IReadOnlyList<ITransformStage> Transforms => _transforms;
 
@@ -173,6 +177,15 @@ public sealed class TransformRunner
         {
             _stats.AddSent(batch.Count);
             await _raw.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (_excludeAll)
+        {
+            _buffer.Release(batch.Count);
+            _stats.AddDropped("raw_excluded", batch.Count);
+            _log?.Raw.Complete(batch.Sequence);
+            batch.Release();
             return;
         }
 
