@@ -47,6 +47,35 @@ public class ConfigurationTests
         Assert.Contains($"'{value}'", e.Message);
     }
 
+    private const string SomeHash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    [Theory]
+    [InlineData("Auth:Tokens:0:Scopes:0", "superuser", "Auth:Tokens:0:Scopes:0 = 'superuser'")]
+    [InlineData("Auth:Tokens:0:Role", "admin", "Auth:Tokens:0:Role = 'admin'")]
+    [InlineData("Wal:SyncMode", "sometimes", "Wal:SyncMode = 'sometimes'")]
+    [InlineData("Wal:MaxBytes", "1048576", "Wal:MaxBytes = '1048576'")]
+    [InlineData("Wal:FullPolicy", "drop-newest", "Wal:FullPolicy = 'drop-newest'")]
+    public void Bad_token_and_log_settings_name_their_key(string key, string value, string expected)
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Load(("Auth:Tokens:0:Name", "t"), ("Auth:Tokens:0:Sha256", SomeHash), (key, value)));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Token_scopes_are_read_and_a_token_without_scopes_may_write()
+    {
+        var o = Load(("Auth:Enabled", "true"),
+            ("Auth:Tokens:0:Name", "old"), ("Auth:Tokens:0:Sha256", SomeHash),
+            ("Auth:Tokens:1:Name", "ops"), ("Auth:Tokens:1:Sha256", SomeHash.Replace('9', '8')), ("Auth:Tokens:1:Scopes:0", "admin"), ("Auth:Tokens:1:Scopes:1", "WRITE"));
+        var old = o.Auth.Tokens[SomeHash];
+        Assert.Equal(("old", Scopes.Write), (old.Name, old.Scopes));
+        Assert.False(old.Allows(Scopes.Read));
+        var ops = o.Auth.Tokens[SomeHash.Replace('9', '8')];
+        Assert.Equal(Scopes.Admin | Scopes.Write, ops.Scopes);
+        Assert.True(ops.Allows(Scopes.Read));
+        Assert.True(ops.Allows(Scopes.Write));
+    }
+
     [Fact]
     public void Shipped_config_file_states_the_defaults()
     {
@@ -60,6 +89,8 @@ public class ConfigurationTests
         Assert.Equal(defaults.Redis, fromFile.Redis);
         Assert.Equal(defaults.Auth.Enabled, fromFile.Auth.Enabled);
         Assert.Equal(defaults.Auth.AllowAnonymousNonLoopback, fromFile.Auth.AllowAnonymousNonLoopback);
+        Assert.Equal(defaults.Auth.ProtectMetrics, fromFile.Auth.ProtectMetrics);
+        Assert.Equal(defaults.Wal, fromFile.Wal);
         Assert.Equal(defaults.Pipeline.RawExclude, fromFile.Pipeline.RawExclude);
         Assert.Equal(defaults.Pipeline with { RawExclude = [] }, fromFile.Pipeline with { RawExclude = [] });
         Assert.Equal(defaults.Thresholds.Measurement, fromFile.Thresholds.Measurement);

@@ -83,8 +83,34 @@ public sealed record AuthOptions
     /// </summary>
     public bool AllowAnonymousNonLoopback { get; init; }
 
-    /// <summary>Token names by the SHA-256 digest (lower-case hex) of the token: tokens themselves are never stored.</summary>
-    public IReadOnlyDictionary<string, string> TokenHashes { get; init; } = new Dictionary<string, string>();
+    /// <summary>Tokens by the SHA-256 digest (lower-case hex) of the token: tokens themselves are never stored.</summary>
+    public IReadOnlyDictionary<string, ApiToken> Tokens { get; init; } = new Dictionary<string, ApiToken>();
+
+    /// <summary>Require a token with the <c>read</c> scope on <c>/metrics</c> too (off: Prometheus scrapes it openly).</summary>
+    public bool ProtectMetrics { get; init; }
+}
+
+/// <summary>What a token may do.</summary>
+[Flags]
+public enum Scopes
+{
+    None = 0,
+    /// <summary><c>/write</c>, <c>/api/v2/write</c>.</summary>
+    Write = 1,
+    /// <summary>The API's reads (<c>GET /api/…</c>) and, when protected, <c>/metrics</c>.</summary>
+    Read = 2,
+    /// <summary>The API's changes (flush, pause, resume, acknowledgements); implies <see cref="Read"/>.</summary>
+    Admin = 4,
+    All = Write | Read | Admin,
+}
+
+/// <summary>A configured API token: its name (for logs and limits) and its scopes.</summary>
+public sealed record ApiToken(string Name, Scopes Scopes)
+{
+    /// <summary>Stands for every request while auth is off.</summary>
+    public static readonly ApiToken Anonymous = new("anonymous", Scopes.All);
+
+    public bool Allows(Scopes scope) => (Scopes & scope) == scope || (scope == Scopes.Read && Scopes.HasFlag(Scopes.Admin));
 }
 
 /// <summary>Redis connection (section <c>Redis</c>). Empty configuration: Redis not used.</summary>

@@ -226,20 +226,43 @@ public static partial class IngestOptionsLoader
     {
         var enabled = s.Bool("Enabled", false);
         var allowAnonymous = s.Bool("AllowAnonymousNonLoopback", false);
-        var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var token in s.Child("Tokens").GetChildren())
+        var protectMetrics = s.Bool("ProtectMetrics", false);
+        var hashes = new Dictionary<string, ApiToken>(StringComparer.Ordinal);
+        foreach (var token in s.Elements("Tokens"))
         {
+            var key = $"Auth:Tokens:{token.Key}";
+            foreach (var child in token.GetChildren())
+                if (child.Key is not ("Name" or "Sha256" or "Scopes"))
+                    throw new ConfigurationError($"{key}:{child.Key}", child.Value, "unknown key (a token has Name, Sha256 and Scopes)");
             var hash = token["Sha256"]?.Trim().ToLowerInvariant() ?? "";
             var name = token["Name"]?.Trim() ?? token.Key;
             if (!Sha256Hex().IsMatch(hash))
-                throw new ConfigurationError($"Auth:Tokens:{token.Key}:Sha256", token["Sha256"],
+                throw new ConfigurationError($"{key}:Sha256", token["Sha256"],
                     "expected the token's SHA-256 digest as 64 hex digits (print one with: Ingest hash-token <token>)");
-            hashes[hash] = name;
+            var scopes = Scopes.None;
+            var listed = token.GetSection("Scopes").GetChildren().ToList();
+            // A token written before scopes existed was a write token.
+            if (listed.Count == 0 && token["Scopes"] is null) scopes = Scopes.Write;
+            foreach (var scope in listed)
+            {
+                scopes |= scope.Value?.Trim().ToLowerInvariant() switch
+                {
+                    "write" => Scopes.Write,
+                    "read" => Scopes.Read,
+                    "admin" => Scopes.Admin,
+                    _ => throw new ConfigurationError($"{key}:Scopes:{scope.Key}", scope.Value, "expected write, read or admin"),
+                };
+            }
+            if (scopes == Scopes.None)
+                throw new ConfigurationError($"{key}:Scopes", token["Scopes"] ?? "", "a token needs at least one scope: write, read or admin");
+            if (hashes.ContainsKey(hash))
+                throw new ConfigurationError($"{key}:Sha256", token["Sha256"], "the same token is configured twice");
+            hashes[hash] = new ApiToken(name, scopes);
         }
         s.RejectUnknownKeys();
         if (enabled && hashes.Count == 0)
             throw new ConfigurationError("Auth:Tokens", "", "Auth:Enabled is true but no token is configured, so every write would be refused");
-        return new AuthOptions { Enabled = enabled, AllowAnonymousNonLoopback = allowAnonymous, TokenHashes = hashes };
+        return new AuthOptions { Enabled = enabled, AllowAnonymousNonLoopback = allowAnonymous, Tokens = hashes, ProtectMetrics = protectMetrics };
     }
 
     /// <summary>

@@ -94,11 +94,12 @@ public static class IngestHost
 
         WriteEndpoints.Map(app);
         PipelineEndpoints.Map(app);
-        app.MapGet("/metrics", async (HttpContext context, PrometheusExporter exporter) =>
+        var metrics = app.MapGet("/metrics", async (HttpContext context, PrometheusExporter exporter) =>
         {
             context.Response.ContentType = PrometheusExporter.ContentType;
             await exporter.WriteAsync(context.Response.Body, context.RequestAborted);
         });
+        if (options.Auth.Enabled && options.Auth.ProtectMetrics) metrics.RequireScope(Scopes.Read);
         app.MapGet("/health", () => Results.Json(new { status = "pass", name = "ingest", message = "alive" }));
         app.MapGet("/ready", (ReadinessState r) => Results.Json(new
         {

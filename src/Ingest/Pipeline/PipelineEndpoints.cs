@@ -1,10 +1,22 @@
 using System.Diagnostics;
+using Ingest.Configuration;
 using Ingest.Health;
+using Ingest.Sources.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 
 namespace Ingest.Pipeline;
+
+/// <summary>Scope checks for the API's endpoints.</summary>
+public static class ScopeFilters
+{
+    /// <summary>Answers 401 without a valid token and 403 without <paramref name="scope"/>; see <see cref="WriteCredentials.Check"/>.</summary>
+    public static TBuilder RequireScope<TBuilder>(this TBuilder builder, Scopes scope) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (context, next) =>
+            context.HttpContext.RequestServices.GetRequiredService<WriteCredentials>().Check(context.HttpContext, scope) ?? await next(context));
+}
 
 /// <summary>The admin API of the running graph: status, flush, pause/resume, alerts and acknowledgements.</summary>
 public static class PipelineEndpoints
@@ -51,7 +63,7 @@ public static class PipelineEndpoints
                 memory = new { managedBytes = GC.GetTotalMemory(false), workingSetBytes = process.WorkingSet64 },
                 dependencies = readiness.All.ToDictionary(d => d.Name, d => new { status = d.State.Status, error = d.State.Error }),
             });
-        });
+        }).RequireScope(Scopes.Read);
 
         app.MapPost("/api/pipeline/flush", async (IngestGraph graph, CancellationToken ct) =>
         {
@@ -59,9 +71,9 @@ public static class PipelineEndpoints
             return done
                 ? Results.Json(new { flushed = true, points })
                 : Results.Json(new { flushed = false, scheduled = true, message = "points acknowledged before the flush are still queued behind a full stage; the flush runs when they have been taken" }, statusCode: 202);
-        });
-        app.MapPost("/api/pipeline/pause", (IngestGraph graph) => { graph.Paused = true; return Results.Json(new { paused = true }); });
-        app.MapPost("/api/pipeline/resume", (IngestGraph graph) => { graph.Paused = false; return Results.Json(new { paused = false }); });
+        }).RequireScope(Scopes.Admin);
+        app.MapPost("/api/pipeline/pause", (IngestGraph graph) => { graph.Paused = true; return Results.Json(new { paused = true }); }).RequireScope(Scopes.Admin);
+        app.MapPost("/api/pipeline/resume", (IngestGraph graph) => { graph.Paused = false; return Results.Json(new { paused = false }); }).RequireScope(Scopes.Admin);
 
         app.MapGet("/api/alerts", (IngestGraph graph) =>
             Results.Json(graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts).Select(a => new
@@ -76,16 +88,19 @@ public static class PipelineEndpoints
                 value = a.Value,
                 acknowledgedBy = a.AcknowledgedBy,
                 acknowledgedAt = a.AcknowledgedAt,
-            }).ToArray() ?? []));
+            }).ToArray() ?? [])).RequireScope(Scopes.Read);
 
         app.MapPost("/api/alerts/{id}/ack", (string id, HttpRequest request, IngestGraph graph) =>
         {
             if (graph.Thresholds is not { } t) return Results.NotFound(new { error = "no threshold rules are configured" });
-            var by = request.Query["by"].ToString() is { Length: > 0 } who ? who : "anonymous";
+            // Who acknowledged: the caller's token, and with auth off whoever the request says (or "anonymous").
+            var token = request.HttpContext.Items[WriteCredentials.TokenItem] as ApiToken;
+            var by = token is not null && token != ApiToken.Anonymous ? token.Name
+                : request.Query["by"].ToString() is { Length: > 0 } who ? who : "anonymous";
             var at = DateTimeOffset.UtcNow;
             return graph.Alerts!.RunExclusive(() => t.Engine.Acknowledge(id, by, at))
                 ? Results.Json(new { id, acknowledgedBy = by, acknowledgedAt = at })
                 : Results.NotFound(new { error = $"no active alert with id {id}" });
-        });
+        }).RequireScope(Scopes.Admin);
     }
 }

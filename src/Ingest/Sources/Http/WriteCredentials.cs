@@ -14,17 +14,41 @@ public sealed class WriteCredentials(AuthOptions options)
 {
     public bool Enabled => options.Enabled;
 
-    /// <summary>The name of the matching token, or null when the request carries no valid credential.</summary>
-    public string? Authenticate(HttpRequest request)
+    /// <summary>
+    /// The matching token, or null when the request carries no valid credential. With auth off every request
+    /// is <see cref="ApiToken.Anonymous"/>, which may do everything.
+    /// </summary>
+    public ApiToken? Authenticate(HttpRequest request)
     {
-        if (!options.Enabled) return "anonymous";
+        if (!options.Enabled) return ApiToken.Anonymous;
         foreach (var secret in Secrets(request))
         {
             if (secret.Length == 0) continue;
-            if (options.TokenHashes.TryGetValue(Hash(secret), out var name)) return name;
+            if (options.Tokens.TryGetValue(Hash(secret), out var token)) return token;
         }
         return null;
     }
+
+    /// <summary>
+    /// For the API's endpoints: null when <paramref name="scope"/> is allowed, otherwise the answer: 401 with
+    /// <c>WWW-Authenticate</c> without a valid token, 403 when the token lacks the scope.
+    /// </summary>
+    public IResult? Check(HttpContext context, Scopes scope)
+    {
+        var token = Authenticate(context.Request);
+        if (token is null)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer realm=\"ingest\"";
+            return Results.Json(new { code = "unauthorized", message = "a valid token is required (Authorization: Bearer <token>)" }, statusCode: 401);
+        }
+        if (!token.Allows(scope))
+            return Results.Json(new { code = "forbidden", message = $"token '{token.Name}' lacks the {scope.ToString().ToLowerInvariant()} scope" }, statusCode: 403);
+        context.Items[TokenItem] = token;
+        return null;
+    }
+
+    /// <summary>Where <see cref="Check"/> leaves the caller's token for the endpoint.</summary>
+    public const string TokenItem = "ingest.token";
 
     public static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 
@@ -57,5 +81,7 @@ public sealed class WriteCredentials(AuthOptions options)
             yield return colon >= 0 ? decoded[(colon + 1)..] : decoded;
         }
         if (request.Query["p"].ToString() is { Length: > 0 } p) yield return p;
+        // Browsers cannot set headers on a WebSocket: the live feed takes the token as a query parameter.
+        if (request.Query["token"].ToString() is { Length: > 0 } t) yield return t;
     }
 }

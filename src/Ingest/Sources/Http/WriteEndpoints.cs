@@ -48,8 +48,11 @@ public sealed class WriteEndpoints(
         var request = context.Request;
         var query = request.Query;
 
-        if (credentials.Authenticate(request) is null)
+        var token = credentials.Authenticate(request);
+        if (token is null)
             return await Refuse(context, api, 401, api == InfluxApi.V1 ? "authorization failed" : "unauthorized access");
+        if (!token.Allows(Scopes.Write))
+            return await Refuse(context, api, 403, $"token '{token.Name}' lacks the write scope");
 
         Precision precision;
         if (api == InfluxApi.V1)
