@@ -114,3 +114,54 @@ public class ScopeTests(ScopedDaemon fixture) : IClassFixture<ScopedDaemon>
         Assert.Contains("Bearer", unauthorized.Headers.WwwAuthenticate.ToString());
     }
 }
+
+public class RateLimitTests
+{
+    [Fact]
+    public async Task Each_token_has_its_own_bucket_and_over_it_gets_429_with_Retry_After_while_health_stays_open()
+    {
+        var settings = new Dictionary<string, string>
+        {
+            ["Influx:Url"] = "http://127.0.0.1:9",
+            ["Auth:Enabled"] = "true",
+            ["Auth:RateLimitPerSecond"] = "1",
+            ["Auth:RateLimitBurst"] = "3",
+        };
+        foreach (var (i, secret) in new[] { (0, "first-secret"), (1, "second-secret") })
+        {
+            var (_, hash) = await DaemonProcess.RunToExitAsync("hash-token", secret);
+            settings[$"Auth:Tokens:{i}:Name"] = $"t{i}";
+            settings[$"Auth:Tokens:{i}:Sha256"] = hash.Trim();
+            settings[$"Auth:Tokens:{i}:Scopes:0"] = "read";
+        }
+        await using var daemon = await DaemonProcess.StartAsync(settings);
+
+        async Task<HttpResponseMessage> Status(string secret)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, "api/status");
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", secret);
+            return await daemon.Client.SendAsync(request);
+        }
+
+        var codes = new List<HttpStatusCode>();
+        HttpResponseMessage? refused = null;
+        for (var i = 0; i < 8; i++)
+        {
+            var r = await Status("first-secret");
+            codes.Add(r.StatusCode);
+            if (r.StatusCode == HttpStatusCode.TooManyRequests) refused ??= r;
+        }
+        // A burst of 3, then about one a second: 8 quick requests cannot all pass.
+        Assert.True(codes.Count(c => c == HttpStatusCode.OK) is >= 3 and <= 5, string.Join(",", codes));
+        Assert.NotNull(refused);
+        Assert.Equal("1", refused!.Headers.RetryAfter?.ToString());
+
+        using var other = await Status("second-secret");
+        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+        for (var i = 0; i < 10; i++)
+        {
+            using var health = await daemon.Client.GetAsync("health");
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        }
+    }
+}

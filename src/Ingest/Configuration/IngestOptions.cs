@@ -88,6 +88,12 @@ public sealed record AuthOptions
 
     /// <summary>Require a token with the <c>read</c> scope on <c>/metrics</c> too (off: Prometheus scrapes it openly).</summary>
     public bool ProtectMetrics { get; init; }
+
+    /// <summary>Requests per second each token (or, without auth, each client address) may make; 0: no limit.</summary>
+    public int RateLimitPerSecond { get; init; }
+
+    /// <summary>Requests a token may make at once above its rate before it is refused (a burst).</summary>
+    public int RateLimitBurst { get; init; } = 100;
 }
 
 /// <summary>What a token may do.</summary>

@@ -227,6 +227,8 @@ public static partial class IngestOptionsLoader
         var enabled = s.Bool("Enabled", false);
         var allowAnonymous = s.Bool("AllowAnonymousNonLoopback", false);
         var protectMetrics = s.Bool("ProtectMetrics", false);
+        var rateLimit = s.Int("RateLimitPerSecond", 0, 0, 1_000_000);
+        var burst = s.Int("RateLimitBurst", 100, 1, 1_000_000);
         var hashes = new Dictionary<string, ApiToken>(StringComparer.Ordinal);
         foreach (var token in s.Elements("Tokens"))
         {
@@ -262,7 +264,8 @@ public static partial class IngestOptionsLoader
         s.RejectUnknownKeys();
         if (enabled && hashes.Count == 0)
             throw new ConfigurationError("Auth:Tokens", "", "Auth:Enabled is true but no token is configured, so every write would be refused");
-        return new AuthOptions { Enabled = enabled, AllowAnonymousNonLoopback = allowAnonymous, Tokens = hashes, ProtectMetrics = protectMetrics };
+        return new AuthOptions { Enabled = enabled, AllowAnonymousNonLoopback = allowAnonymous, Tokens = hashes, ProtectMetrics = protectMetrics,
+            RateLimitPerSecond = rateLimit, RateLimitBurst = burst };
     }
 
     /// <summary>

@@ -37,6 +37,7 @@ public static class IngestHost
         services.AddSingleton<IPointBuffer>(new MemoryPointBuffer(options.Buffer.Capacity));
         services.AddSingleton(new LineProtocolParser(new ParserOptions { UnsignedAsInteger = options.Influx.ApiVersion == 1 }));
         services.AddSingleton(new WriteCredentials(options.Auth));
+        RateLimits.Add(services, options.Auth);
         services.AddSingleton<WriteTelemetry>();
         services.AddSingleton<WriteEndpoints>();
 
@@ -92,6 +93,7 @@ public static class IngestHost
             return next(context);
         });
 
+        RateLimits.Use(app, options.Auth);
         WriteEndpoints.Map(app);
         PipelineEndpoints.Map(app);
         var metrics = app.MapGet("/metrics", async (HttpContext context, PrometheusExporter exporter) =>

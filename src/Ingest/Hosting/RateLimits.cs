@@ -1,0 +1,52 @@
+using System.Threading.RateLimiting;
+using Ingest.Configuration;
+using Ingest.Sources.Http;
+using Microsoft.AspNetCore.RateLimiting;
+
+namespace Ingest.Hosting;
+
+/// <summary>
+/// A token bucket per token (per client address while auth is off): <c>Auth:RateLimitPerSecond</c> requests a
+/// second, <c>Auth:RateLimitBurst</c> at once. Over it, 429 with <c>Retry-After</c>. Health, readiness, ping and
+/// metrics are never limited: monitoring must see a daemon that is busy refusing a client.
+/// </summary>
+public static class RateLimits
+{
+    private static readonly string[] Unlimited = ["/health", "/ready", "/ping", "/metrics"];
+
+    public static void Add(IServiceCollection services, AuthOptions auth)
+    {
+        if (auth.RateLimitPerSecond <= 0) return;
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.OnRejected = (context, _) =>
+            {
+                context.HttpContext.Response.Headers.RetryAfter = "1";
+                return ValueTask.CompletedTask;
+            };
+            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+            {
+                var path = context.Request.Path.Value ?? "";
+                if (Unlimited.Any(p => path.Equals(p, StringComparison.OrdinalIgnoreCase))) return RateLimitPartition.GetNoLimiter("unlimited");
+                var credentials = context.RequestServices.GetRequiredService<WriteCredentials>();
+                var token = credentials.Authenticate(context.Request);
+                // Requests without a valid token share their address's bucket, so guessing cannot go unbounded.
+                var key = token is not null && token != ApiToken.Anonymous ? "token:" + token.Name : "ip:" + context.Connection.RemoteIpAddress;
+                return RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = auth.RateLimitBurst,
+                    TokensPerPeriod = auth.RateLimitPerSecond,
+                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                    QueueLimit = 0,
+                    AutoReplenishment = true,
+                });
+            });
+        });
+    }
+
+    public static void Use(WebApplication app, AuthOptions auth)
+    {
+        if (auth.RateLimitPerSecond > 0) app.UseRateLimiter();
+    }
+}
