@@ -96,6 +96,7 @@ public static class IngestHost
         RateLimits.Use(app, options.Auth);
         WriteEndpoints.Map(app);
         PipelineEndpoints.Map(app);
+        Ingest.Api.HistoryEndpoint.Map(app);
         var metrics = app.MapGet("/metrics", async (HttpContext context, PrometheusExporter exporter) =>
         {
             context.Response.ContentType = PrometheusExporter.ContentType;

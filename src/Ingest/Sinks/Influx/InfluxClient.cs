@@ -67,6 +67,32 @@ public sealed partial class InfluxClient
         }
     }
 
+    /// <summary>
+    /// Runs a read-only InfluxQL query against <paramref name="database"/> (1.x <c>/query</c>, which 2.x serves for
+    /// mapped buckets too), timestamps in nanoseconds. Returns the JSON answer, or the status and error text.
+    /// </summary>
+    public async Task<(System.Text.Json.JsonDocument? Result, int Status, string? Error)> QueryAsync(string database, string query, CancellationToken cancellationToken)
+    {
+        var uri = new Uri(_options.Url, "query?epoch=ns&db=" + Uri.EscapeDataString(database) + "&q=" + Uri.EscapeDataString(query));
+        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+        Authorize(request);
+        try
+        {
+            using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode) return (null, (int)response.StatusCode, await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false));
+            var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            return (await System.Text.Json.JsonDocument.ParseAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false), 200, null);
+        }
+        catch (HttpRequestException e)
+        {
+            return (null, 502, e.Message);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (null, 504, "InfluxDB did not answer in time");
+        }
+    }
+
     /// <summary>Runs <c>CREATE DATABASE</c> (1.x). A failure is returned, not thrown, so the caller can retry it.</summary>
     public async Task<WriteResult> CreateDatabaseAsync(string database, CancellationToken cancellationToken)
     {
