@@ -190,7 +190,8 @@ public sealed partial class DurableLog : IDisposable
         if (_log is null) return ([], null);
         var raw = _log.GetCheckpoint(RawConsumer);
         var saved = _withTransforms ? ReadTransformsCheckpoint() : null;
-        var transformsFrom = _withTransforms ? Math.Min(saved?.From ?? raw + 1, _log.GetCheckpoint(TransformsConsumer) + 1) : long.MaxValue;
+        // Without windows nothing is rebuilt from the log, but the transforms (live state) still take every new record.
+        var transformsFrom = _withTransforms ? Math.Min(saved?.From ?? raw + 1, _log.GetCheckpoint(TransformsConsumer) + 1) : _log.LastSequence + 1;
         ReplayRawDoneThrough = raw;
         ReplayTransformsFrom = transformsFrom;
         return (Read(Math.Min(raw + 1, transformsFrom)), saved);

@@ -1,0 +1,224 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using Ingest.Pipeline;
+using Ingest.Sinks.Redis;
+using Ingest.Telemetry;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Ingest.Live;
+
+/// <summary>
+/// Writes the live state to Redis every <see cref="LiveOptions.FlushInterval"/>: each series changed since the
+/// last flush once (HSET of its fields, EXPIRE, and its index entry), pipelined, so that Redis load follows the
+/// number of series, not the ingest rate. Ingest never waits on it.
+/// </summary>
+/// <remarks>
+/// Keys (see <c>src/Ingest/Live/README.md</c>): <c>ingest:live:{db}:{seriesKey}</c>, a hash of
+/// <c>{field}</c> = value as text and <c>{field}:ts</c> = event time in ns; <c>ingest:live:series</c>, a sorted
+/// set of <c>{db}:{seriesKey}</c> scored by the wall-clock time (Unix ms) of the series' last update.
+/// When Redis is unreachable or a write fails, nothing is queued: once Redis answers again (or the connection
+/// is restored) the full live state is written again, as a restarted Redis may have lost it.
+/// </remarks>
+public sealed partial class LiveStateWriter : BackgroundService
+{
+    public const string IndexKey = "ingest:live:series";
+    private const int ChunkSeries = 5_000;
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    private readonly LiveStateTransform? _live;
+    private readonly RedisConnection _redis;
+    private readonly ILogger<LiveStateWriter> _logger;
+    private readonly Counter<long>? _writes;
+    private readonly Counter<long>? _errors;
+    private readonly Dictionary<string, LiveSeries> _unwritten = new(StringComparer.Ordinal);
+    private readonly List<LiveSeries> _taken = new();
+    private ConnectionMultiplexer? _subscribed;
+    private int _needFull;
+    private bool _reportedDown;
+    private long _nextPruneMs;
+
+    public LiveStateWriter(IngestGraph graph, RedisConnection redis, IngestMeter meter, ILogger<LiveStateWriter> logger)
+        : this(graph.Live, redis, meter, logger)
+    {
+    }
+
+    internal LiveStateWriter(LiveStateTransform? live, RedisConnection redis, IngestMeter meter, ILogger<LiveStateWriter> logger)
+    {
+        _live = live;
+        _redis = redis;
+        _logger = logger;
+        if (live is null) return;
+        var m = meter.Meter;
+        m.CreateObservableGauge("ingest.live.series", () => live.SeriesCount, "{series}", "Series whose live state is kept.");
+        m.CreateObservableCounter("ingest.live.series.untracked", () => live.Untracked, "{point}",
+            "Points of new series not tracked because Live:MaxSeries was reached.");
+        _writes = m.CreateCounter<long>("ingest.live.writes", "{series}", "Series written to Redis.");
+        _errors = m.CreateCounter<long>("ingest.live.flush.errors", "{flush}", "Live state flushes to Redis that failed.");
+    }
+
+    /// <summary>Series waiting to be written (newest state each).</summary>
+    internal int Unwritten => _unwritten.Count;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (_live is null) return;
+        using var timer = new PeriodicTimer(_live.Options.FlushInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false)) await FlushAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await FlushAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>One flush: takes the dirty series, writes what Redis is owed. Never throws for Redis trouble.</summary>
+    public async Task FlushAsync()
+    {
+        if (_live is null) return;
+        var now = _live.Clock();
+        _taken.Clear();
+        while (_live.TakeDirty(_taken, ChunkSeries) == ChunkSeries)
+        {
+        }
+        var pruned = false;
+        if (_live.Options.Expiry > TimeSpan.Zero && now >= _nextPruneMs)
+        {
+            _live.Prune(now);
+            pruned = true;
+            _nextPruneMs = now + Math.Max(1000, (long)_live.Options.Expiry.TotalMilliseconds / 4);
+        }
+
+        ConnectionMultiplexer multiplexer;
+        try
+        {
+            multiplexer = await _redis.GetAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            Lost(e.Message);
+            return;
+        }
+        Subscribe(multiplexer);
+        if (!multiplexer.IsConnected)
+        {
+            Lost("not connected");
+            return;
+        }
+        if (Interlocked.Exchange(ref _needFull, 0) == 1)
+        {
+            // Redis may have lost everything: write all of it again, taken series included (they are published).
+            _unwritten.Clear();
+            foreach (var s in _live.AllPublished(now)) _unwritten[s.Id] = s;
+            LogFullRewrite(_unwritten.Count);
+        }
+        else
+        {
+            foreach (var s in _taken) _unwritten[s.Id] = s;
+        }
+        _taken.Clear();
+        var db = multiplexer.GetDatabase();
+        var expiry = _live.Options.Expiry;
+        if (_unwritten.Count == 0)
+        {
+            // Nothing changed: the index still loses its stale members now and then.
+            if (pruned) await TryAsync(WriteAsync(db, [], expiry, now)).ConfigureAwait(false);
+            return;
+        }
+        var pending = _unwritten.Values.ToList();
+        for (var start = 0; start < pending.Count; start += ChunkSeries)
+        {
+            var chunk = pending.GetRange(start, Math.Min(ChunkSeries, pending.Count - start));
+            try
+            {
+                await WriteAsync(db, chunk, expiry, now).WaitAsync(Timeout).ConfigureAwait(false);
+                foreach (var s in chunk)
+                {
+                    // A newer state taken meanwhile is not in this list: only remove what was written.
+                    if (_unwritten.TryGetValue(s.Id, out var current) && ReferenceEquals(current, s)) _unwritten.Remove(s.Id);
+                }
+                _writes?.Add(chunk.Count);
+                _reportedDown = false;
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                _errors?.Add(1);
+                Lost(e.Message);
+                return;
+            }
+        }
+    }
+
+    private async Task TryAsync(Task write)
+    {
+        try
+        {
+            await write.WaitAsync(Timeout).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            _errors?.Add(1);
+            Lost(e.Message);
+        }
+    }
+
+    private static Task WriteAsync(IDatabase db, List<LiveSeries> chunk, TimeSpan expiry, long now)
+    {
+        var batch = db.CreateBatch();
+        var tasks = new List<Task>(chunk.Count * 2 + 2);
+        var index = new List<SortedSetEntry>(chunk.Count);
+        foreach (var s in chunk)
+        {
+            TimeSpan? ttl = null;
+            if (expiry > TimeSpan.Zero)
+            {
+                ttl = expiry - TimeSpan.FromMilliseconds(Math.Max(0, now - s.UpdatedMs));
+                if (ttl <= TimeSpan.Zero) continue; // stale already: let it expire
+            }
+            var entries = new HashEntry[s.Fields.Count * 2];
+            var i = 0;
+            foreach (var (name, field) in s.Fields)
+            {
+                entries[i++] = new HashEntry(name, field.Value);
+                entries[i++] = new HashEntry(name + ":ts", field.Timestamp.ToString(CultureInfo.InvariantCulture));
+            }
+            tasks.Add(batch.HashSetAsync(s.RedisKey, entries));
+            if (ttl is { } t) tasks.Add(batch.KeyExpireAsync(s.RedisKey, t));
+            index.Add(new SortedSetEntry(s.Id, s.UpdatedMs));
+        }
+        if (index.Count > 0) tasks.Add(batch.SortedSetAddAsync(IndexKey, index.ToArray()));
+        if (expiry > TimeSpan.Zero)
+            tasks.Add(batch.SortedSetRemoveRangeByScoreAsync(IndexKey, double.NegativeInfinity, now - expiry.TotalMilliseconds, Exclude.Stop));
+        batch.Execute();
+        return Task.WhenAll(tasks);
+    }
+
+    // Nothing is queued while Redis is away: the full state goes out once it is back.
+    private void Lost(string error)
+    {
+        var count = _unwritten.Count + _taken.Count;
+        _unwritten.Clear();
+        _taken.Clear();
+        Interlocked.Exchange(ref _needFull, 1);
+        if (_reportedDown) return;
+        _reportedDown = true;
+        LogWriteFailed(count, error);
+    }
+
+    private void Subscribe(ConnectionMultiplexer multiplexer)
+    {
+        if (ReferenceEquals(_subscribed, multiplexer)) return;
+        _subscribed = multiplexer;
+        multiplexer.ConnectionFailed += (_, _) => Interlocked.Exchange(ref _needFull, 1);
+        multiplexer.ConnectionRestored += (_, _) => Interlocked.Exchange(ref _needFull, 1);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write the live state of {Count} series to Redis; the full state is written again once Redis answers: {Error}")]
+    private partial void LogWriteFailed(int count, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Writing the full live state ({Count} series) to Redis")]
+    private partial void LogFullRewrite(int count);
+}

@@ -1,0 +1,151 @@
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using Ingest.LineProtocol;
+using Ingest.Live;
+
+namespace Ingest.Tests;
+
+public class LiveStateTests
+{
+    private static PointBatch Batch(string body, string database = "")
+    {
+        var batch = new PointBatch { Database = database };
+        var summary = new LineProtocolParser().Parse(Encoding.UTF8.GetBytes(body), Precision.Nanoseconds, 0, batch);
+        Assert.Equal(0, summary.BadLines);
+        return batch;
+    }
+
+    private static LiveStateTransform Live(int maxSeries = 1000, long now = 1_000_000) =>
+        new(new LiveOptions { MaxSeries = maxSeries, Expiry = TimeSpan.FromSeconds(10) }, "metrics") { Clock = () => now };
+
+    private static Dictionary<string, LiveSeries> Take(LiveStateTransform live)
+    {
+        var list = new List<LiveSeries>();
+        live.TakeDirty(list);
+        return list.ToDictionary(s => s.Id);
+    }
+
+    [Fact]
+    public void Newest_timestamp_wins_per_field_and_older_points_are_ignored()
+    {
+        var live = Live();
+        live.Process(Batch("cpu,host=a usage=1,idle=9 100\ncpu,host=a usage=2 200\ncpu,host=a usage=3 150\n"), null!);
+        live.Process(Batch("cpu,host=a idle=8 50\ncpu,host=a usage=4 200\n"), null!);
+
+        var s = Take(live)["metrics:cpu,host=a"];
+        Assert.Equal(new LiveField("4", FieldType.Float, 200), s.Fields["usage"]); // equal time: later arrival wins
+        Assert.Equal(new LiveField("9", FieldType.Float, 100), s.Fields["idle"]);  // 50 is older than 100
+        Assert.Equal("cpu", s.Measurement);
+        Assert.Equal([new("host", "a")], s.Tags);
+        Assert.Equal("ingest:live:metrics:cpu,host=a", s.RedisKey);
+    }
+
+    [Fact]
+    public void Fields_of_every_type_are_kept_as_text()
+    {
+        var live = Live();
+        live.Process(Batch("m,t=x f=1.5,i=-3i,u=7u,b=T,s=\"he said \\\"hi\\\"\" 10\n"), null!);
+        var f = Take(live)["metrics:m,t=x"].Fields;
+        Assert.Equal(5, f.Count);
+        Assert.Equal("1.5", f["f"].Value);
+        Assert.Equal("-3", f["i"].Value);
+        Assert.Equal(FieldType.Integer, f["i"].Type);
+        Assert.Equal("7", f["u"].Value);
+        Assert.Equal("true", f["b"].Value);
+        Assert.Equal("he said \"hi\"", f["s"].Value);
+        Assert.All(f.Values, v => Assert.Equal(10, v.Timestamp));
+    }
+
+    [Fact]
+    public void Series_are_per_database_and_escaped_keys_are_split()
+    {
+        var live = Live();
+        live.Process(Batch("cpu,host=a v=1 1\n"), null!);
+        live.Process(Batch("cpu,host=a v=2 1\n", "other"), null!);
+        live.Process(Batch("my\\ m,k\\,1=v\\=x v=3 1\n", "other"), null!);
+        var all = Take(live);
+        Assert.Equal("1", all["metrics:cpu,host=a"].Fields["v"].Value);
+        Assert.Equal("2", all["other:cpu,host=a"].Fields["v"].Value);
+        var escaped = all.Values.Single(s => s.Measurement == "my m");
+        Assert.Equal([new("k,1", "v=x")], escaped.Tags);
+        Assert.Equal(3, live.SeriesCount);
+    }
+
+    [Fact]
+    public void A_series_updated_100_times_is_one_dirty_entry_and_taking_clears_it()
+    {
+        var live = Live();
+        for (var i = 0; i < 100; i++) live.Process(Batch($"cpu,host=a v={i} {i}\ncpu,host=b v={i} {i}\n"), null!);
+        Assert.Equal(2, live.DirtyCount);
+        var taken = Take(live);
+        Assert.Equal(2, taken.Count);
+        Assert.Equal("99", taken["metrics:cpu,host=a"].Fields["v"].Value);
+        Assert.Equal(0, live.DirtyCount);
+        Assert.Empty(Take(live));
+        live.Process(Batch("cpu,host=a v=100 100\n"), null!);
+        Assert.Single(Take(live));
+    }
+
+    [Fact]
+    public void Beyond_max_series_new_series_are_counted_not_tracked()
+    {
+        var live = Live(maxSeries: 3);
+        live.Process(Batch(string.Concat(Enumerable.Range(0, 5).Select(i => $"m,id={i} v=1 1\n"))), null!);
+        live.Process(Batch("m,id=0 v=2 2\nm,id=9 v=2 2\n"), null!);
+        Assert.Equal(3, live.SeriesCount);
+        Assert.Equal(3, live.Untracked);
+        var taken = Take(live);
+        Assert.Equal(3, taken.Count);
+        Assert.Equal("2", taken["metrics:m,id=0"].Fields["v"].Value);
+    }
+
+    [Fact]
+    public void Snapshot_filters_by_measurement_tags_and_fields()
+    {
+        var live = Live();
+        live.Process(Batch("cpu,dc=x,host=a usage=1,idle=2 1\ncpu,dc=y,host=b usage=3 1\nmem,host=a used=4 1\n"), null!);
+        Assert.Empty(live.Snapshot(null, [], null)); // nothing published before a flush
+        Take(live);
+
+        Assert.Equal(3, live.Snapshot(null, [], null).Count);
+        Assert.Equal(["metrics:cpu,dc=x,host=a", "metrics:cpu,dc=y,host=b"], live.Snapshot("cpu", [], null).Select(s => s.Id));
+        Assert.Equal(["metrics:cpu,dc=x,host=a", "metrics:mem,host=a"], live.Snapshot(null, [("host", "a")], null).Select(s => s.Id));
+        Assert.Equal(["metrics:cpu,dc=x,host=a"], live.Snapshot("cpu", [("host", "a"), ("dc", "x")], null).Select(s => s.Id));
+        var idle = Assert.Single(live.Snapshot(null, [], ["idle"]));
+        Assert.Equal(["idle"], idle.Fields.Keys);
+        Assert.Empty(live.Snapshot("mem", [("host", "b")], null));
+    }
+
+    [Fact]
+    public void Stale_series_are_pruned_and_left_out_of_a_full_rewrite()
+    {
+        long now = 1_000_000;
+        var live = new LiveStateTransform(new LiveOptions { Expiry = TimeSpan.FromSeconds(10) }, "metrics") { Clock = () => now };
+        live.Process(Batch("a v=1 1\n"), null!);
+        now += 6_000;
+        live.Process(Batch("b v=1 1\n"), null!);
+        Take(live);
+        now += 5_000; // a is 11 s old, b 5 s
+        Assert.Equal(["metrics:b"], live.AllPublished(now).Select(s => s.Id));
+        Assert.Equal(1, live.Prune(now));
+        Assert.Equal(1, live.SeriesCount);
+        Assert.Equal(["metrics:b"], live.Snapshot(null, [], null).Select(s => s.Id));
+        live.Process(Batch("a v=2 2\n"), null!); // comes back as a new series
+        Assert.Equal("2", Take(live)["metrics:a"].Fields["v"].Value);
+    }
+
+    [Fact]
+    public void Options_are_read_and_validated()
+    {
+        static Microsoft.Extensions.Configuration.IConfiguration Config(params (string, string)[] pairs) =>
+            new Microsoft.Extensions.Configuration.ConfigurationBuilder()
+                .AddInMemoryCollection(pairs.Select(p => new KeyValuePair<string, string?>(p.Item1, p.Item2))).Build();
+
+        Assert.Equal(new LiveOptions(), LiveOptions.Read(Config()));
+        var o = LiveOptions.Read(Config(("Live:FlushInterval", "100ms"), ("Live:Expiry", "0"), ("Live:MaxSeries", "10"), ("Live:Enabled", "false")));
+        Assert.Equal(new LiveOptions { FlushInterval = TimeSpan.FromMilliseconds(100), Expiry = TimeSpan.Zero, MaxSeries = 10, Enabled = false }, o);
+        Assert.Throws<Ingest.Configuration.ConfigurationError>(() => LiveOptions.Read(Config(("Live:Expiry", "500ms"))));
+        Assert.Throws<Ingest.Configuration.ConfigurationError>(() => LiveOptions.Read(Config(("Live:MaxSeries", "0"))));
+        Assert.Throws<Ingest.Configuration.ConfigurationError>(() => LiveOptions.Read(Config(("Live:Bogus", "1"))));
+    }
+}
