@@ -91,6 +91,11 @@ public class ConfigurationTests
         Assert.Equal(defaults.Auth.AllowAnonymousNonLoopback, fromFile.Auth.AllowAnonymousNonLoopback);
         Assert.Equal(defaults.Auth.ProtectMetrics, fromFile.Auth.ProtectMetrics);
         Assert.Equal(defaults.Wal, fromFile.Wal);
+        Assert.Equal(defaults.Live, fromFile.Live);
+        Assert.Equal(defaults.Feed with { AllowedOrigins = [] }, fromFile.Feed with { AllowedOrigins = [] });
+        Assert.Equal(defaults.Feed.AllowedOrigins, fromFile.Feed.AllowedOrigins);
+        Assert.Equal(defaults.Auth.RateLimitPerSecond, fromFile.Auth.RateLimitPerSecond);
+        Assert.Equal(defaults.Auth.RateLimitBurst, fromFile.Auth.RateLimitBurst);
         Assert.Equal(defaults.Pipeline.RawExclude, fromFile.Pipeline.RawExclude);
         Assert.Equal(defaults.Pipeline with { RawExclude = [] }, fromFile.Pipeline with { RawExclude = [] });
         Assert.Equal(defaults.Thresholds.Measurement, fromFile.Thresholds.Measurement);

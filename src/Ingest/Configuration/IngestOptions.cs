@@ -167,6 +167,8 @@ public sealed record IngestOptions
     public AuthOptions Auth { get; init; } = new();
     public RedisOptions Redis { get; init; } = new();
     public WalSettings Wal { get; init; } = new();
+    public Ingest.Feed.FeedOptions Feed { get; init; } = new();
+    public Ingest.Live.LiveOptions Live { get; init; } = new();
     public PipelineOptions Pipeline { get; init; } = new();
     public Ingest.Transforms.Downsample.DownsampleOptions Downsample { get; init; } = new() { Tiers = [] };
     public ThresholdsOptions Thresholds { get; init; } = new();

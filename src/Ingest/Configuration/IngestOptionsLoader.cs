@@ -25,13 +25,25 @@ public static partial class IngestOptionsLoader
 
         var pipeline = ReadPipeline(new SectionReader(configuration, "Pipeline"));
         var wal = ReadWal(new SectionReader(configuration, "Wal"));
+        var feedSection = new SectionReader(configuration, "Feed");
+        var fd = new Ingest.Feed.FeedOptions();
+        var feed = new Ingest.Feed.FeedOptions
+        {
+            MaxClients = feedSection.Int("MaxClients", fd.MaxClients, 1, 1_000_000),
+            ClientQueue = feedSection.Int("ClientQueue", fd.ClientQueue, 1, 1_000_000),
+            SlowClientTimeout = feedSection.Duration("SlowClientTimeout", fd.SlowClientTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)),
+            KeepAlive = feedSection.Duration("KeepAlive", fd.KeepAlive, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1)),
+            AllowedOrigins = feedSection.List("AllowedOrigins") ?? fd.AllowedOrigins,
+        };
+        feedSection.RejectUnknownKeys();
+        var live = Ingest.Live.LiveOptions.Read(configuration);
         var downsample = ReadDownsample(configuration);
         var thresholds = ReadThresholds(configuration);
 
         return new IngestOptions
         {
             Influx = influx, Buffer = buffer, Http = http, Auth = auth, Redis = redis,
-            Pipeline = pipeline, Downsample = downsample, Thresholds = thresholds, Wal = wal,
+            Pipeline = pipeline, Downsample = downsample, Thresholds = thresholds, Wal = wal, Feed = feed, Live = live,
         };
     }
 

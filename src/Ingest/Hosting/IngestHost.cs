@@ -51,11 +51,16 @@ public static class IngestHost
         services.AddSingleton<SinkInstruments>();
         services.AddSingleton<PipelineTelemetry>();
         services.AddSingleton<Ingest.Durability.DurableLog>();
+        services.AddSingleton(options.Live);
+        services.AddSingleton(options.Feed);
+        services.AddSingleton<Ingest.Feed.FeedHub>();
         services.AddSingleton<IngestGraph>();
         services.AddSingleton<AlertTelemetry>();
         // Stopped in reverse order: the pipeline drains first, then the alert store saves the final states.
         services.AddSingleton<AlertStateStore>();
         services.AddHostedService(sp => sp.GetRequiredService<AlertStateStore>());
+        services.AddSingleton<Ingest.Live.LiveStateWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<Ingest.Live.LiveStateWriter>());
         services.AddHostedService<PipelineService>();
         services.AddSingleton<RateSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<RateSampler>());
@@ -80,6 +85,7 @@ public static class IngestHost
         app.Services.GetRequiredService<Ingest.Durability.DurableLog>();
         app.Services.GetRequiredService<BufferTelemetry>();
         app.Services.GetRequiredService<AlertTelemetry>();
+        app.Services.GetRequiredService<Ingest.Live.LiveStateWriter>();
         app.Services.GetRequiredService<PrometheusExporter>();
         app.Use((context, next) =>
         {
@@ -94,9 +100,15 @@ public static class IngestHost
         });
 
         RateLimits.Use(app, options.Auth);
+        var graph = app.Services.GetRequiredService<IngestGraph>();
+        var feed = app.Services.GetRequiredService<Ingest.Feed.FeedHub>();
+        feed.AlertsSnapshot = () => graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts) ?? [];
+        if (graph.Live is { } live) feed.PointsSnapshot = sub => Ingest.Api.LiveEndpoints.Points(live, sub);
+        Ingest.Feed.FeedEndpoint.Map(app, options.Feed);
         WriteEndpoints.Map(app);
         PipelineEndpoints.Map(app);
         Ingest.Api.HistoryEndpoint.Map(app);
+        Ingest.Api.LiveEndpoints.Map(app);
         var metrics = app.MapGet("/metrics", async (HttpContext context, PrometheusExporter exporter) =>
         {
             context.Response.ContentType = PrometheusExporter.ContentType;

@@ -23,7 +23,7 @@ namespace Ingest.Pipeline;
 public sealed class IngestGraph
 {
     public IngestGraph(IngestOptions options, IPointBuffer buffer, InfluxClient client, SinkInstruments instruments,
-        PipelineTelemetry telemetry, ILoggerFactory loggers, IngestMeter meter, DurableLog log)
+        PipelineTelemetry telemetry, ILoggerFactory loggers, IngestMeter meter, DurableLog log, Feed.FeedHub? feed, Live.LiveOptions? live = null)
     {
         Log = log;
         Options = options;
@@ -33,10 +33,20 @@ public sealed class IngestGraph
         BufferStats = telemetry.Register(new StageStats("buffer", "buffer") { QueueDepth = () => buffer.Depth, QueueCapacity = buffer.Capacity });
 
         var transforms = new List<ITransformStage>();
+        // First, so that feed clients get the points before the runner spends time on the windows.
+        if (feed is not null) transforms.Add(new Feed.FeedTransform(feed));
         if (options.Downsample.Tiers.Count > 0)
         {
-            Downsample = new DownsampleTransform(options.Downsample, telemetry.Register(new StageStats("downsample", "transform")), log.Derived);
+            Downsample = new DownsampleTransform(options.Downsample, telemetry.Register(new StageStats("downsample", "transform")), log.Derived)
+            {
+                Written = feed is null ? null : feed.PublishAggregates,
+            };
             transforms.Add(Downsample);
+        }
+        if (options.Redis.Enabled && live is { Enabled: true })
+        {
+            Live = new Live.LiveStateTransform(live, options.Influx.DefaultTarget, telemetry.Register(new StageStats("live", "transform")));
+            transforms.Add(Live);
         }
 
         // The drop callbacks capture the variables, which are assigned once the queues exist.
@@ -63,6 +73,7 @@ public sealed class IngestGraph
             alertSink = telemetry.Register(new StageStats("influx_alerts", "sink") { QueueDepth = () => queue.Depth, QueueCapacity = queue.Capacity });
             Alerts = new AlertPath(new ThresholdTransform(new ThresholdCheck(options.Thresholds.Rules), options.Thresholds.Measurement, thresholdStats, meter),
                 queue, thresholdStats);
+            if (feed is not null) Alerts.Check.Transitions += feed.PublishAlerts;
             AlertSink = new InfluxSink(
                 async ct => await queue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(alertSink, b) : null,
                 b => { alertSink.AddSent(b.Count); b.Release(); },
@@ -117,6 +128,9 @@ public sealed class IngestGraph
     public InfluxSink? AlertSink { get; }
     public ThresholdTransform? Thresholds => Alerts?.Check;
     public DownsampleTransform? Downsample { get; }
+
+    /// <summary>The live state of every series, kept for Redis; null without Redis or with Live:Enabled false.</summary>
+    public Live.LiveStateTransform? Live { get; }
     public StageQueue RawQueue { get; }
     public StageQueue DerivedQueue { get; }
     public TransformRunner Runner { get; }

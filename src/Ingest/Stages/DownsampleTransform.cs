@@ -26,6 +26,9 @@ public sealed class DownsampleTransform : ITransformStage
 
     public string Name => "downsample";
 
+    /// <summary>Also sees every batch of windows written (the live feed's aggregates channel), on the runner's thread.</summary>
+    public Action<PointBatch>? Written { get; init; }
+
     /// <summary>Batches emitted so far; each emitted batch carries its number as its sequence.</summary>
     public long Emitted { get; private set; }
     public DownsampleStage Engine { get; }
@@ -48,6 +51,7 @@ public sealed class DownsampleTransform : ITransformStage
     {
         batch.Sequence = ++Emitted;
         _pending?.Add(batch.Sequence);
+        Written?.Invoke(batch);
         _stats.AddSent(batch.Count);
         _output!.Derived(batch);
     }

@@ -1,0 +1,107 @@
+using System.Globalization;
+using Ingest.Configuration;
+using Ingest.Feed;
+using Ingest.LineProtocol;
+using Ingest.Live;
+using Ingest.Pipeline;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Ingest.Api;
+
+/// <summary>
+/// <c>GET /api/snapshot</c> (latest values, filtered like the feed: <c>measurement</c>, <c>tag=key:glob</c>,
+/// <c>field=glob</c>) and <c>GET /api/series</c> (the series the live state holds), both from the live state.
+/// </summary>
+public static class LiveEndpoints
+{
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/snapshot", (HttpRequest request, IngestGraph graph) =>
+        {
+            if (graph.Live is not { } live) return NotEnabled();
+            if (Filter(request) is not { } filter) return Results.Json(new { code = "invalid", message = "tag filters are key:value" }, statusCode: 400);
+            return Results.Json(Matching(live, filter).Select(s => new
+            {
+                database = s.Database,
+                seriesKey = s.SeriesKey,
+                measurement = s.Measurement,
+                tags = s.Tags.ToDictionary(t => t.Key, t => t.Value),
+                fields = s.Fields.Where(f => filter.MatchesField(f.Key)).ToDictionary(f => f.Key, f => new { value = Value(f.Value), time = f.Value.Timestamp }),
+                updatedMs = s.UpdatedMs,
+            }).ToArray());
+        }).RequireScope(Scopes.Read);
+
+        app.MapGet("/api/series", (HttpRequest request, IngestGraph graph) =>
+        {
+            if (graph.Live is not { } live) return NotEnabled();
+            if (Filter(request) is not { } filter) return Results.Json(new { code = "invalid", message = "tag filters are key:value" }, statusCode: 400);
+            return Results.Json(Matching(live, filter).Select(s => new
+            {
+                database = s.Database,
+                seriesKey = s.SeriesKey,
+                measurement = s.Measurement,
+                tags = s.Tags.ToDictionary(t => t.Key, t => t.Value),
+                fields = s.Fields.Keys.Order(StringComparer.Ordinal).ToArray(),
+                updatedMs = s.UpdatedMs,
+            }).ToArray());
+        }).RequireScope(Scopes.Read);
+    }
+
+    /// <summary>The live state's series as points, for the feed's snapshot of a points subscription.</summary>
+    public static IEnumerable<DecodedPoint> Points(LiveStateTransform live, FeedSubscription filter) =>
+        Matching(live, filter).Select(s =>
+        {
+            var fields = s.Fields.Where(f => filter.MatchesField(f.Key))
+                .Select(f => new DecodedField(f.Key, ToFieldValue(f.Value))).ToList();
+            return new DecodedPoint(s.Measurement, s.Tags.Select(t => new DecodedTag(t.Key, t.Value)).ToList(), fields,
+                s.Fields.Values.Select(f => f.Timestamp).DefaultIfEmpty(0).Max());
+        }).Where(p => p.Fields.Count > 0);
+
+    private static IEnumerable<LiveSeries> Matching(LiveStateTransform live, FeedSubscription filter) =>
+        live.Snapshot(null, [], null)
+            .Where(s => filter.MatchesSeries(s.Measurement, s.Tags.Select(t => new DecodedTag(t.Key, t.Value)).ToList()))
+            .Where(s => s.Fields.Keys.Any(filter.MatchesField));
+
+    private static FeedSubscription? Filter(HttpRequest request)
+    {
+        var tags = new List<(string, string)>();
+        foreach (var t in request.Query["tag"].Select(x => x ?? ""))
+        {
+            var colon = t.IndexOf(':');
+            if (colon <= 0) return null;
+            tags.Add((t[..colon], t[(colon + 1)..]));
+        }
+        var fields = request.Query["field"].Where(f => !string.IsNullOrEmpty(f)).Select(f => f!).ToList();
+        return new FeedSubscription
+        {
+            Id = 0,
+            Channel = "points",
+            Measurement = request.Query["measurement"].ToString() is { Length: > 0 } m ? m : null,
+            Tags = tags,
+            Fields = fields.Count > 0 ? fields : null,
+        };
+    }
+
+    private static object Value(LiveField f) => ToFieldValue(f) switch
+    {
+        { Type: FieldType.Float } v => v.Float,
+        { Type: FieldType.Integer } v => v.Integer,
+        { Type: FieldType.Unsigned } v => v.Unsigned,
+        { Type: FieldType.Boolean } v => v.Boolean,
+        var v => v.String ?? "",
+    };
+
+    private static FieldValue ToFieldValue(LiveField f) => f.Type switch
+    {
+        FieldType.Float when double.TryParse(f.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => FieldValue.FromFloat(d),
+        FieldType.Integer when long.TryParse(f.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) => FieldValue.FromInteger(i),
+        FieldType.Unsigned when ulong.TryParse(f.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var u) => FieldValue.FromUnsigned(u),
+        FieldType.Boolean => FieldValue.FromBoolean(f.Value == "true"),
+        _ => FieldValue.FromString(f.Value),
+    };
+
+    private static IResult NotEnabled() =>
+        Results.Json(new { code = "not_enabled", message = "the live state needs Redis (Redis:Configuration) and Live:Enabled=true" }, statusCode: 404);
+}

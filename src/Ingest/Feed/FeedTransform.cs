@@ -1,0 +1,16 @@
+using Ingest.LineProtocol;
+using Ingest.Pipeline;
+
+namespace Ingest.Feed;
+
+/// <summary>The live feed as a stage of the graph: hands every raw batch to the feed's points subscribers.</summary>
+public sealed class FeedTransform(FeedHub hub) : ITransformStage
+{
+    public string Name => "feed";
+
+    public void Process(PointBatch input, ITransformOutput output) => hub.PublishPoints(input);
+
+    public void Flush(ITransformOutput output)
+    {
+    }
+}

@@ -1,0 +1,222 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Ingest.IntegrationTests.Daemon;
+using Ingest.IntegrationTests.Oracle;
+using Ingest.IntegrationTests.Servers;
+
+namespace Ingest.IntegrationTests;
+
+/// <summary>The live feed at <c>/ws</c>, with a real WebSocket client against the real daemon.</summary>
+public class FeedTests
+{
+    private static async Task<ClientWebSocket> ConnectAsync(DaemonProcess daemon, string query = "")
+    {
+        var ws = new ClientWebSocket();
+        await ws.ConnectAsync(new Uri($"ws://127.0.0.1:{daemon.Port}/ws{query}"), CancellationToken.None);
+        return ws;
+    }
+
+    private static Task SendAsync(ClientWebSocket ws, object message) =>
+        ws.SendAsync(JsonSerializer.SerializeToUtf8Bytes(message), WebSocketMessageType.Text, true, CancellationToken.None);
+
+    private static async Task<JsonElement> ReceiveAsync(ClientWebSocket ws, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
+        var buffer = new byte[1 << 16];
+        using var message = new MemoryStream();
+        WebSocketReceiveResult result;
+        do
+        {
+            result = await ws.ReceiveAsync(buffer, cts.Token);
+            if (result.MessageType == WebSocketMessageType.Close) throw new WebSocketException($"closed: {result.CloseStatus} {result.CloseStatusDescription}");
+            message.Write(buffer, 0, result.Count);
+        } while (!result.EndOfMessage);
+        return JsonDocument.Parse(message.ToArray()).RootElement.Clone();
+    }
+
+    private static async Task<HttpStatusCode> WriteAsync(DaemonProcess daemon, string body)
+    {
+        using var r = await daemon.Client.PostAsync("write?db=feed", new StringContent(body));
+        return r.StatusCode;
+    }
+
+    [Fact]
+    public async Task Subscribers_get_a_snapshot_then_only_the_points_and_fields_their_filters_match()
+    {
+        await using var stack = await IngestStack.StartAsync(new Dictionary<string, string>
+        {
+            ["Thresholds:Rules:0:Name"] = "hot", ["Thresholds:Rules:0:Measurement"] = "feedm",
+            ["Thresholds:Rules:0:Field"] = "v", ["Thresholds:Rules:0:Crit"] = "90",
+        });
+        var daemon = stack.Daemon;
+        // An alert that is active before anyone subscribes must be in the alerts snapshot.
+        Assert.Equal(HttpStatusCode.NoContent, await WriteAsync(daemon, "feedm,host=c v=95 1000"));
+
+        using var points = await ConnectAsync(daemon);
+        await SendAsync(points, new { op = "subscribe", channel = "points", measurement = "feed*", tags = new { host = "a" }, fields = new[] { "v" } });
+        var subscribed = await ReceiveAsync(points);
+        Assert.Equal("subscribed", subscribed.GetProperty("type").GetString());
+        var sub = subscribed.GetProperty("sub").GetInt32();
+        Assert.Equal("snapshot", (await ReceiveAsync(points)).GetProperty("type").GetString());
+
+        using var alerts = await ConnectAsync(daemon);
+        await SendAsync(alerts, new { op = "subscribe", channel = "alerts" });
+        Assert.Equal("subscribed", (await ReceiveAsync(alerts)).GetProperty("type").GetString());
+        var snapshot = await ReceiveAsync(alerts);
+        Assert.Equal("snapshot", snapshot.GetProperty("type").GetString());
+        var active = Assert.Single(snapshot.GetProperty("alerts").EnumerateArray());
+        Assert.Equal("feedm,host=c", active.GetProperty("seriesKey").GetString());
+
+        Assert.Equal(HttpStatusCode.NoContent, await WriteAsync(daemon, "feedm,host=b v=1,w=2 2000\nother,host=a v=3 2000\nfeedm,host=a v=4,w=5 2000\nfeedm,host=a w=6 3000"));
+        var update = await ReceiveAsync(points);
+        Assert.Equal("points", update.GetProperty("type").GetString());
+        Assert.Equal(sub, update.GetProperty("sub").GetInt32());
+        var point = Assert.Single(update.GetProperty("points").EnumerateArray());
+        Assert.Equal("feedm", point.GetProperty("measurement").GetString());
+        Assert.Equal("a", point.GetProperty("tags").GetProperty("host").GetString());
+        Assert.Equal(4, point.GetProperty("fields").GetProperty("v").GetDouble());
+        Assert.False(point.GetProperty("fields").TryGetProperty("w", out _));
+        Assert.Equal(2000, point.GetProperty("time").GetInt64());
+
+        Assert.Equal(HttpStatusCode.NoContent, await WriteAsync(daemon, "feedm,host=d v=99 5000"));
+        var fired = await ReceiveAsync(alerts);
+        Assert.Equal("alerts", fired.GetProperty("type").GetString());
+        var e = Assert.Single(fired.GetProperty("events").EnumerateArray());
+        Assert.Equal(("feedm,host=d", "crit", "ok"), (e.GetProperty("seriesKey").GetString(), e.GetProperty("level").GetString(), e.GetProperty("previous").GetString()));
+
+        // Unsubscribed: nothing more arrives for that subscription.
+        await SendAsync(points, new { op = "unsubscribe", sub });
+        Assert.Equal("unsubscribed", (await ReceiveAsync(points)).GetProperty("type").GetString());
+        Assert.Equal(HttpStatusCode.NoContent, await WriteAsync(daemon, "feedm,host=a v=7 6000"));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ReceiveAsync(points, TimeSpan.FromMilliseconds(700)));
+
+        // A bad request gets an error message, and the connection stays usable.
+        using var bad = await ConnectAsync(daemon);
+        await SendAsync(bad, new { op = "subscribe", channel = "everything" });
+        Assert.Equal("error", (await ReceiveAsync(bad)).GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task A_slow_client_is_conflated_then_disconnected_while_a_fast_client_and_ingest_keep_going()
+    {
+        await using var daemon = await DaemonProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["Influx:Url"] = "http://127.0.0.1:9",
+            ["Feed:ClientQueue"] = "4",
+            ["Feed:SlowClientTimeout"] = "1s",
+        });
+        using var fast = await ConnectAsync(daemon);
+        using var slow = await ConnectAsync(daemon);
+        foreach (var ws in new[] { fast, slow })
+        {
+            await SendAsync(ws, new { op = "subscribe", channel = "points", measurement = "burst" });
+            await ReceiveAsync(ws);
+            await ReceiveAsync(ws);
+        }
+
+        var fastReceived = 0;
+        using var stop = new CancellationTokenSource();
+        var reader = Task.Run(async () =>
+        {
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    var m = await ReceiveAsync(fast, TimeSpan.FromSeconds(5));
+                    if (m.GetProperty("type").GetString() is "points" or "conflated") Interlocked.Increment(ref fastReceived);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+
+        // 1 000 series a body, ~150 bytes of JSON a point: more than the slow client's socket buffers hold (~20 MB in all).
+        var statuses = new List<HttpStatusCode>();
+        var body = new StringBuilder();
+        for (var round = 0; round < 150; round++)
+        {
+            body.Clear();
+            for (var s = 0; s < 1000; s++) body.Append($"burst,host=h{s} v={round},pad=\"{new string('x', 100)}\" {round + 1}\n");
+            statuses.Add(await WriteAsync(daemon, body.ToString()));
+            await Task.Delay(20);
+        }
+
+        // The slow client now reads: after what was buffered it finds the connection closed by the daemon.
+        string? closedWith = null;
+        try
+        {
+            while (true) await ReceiveAsync(slow, TimeSpan.FromSeconds(10));
+        }
+        catch (WebSocketException e)
+        {
+            closedWith = e.Message;
+        }
+        stop.Cancel();
+        await reader;
+
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.NoContent, s));
+        Assert.NotNull(closedWith);
+        Assert.True(fastReceived >= 100, $"the fast client got only {fastReceived} of 150 updates");
+        var metrics = await daemon.Client.GetStringAsync("metrics");
+        Assert.Matches(@"ingest_feed_clients_disconnected_slow_total [1-9]", metrics);
+    }
+
+    [Fact]
+    public async Task The_feed_needs_a_read_token_takes_it_as_a_query_parameter_and_checks_the_origin()
+    {
+        var (_, hash) = await DaemonProcess.RunToExitAsync("hash-token", "feed-secret");
+        await using var daemon = await DaemonProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["Influx:Url"] = "http://127.0.0.1:9",
+            ["Auth:Enabled"] = "true",
+            ["Auth:Tokens:0:Name"] = "dash", ["Auth:Tokens:0:Sha256"] = hash.Trim(), ["Auth:Tokens:0:Scopes:0"] = "read",
+            ["Feed:AllowedOrigins:0"] = "https://dash.example",
+        });
+        var refused = await Assert.ThrowsAsync<WebSocketException>(() => ConnectAsync(daemon));
+        Assert.Contains("401", refused.Message);
+
+        using var allowed = await ConnectAsync(daemon, "?token=feed-secret");
+        Assert.Equal(WebSocketState.Open, allowed.State);
+
+        using var browser = new ClientWebSocket();
+        browser.Options.SetRequestHeader("Origin", "https://evil.example");
+        var foreign = await Assert.ThrowsAsync<WebSocketException>(() =>
+            browser.ConnectAsync(new Uri($"ws://127.0.0.1:{daemon.Port}/ws?token=feed-secret"), CancellationToken.None));
+        Assert.Contains("403", foreign.Message);
+    }
+
+    [Fact]
+    public async Task Snapshot_series_and_the_feed_snapshot_come_from_the_live_state()
+    {
+        await using var stack = await IngestStack.StartAsync();
+        var daemon = stack.Daemon;
+        Assert.Equal(HttpStatusCode.NoContent, await WriteAsync(daemon, "livem,host=a v=1,s=\"x\" 1000\nlivem,host=a v=2 2000\nlivem,host=b v=3,ok=true 1500\nother v=4i 1000"));
+        JsonElement snapshot = default;
+        Assert.True(await DaemonApi.WaitUntilAsync(async () =>
+        {
+            snapshot = JsonDocument.Parse(await daemon.Client.GetStringAsync("api/snapshot?measurement=live*&tag=host:a")).RootElement.Clone();
+            return snapshot.GetArrayLength() == 1;
+        }, TimeSpan.FromSeconds(5)), snapshot.ToString());
+        var a = snapshot[0];
+        Assert.Equal("livem,host=a", a.GetProperty("seriesKey").GetString());
+        Assert.Equal(2, a.GetProperty("fields").GetProperty("v").GetProperty("value").GetDouble());
+        Assert.Equal(2000, a.GetProperty("fields").GetProperty("v").GetProperty("time").GetInt64());
+        Assert.Equal("x", a.GetProperty("fields").GetProperty("s").GetProperty("value").GetString());
+
+        var onlyOk = JsonDocument.Parse(await daemon.Client.GetStringAsync("api/snapshot?field=ok")).RootElement;
+        Assert.Equal("livem,host=b", Assert.Single(onlyOk.EnumerateArray()).GetProperty("seriesKey").GetString());
+        var series = JsonDocument.Parse(await daemon.Client.GetStringAsync("api/series")).RootElement;
+        Assert.Equal(["livem,host=a", "livem,host=b", "other"], series.EnumerateArray().Select(x => x.GetProperty("seriesKey").GetString()).Order(StringComparer.Ordinal));
+
+        using var ws = await ConnectAsync(daemon);
+        await SendAsync(ws, new { op = "subscribe", channel = "points", measurement = "livem", fields = new[] { "v" } });
+        Assert.Equal("subscribed", (await ReceiveAsync(ws)).GetProperty("type").GetString());
+        var first = await ReceiveAsync(ws);
+        Assert.Equal("snapshot", first.GetProperty("type").GetString());
+        var points = first.GetProperty("points").EnumerateArray().ToDictionary(p => p.GetProperty("tags").GetProperty("host").GetString()!, p => p.GetProperty("fields").GetProperty("v").GetDouble());
+        Assert.Equal(new Dictionary<string, double> { ["a"] = 2, ["b"] = 3 }, points);
+    }
+}
