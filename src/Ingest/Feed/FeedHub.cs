@@ -63,7 +63,7 @@ public sealed partial class FeedHub
     /// <summary>Where a new alerts subscription gets the active alerts.</summary>
     public Func<IReadOnlyList<ActiveAlert>>? AlertsSnapshot { get; set; }
 
-    private volatile int _pointSubscriptions, _aggregateSubscriptions, _alertSubscriptions;
+    private int _pointSubscriptions, _aggregateSubscriptions, _alertSubscriptions;
 
     /// <summary>Runs one connected client until it or the daemon closes the connection.</summary>
     public async Task RunAsync(WebSocket socket, string who, CancellationToken stopping)
@@ -77,54 +77,135 @@ public sealed partial class FeedHub
         finally
         {
             _clients.TryRemove(client.Id, out _);
-            Recount();
+            foreach (var sub in client.Subscriptions) Removed(client, sub);
         }
     }
 
-    internal void Recount()
+    // Subscriptions grouped by (channel, tier, measurement filter): a batch is matched against each group's
+    // filter once per measurement it holds, so thousands of clients watching other measurements cost a few
+    // lookups per batch, not a pass over its points each. Replaced whole on every change.
+    private volatile Group[] _groups = [];
+
+    private sealed record Group(string Channel, string? Tier, string? Measurement, (FeedClient Client, FeedSubscription Sub)[] Members);
+
+    private readonly Dictionary<(string, string?, string?), (FeedClient Client, FeedSubscription Sub)[]> _members = new();
+
+    // Copy-on-write per group: a change costs the size of its group, publishing reads a stable snapshot.
+    internal void Added(FeedClient client, FeedSubscription sub) => Change(client, sub, add: true);
+
+    internal void Removed(FeedClient client, FeedSubscription sub) => Change(client, sub, add: false);
+
+    private void Change(FeedClient client, FeedSubscription sub, bool add)
     {
-        int points = 0, aggregates = 0, alerts = 0;
-        foreach (var c in _clients.Values)
-            foreach (var s in c.Subscriptions)
-                _ = s.Channel switch { "points" => points++, "aggregates" => aggregates++, _ => alerts++ };
-        _pointSubscriptions = points;
-        _aggregateSubscriptions = aggregates;
-        _alertSubscriptions = alerts;
+        lock (_regroup)
+        {
+            var key = (sub.Channel, sub.Tier, sub.Measurement);
+            var members = _members.GetValueOrDefault(key) ?? [];
+            if (add) members = [.. members, (client, sub)];
+            else
+            {
+                var index = Array.FindIndex(members, m => m.Sub == sub);
+                if (index < 0) return;
+                members = [.. members[..index], .. members[(index + 1)..]];
+            }
+            if (members.Length == 0) _members.Remove(key);
+            else _members[key] = members;
+            _groups = _members.Select(g => new Group(g.Key.Item1, g.Key.Item2, g.Key.Item3, g.Value)).ToArray();
+            var delta = add ? 1 : -1;
+            switch (sub.Channel)
+            {
+                case "points": _pointSubscriptions += delta; break;
+                case "aggregates": _aggregateSubscriptions += delta; break;
+                default: _alertSubscriptions += delta; break;
+            }
+        }
+    }
+
+    private readonly object _regroup = new();
+
+    /// <summary>The distinct measurements of a batch, in order of first appearance (runs of one measurement are cheap).</summary>
+    private static List<string> Measurements(PointBatch batch)
+    {
+        var result = new List<string>(4);
+        ReadOnlySpan<byte> last = default;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var key = batch.SeriesKey(i);
+            var end = 0;
+            while (end < key.Length && key[end] != (byte)',') end += key[end] == (byte)'\\' ? 2 : 1;
+            var raw = key[..Math.Min(end, key.Length)];
+            if (raw.SequenceEqual(last)) continue;
+            last = raw;
+            var name = LineProtocol.Escaping.Unescape(raw, LineProtocol.EscapeKind.Measurement);
+            if (!result.Contains(name)) result.Add(name);
+        }
+        return result;
     }
 
     /// <summary>Raw points, on the transform runner's thread. Costs nothing without a points subscription.</summary>
     public void PublishPoints(PointBatch batch)
     {
-        if (_pointSubscriptions == 0 || batch.Count == 0) return;
+        if (Volatile.Read(ref _pointSubscriptions) == 0 || batch.Count == 0) return;
         Publish(batch, "points");
     }
 
     /// <summary>Windows a downsampling tier wrote (measurements <c>m_tier</c>), on the transform runner's thread.</summary>
     public void PublishAggregates(PointBatch batch)
     {
-        if (_aggregateSubscriptions == 0 || batch.Count == 0) return;
+        if (Volatile.Read(ref _aggregateSubscriptions) == 0 || batch.Count == 0) return;
         Publish(batch, "aggregates");
     }
 
+    // Runs on the transform runner's thread: per subscription and point one lookup of the series' earlier
+    // verdict; only points some subscriber takes are decoded, each once.
     private void Publish(PointBatch batch, string channel)
     {
-        List<DecodedPoint>? decoded = null;
-        foreach (var client in _clients.Values)
+        var refs = batch.Points;
+        var count = refs.Length;
+        DecodedPoint?[]? decoded = null;
+        DecodedPoint Decoded(int i) => (decoded ??= new DecodedPoint?[count])[i] ??= PointDecoder.Decode(batch, i);
+        List<string>? measurements = null;
+        foreach (var group in _groups)
         {
-            foreach (var sub in client.Subscriptions)
+            if (group.Channel != channel) continue;
+            if (group.Measurement is { } filter)
             {
-                if (sub.Channel != channel) continue;
-                decoded ??= PointDecoder.DecodeAll(batch);
-                List<DecodedPoint>? matched = null;
-                foreach (var p in decoded)
+                measurements ??= Measurements(batch);
+                var any = false;
+                foreach (var m in measurements)
                 {
-                    string measurement = p.Measurement;
-                    if (sub.Tier is { } tier)
+                    var name = m;
+                    if (group.Tier is { } t)
                     {
-                        if (!measurement.EndsWith("_" + tier, StringComparison.Ordinal)) continue;
-                        measurement = measurement[..^(tier.Length + 1)];
+                        if (!name.EndsWith("_" + t, StringComparison.Ordinal)) continue;
+                        name = name[..^(t.Length + 1)];
                     }
-                    if (!sub.MatchesSeries(measurement, p.Tags)) continue;
+                    if (Transforms.Glob.IsMatch(filter, name)) { any = true; break; }
+                }
+                if (!any) continue;
+            }
+            foreach (var (client, sub) in group.Members)
+            {
+                var cache = sub.SeriesMatches;
+                if (cache.Count > 100_000) cache.Clear();
+                List<DecodedPoint>? matched = null;
+                for (var i = 0; i < refs.Length; i++)
+                {
+                    if (!cache.TryGetValue(refs[i].SeriesHash, out var takes))
+                    {
+                        var candidate = Decoded(i);
+                        string measurement = candidate.Measurement;
+                        takes = true;
+                        if (sub.Tier is { } tier)
+                        {
+                            takes = measurement.EndsWith("_" + tier, StringComparison.Ordinal);
+                            if (takes) measurement = measurement[..^(tier.Length + 1)];
+                        }
+                        takes = takes && sub.MatchesSeries(measurement, candidate.Tags);
+                        cache[refs[i].SeriesHash] = takes;
+                    }
+                    if (!takes) continue;
+                    var p = Decoded(i);
                     var fields = sub.Fields is null ? p.Fields : p.Fields.Where(f => sub.MatchesField(f.Key)).ToList();
                     if (fields.Count == 0) continue;
                     (matched ??= []).Add(fields == p.Fields ? p : p with { Fields = fields });
@@ -137,12 +218,12 @@ public sealed partial class FeedHub
     /// <summary>Alert transitions, from the threshold check (under its lock: must not block).</summary>
     public void PublishAlerts(IReadOnlyList<AlertEvent> events)
     {
-        if (_alertSubscriptions == 0 || events.Count == 0) return;
-        foreach (var client in _clients.Values)
+        if (Volatile.Read(ref _alertSubscriptions) == 0 || events.Count == 0) return;
+        foreach (var group in _groups)
         {
-            foreach (var sub in client.Subscriptions)
+            if (group.Channel != "alerts") continue;
+            foreach (var (client, sub) in group.Members)
             {
-                if (sub.Channel != "alerts") continue;
                 var matched = events.Where(e => sub.MatchesSeries(e.Measurement, e.Tags) && sub.MatchesField(e.Field)).ToList();
                 if (matched.Count > 0) client.EnqueueAlerts(sub, matched);
             }
@@ -265,7 +346,8 @@ internal sealed class FeedClient
 
     private async Task ReceiveLoopAsync(CancellationToken ct)
     {
-        var buffer = new byte[16 * 1024];
+        // Clients send only small requests; a longer one is assembled below. Small, since every client holds one.
+        var buffer = new byte[2048];
         while (_socket.State == WebSocketState.Open)
         {
             using var message = new MemoryStream();
@@ -324,18 +406,18 @@ internal sealed class FeedClient
                     SendSnapshot(sub);
                     // Updates only after the snapshot is queued: the client sees the picture, then what changes it.
                     lock (_lock) Subscriptions = [.. Subscriptions, sub];
-                    _hub.Recount();
+                    _hub.Added(this, sub);
                     break;
                 case "unsubscribe":
                     var id = root.TryGetProperty("sub", out var s) && s.TryGetInt32(out var n) ? n : -1;
-                    bool removed;
+                    FeedSubscription? gone;
                     lock (_lock)
                     {
-                        var before = Subscriptions.Length;
+                        gone = Subscriptions.FirstOrDefault(x => x.Id == id);
                         Subscriptions = Subscriptions.Where(x => x.Id != id).ToArray();
-                        removed = Subscriptions.Length < before;
                     }
-                    _hub.Recount();
+                    if (gone is not null) _hub.Removed(this, gone);
+                    var removed = gone is not null;
                     Reply(w =>
                     {
                         w.WriteString("type", removed ? "unsubscribed" : "error");
@@ -494,10 +576,9 @@ internal sealed class FeedClient
                 _hub.CountSent();
                 continue;
             }
-            var wait = reader.WaitToReadAsync(ct).AsTask();
-            // While behind, check the deadline even if nothing new arrives.
-            var done = await Task.WhenAny(wait, Task.Delay(1000, ct)).ConfigureAwait(false);
-            if (done == wait && !await wait.ConfigureAwait(false)) return;
+            // Idle until something is queued: no timer per client (10 000 idle clients must cost next to nothing).
+            // Falling behind is only possible while updates arrive, and each arrival wakes this loop.
+            if (!await reader.WaitToReadAsync(ct).ConfigureAwait(false)) return;
         }
     }
 

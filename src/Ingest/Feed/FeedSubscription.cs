@@ -83,6 +83,12 @@ public sealed class FeedSubscription
         };
     }
 
+    /// <summary>
+    /// Whether a series (by its key hash) matched, remembered so that the globs run once per series, not once
+    /// per point. Used only on the transform runner's thread; cleared when it grows past 100 000 series.
+    /// </summary>
+    internal Dictionary<ulong, bool> SeriesMatches { get; } = new();
+
     public bool MatchesSeries(string measurement, IReadOnlyList<DecodedTag> tags)
     {
         if (Measurement is not null && !Glob.IsMatch(Measurement, measurement)) return false;
