@@ -211,7 +211,14 @@ summary_numbers() {
 
 cmd_test() {
   ensure_packages redis-server:redis-server influxd:influxdb influx:influxdb-client promtool:prometheus \
-    docker-compose:docker-compose
+    docker-compose:docker-compose node:nodejs npm:npm
+  # The live feed's end-to-end check runs Node's `ws` client, installed under .run/ (not kept in the repo).
+  if [[ ! -d $ROOT/.run/node/node_modules/ws ]]; then
+    mkdir -p "$ROOT/.run/node"
+    npm install --silent --no-audit --no-fund --prefix "$ROOT/.run/node" ws@8 >/dev/null 2>&1 \
+      || echo "warning: npm install ws failed; the Node feed check will fail"
+  fi
+  export INGEST_TEST_NODE_MODULES=$ROOT/.run/node/node_modules
 
   trap on_exit_test EXIT
   trap 'exit 130' INT
