@@ -177,4 +177,23 @@ public class LiveStateTests
         var members = await stack.Redis.CommandAsync("ZCARD", "ingest:live:series");
         Assert.Equal(10L, members);
     }
+
+    [Fact]
+    public async Task The_pipeline_status_is_kept_in_Redis_with_an_expiry()
+    {
+        await using var stack = await IngestStack.StartAsync();
+        using (var write = await stack.Client.PostAsync("write?db=status", new StringContent("st v=1 1\nst v=2 2\nst v=3 3")))
+            Assert.Equal(System.Net.HttpStatusCode.NoContent, write.StatusCode);
+        System.Text.Json.JsonElement status = default;
+        Assert.True(await Oracle.DaemonApi.WaitUntilAsync(async () =>
+        {
+            if (await stack.Redis.CommandAsync("GET", "ingest:status") is not string json) return false;
+            status = System.Text.Json.JsonDocument.Parse(json).RootElement.Clone();
+            return status.GetProperty("stages").EnumerateArray().Any(x => x.GetProperty("name").GetString() == "http" && x.GetProperty("received").GetInt64() >= 3);
+        }, TimeSpan.FromSeconds(10)), status.ToString());
+        Assert.False(status.GetProperty("paused").GetBoolean());
+        Assert.Contains(status.GetProperty("stages").EnumerateArray(), x => x.GetProperty("name").GetString() == "influx");
+        var ttl = (long)(await stack.Redis.CommandAsync("TTL", "ingest:status"))!;
+        Assert.InRange(ttl, 1, 30);
+    }
 }

@@ -61,6 +61,7 @@ public static class IngestHost
         services.AddHostedService(sp => sp.GetRequiredService<AlertStateStore>());
         services.AddSingleton<Ingest.Live.LiveStateWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<Ingest.Live.LiveStateWriter>());
+        services.AddHostedService<Ingest.Live.StatusPublisher>();
         services.AddHostedService<PipelineService>();
         services.AddSingleton<RateSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<RateSampler>());
