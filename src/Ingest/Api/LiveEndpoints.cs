@@ -18,35 +18,28 @@ public static class LiveEndpoints
 {
     public static void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/snapshot", (HttpRequest request, IngestGraph graph) =>
-        {
-            if (graph.Live is not { } live) return NotEnabled();
-            if (Filter(request) is not { } filter) return Results.Json(new { code = "invalid", message = "tag filters are key:value" }, statusCode: 400);
-            return Results.Json(Matching(live, filter).Select(s => new
-            {
-                database = s.Database,
-                seriesKey = s.SeriesKey,
-                measurement = s.Measurement,
-                tags = s.Tags.ToDictionary(t => t.Key, t => t.Value),
-                fields = s.Fields.Where(f => filter.MatchesField(f.Key)).ToDictionary(f => f.Key, f => new { value = Value(f.Value), time = f.Value.Timestamp }),
-                updatedMs = s.UpdatedMs,
-            }).ToArray());
-        }).RequireScope(Scopes.Read);
+        // Both list the matching series; the snapshot gives each field's value and time, the series list its keys.
+        app.MapGet("/api/snapshot", (HttpRequest request, IngestGraph graph) => List(request, graph, (s, filter) =>
+            s.Fields.Where(f => filter.MatchesField(f.Key)).ToDictionary(f => f.Key, f => (object)new { value = Value(f.Value), time = f.Value.Timestamp })))
+            .RequireScope(Scopes.Read);
+        app.MapGet("/api/series", (HttpRequest request, IngestGraph graph) => List(request, graph, (s, _) =>
+            s.Fields.Keys.Order(StringComparer.Ordinal).ToArray()))
+            .RequireScope(Scopes.Read);
+    }
 
-        app.MapGet("/api/series", (HttpRequest request, IngestGraph graph) =>
+    private static IResult List(HttpRequest request, IngestGraph graph, Func<LiveSeries, FeedSubscription, object> fields)
+    {
+        if (graph.Live is not { } live) return NotEnabled();
+        if (Filter(request) is not { } filter) return Results.Json(new { code = "invalid", message = "tag filters are key:value" }, statusCode: 400);
+        return Results.Json(Matching(live, filter).Select(s => new
         {
-            if (graph.Live is not { } live) return NotEnabled();
-            if (Filter(request) is not { } filter) return Results.Json(new { code = "invalid", message = "tag filters are key:value" }, statusCode: 400);
-            return Results.Json(Matching(live, filter).Select(s => new
-            {
-                database = s.Database,
-                seriesKey = s.SeriesKey,
-                measurement = s.Measurement,
-                tags = s.Tags.ToDictionary(t => t.Key, t => t.Value),
-                fields = s.Fields.Keys.Order(StringComparer.Ordinal).ToArray(),
-                updatedMs = s.UpdatedMs,
-            }).ToArray());
-        }).RequireScope(Scopes.Read);
+            database = s.Database,
+            seriesKey = s.SeriesKey,
+            measurement = s.Measurement,
+            tags = s.Tags.ToDictionary(t => t.Key, t => t.Value),
+            fields = fields(s, filter),
+            updatedMs = s.UpdatedMs,
+        }).ToArray());
     }
 
     /// <summary>The live state's series as points, for the feed's snapshot of a points subscription.</summary>
