@@ -19,6 +19,24 @@ public enum EscapeKind : byte
 /// <summary>Unescaping of line-protocol elements into text.</summary>
 public static class Escaping
 {
+    /// <summary>
+    /// Length of the (escaped) measurement at the start of a series key: up to the first comma not preceded by a
+    /// backslash, as InfluxDB splits a series key (and as the parser writes the canonical one).
+    /// </summary>
+    public static int MeasurementLength(ReadOnlySpan<byte> seriesKey)
+    {
+        int from = 1;
+        while (from < seriesKey.Length)
+        {
+            int j = seriesKey.Slice(from).IndexOf((byte)',');
+            if (j < 0) return seriesKey.Length;
+            j += from;
+            if (seriesKey[j - 1] != (byte)'\\') return j;
+            from = j + 1;
+        }
+        return seriesKey.Length;
+    }
+
     /// <summary>Unescapes <paramref name="escaped"/> (UTF-8 as on the wire) into a string.</summary>
     public static string Unescape(ReadOnlySpan<byte> escaped, EscapeKind kind)
     {

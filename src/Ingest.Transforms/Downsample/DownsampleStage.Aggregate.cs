@@ -9,7 +9,7 @@ public sealed partial class DownsampleStage
     private void Aggregate(PointBatch input, int index, in PointRef point, int database)
     {
         var key = input.SeriesKey(index);
-        int measurementLength = KeyCatalog.MeasurementLength(key);
+        int measurementLength = Escaping.MeasurementLength(key);
         ulong measurementMask = MeasurementMask(key.Slice(0, measurementLength));
         ulong tiers = measurementMask & _rawTiers;
         if (tiers == 0) return;

@@ -49,16 +49,6 @@ internal sealed class KeyCatalog
 
     public string DatabaseName(int index) => _databases[index];
 
-    /// <summary>Length of the (escaped) measurement at the start of a series key.</summary>
-    public static int MeasurementLength(ReadOnlySpan<byte> seriesKey)
-    {
-        // As in InfluxDB's series key: a comma is a separator unless the byte before it is a backslash.
-        for (int i = 1; i < seriesKey.Length; i++)
-        {
-            if (seriesKey[i] == (byte)',' && seriesKey[i - 1] != (byte)'\\') return i;
-        }
-        return seriesKey.Length;
-    }
 
     public int MeasurementLengthOf(int series) => _measurementLengths[series];
 

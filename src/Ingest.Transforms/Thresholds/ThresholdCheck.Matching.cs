@@ -49,7 +49,7 @@ public sealed partial class ThresholdCheck
     [SkipLocalsInit]
     private int[]? RulesFor(ReadOnlySpan<byte> seriesKey)
     {
-        var measurement = seriesKey.Slice(0, MeasurementLength(seriesKey));
+        var measurement = seriesKey.Slice(0, Escaping.MeasurementLength(seriesKey));
         if (measurement.IndexOf((byte)'\\') < 0) return RulesForUnescaped(measurement);
         if (measurement.Length > 256) return RulesForLongEscaped(measurement);
         Span<byte> buffer = stackalloc byte[256];
@@ -68,20 +68,6 @@ public sealed partial class ThresholdCheck
     private int[]? RulesForLongEscaped(ReadOnlySpan<byte> measurement) =>
         RulesForUnescaped(Encoding.UTF8.GetBytes(Escaping.Unescape(measurement, EscapeKind.Measurement)));
 
-    /// <summary>Up to the first comma not escaped by a backslash, as the parser splits the series key.</summary>
-    private static int MeasurementLength(ReadOnlySpan<byte> key)
-    {
-        int from = 1;
-        while (from < key.Length)
-        {
-            int j = key.Slice(from).IndexOf((byte)',');
-            if (j < 0) return key.Length;
-            j += from;
-            if (key[j - 1] != (byte)'\\') return j;
-            from = j + 1;
-        }
-        return key.Length;
-    }
 
     private SeriesEntry AddSeries(ReadOnlySpan<byte> key, ulong hash, int[] candidateRules)
     {

@@ -131,9 +131,7 @@ public sealed partial class FeedHub
         for (var i = 0; i < batch.Count; i++)
         {
             var key = batch.SeriesKey(i);
-            var end = 0;
-            while (end < key.Length && key[end] != (byte)',') end += key[end] == (byte)'\\' ? 2 : 1;
-            var raw = key[..Math.Min(end, key.Length)];
+            var raw = key[..LineProtocol.Escaping.MeasurementLength(key)];
             if (raw.SequenceEqual(last)) continue;
             last = raw;
             var name = LineProtocol.Escaping.Unescape(raw, LineProtocol.EscapeKind.Measurement);

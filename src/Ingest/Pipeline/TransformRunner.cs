@@ -226,10 +226,7 @@ public sealed class TransformRunner
 
     private bool IsExcluded(ReadOnlySpan<byte> seriesKey)
     {
-        // The measurement ends at the first comma that is not escaped.
-        var end = 0;
-        while (end < seriesKey.Length && seriesKey[end] != (byte)',') end += seriesKey[end] == (byte)'\\' ? 2 : 1;
-        var raw = seriesKey[..Math.Min(end, seriesKey.Length)];
+        var raw = seriesKey[..Escaping.MeasurementLength(seriesKey)];
         if (raw.Length > 512) return Decide(Encoding.UTF8.GetString(raw));
         Span<char> chars = stackalloc char[Encoding.UTF8.GetMaxCharCount(raw.Length)];
         var n = Unescape(chars[..Encoding.UTF8.GetChars(raw, chars)]);
