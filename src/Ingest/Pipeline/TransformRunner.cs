@@ -44,7 +44,6 @@ public sealed class TransformRunner
         _excludeAll = rawExclude.Contains("*");
     }
 
-    // "*" excludes every measurement: no need to look at each point.
     private readonly bool _excludeAll;
 
     public IReadOnlyList<ITransformStage> Transforms => _transforms;
@@ -180,23 +179,16 @@ public sealed class TransformRunner
             return;
         }
 
-        if (_excludeAll)
-        {
-            _buffer.Release(batch.Count);
-            _stats.AddDropped("raw_excluded", batch.Count);
-            _log?.Raw.Complete(batch.Sequence);
-            batch.Release();
-            return;
-        }
-
-        // Each point's measurement is decided once; the copy below reuses the decisions.
-        var decisions = System.Buffers.ArrayPool<bool>.Shared.Rent(batch.Count);
-        var excluded = 0;
-        for (var i = 0; i < batch.Count; i++)
-            if (decisions[i] = IsExcluded(batch.SeriesKey(i))) excluded++;
+        // Each point's measurement is decided once; the copy below reuses the decisions. "*" excludes every
+        // measurement, so then there is nothing to decide.
+        var decisions = _excludeAll ? null : System.Buffers.ArrayPool<bool>.Shared.Rent(batch.Count);
+        var excluded = decisions is null ? batch.Count : 0;
+        if (decisions is not null)
+            for (var i = 0; i < batch.Count; i++)
+                if (decisions[i] = IsExcluded(batch.SeriesKey(i))) excluded++;
         if (excluded == 0)
         {
-            System.Buffers.ArrayPool<bool>.Shared.Return(decisions);
+            System.Buffers.ArrayPool<bool>.Shared.Return(decisions!);
             _stats.AddSent(batch.Count);
             await _raw.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
             return;
@@ -209,9 +201,9 @@ public sealed class TransformRunner
             kept.Sequence = batch.Sequence;
             kept.Database = batch.Database;
             kept.RetentionPolicy = batch.RetentionPolicy;
-            for (var i = 0; i < batch.Count; i++) if (!decisions[i]) kept.CopyPointFrom(batch, i);
+            for (var i = 0; i < batch.Count; i++) if (!decisions![i]) kept.CopyPointFrom(batch, i);
         }
-        System.Buffers.ArrayPool<bool>.Shared.Return(decisions);
+        if (decisions is not null) System.Buffers.ArrayPool<bool>.Shared.Return(decisions);
         // The excluded points are done with once the transforms have seen them.
         _buffer.Release(excluded);
         _stats.AddDropped("raw_excluded", excluded);
