@@ -74,11 +74,7 @@ public sealed class IngestGraph
             Alerts = new AlertPath(new ThresholdTransform(new ThresholdCheck(options.Thresholds.Rules), options.Thresholds.Measurement, thresholdStats, meter),
                 queue, thresholdStats);
             if (feed is not null) Alerts.Check.Transitions += feed.PublishAlerts;
-            AlertSink = new InfluxSink(
-                async ct => await queue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(alertSink, b) : null,
-                b => { alertSink.AddSent(b.Count); b.Release(); },
-                new InfluxClient(client.Http, client.Options with { MaxConcurrentRequests = 1 }),
-                new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), "influx_alerts"));
+            AlertSink = SinkFor(queue, alertSink, Ordered(client), instruments, loggers, _ => { });
         }
 
         RunnerStats = telemetry.Register(new StageStats("transforms", "transform"));
@@ -87,29 +83,34 @@ public sealed class IngestGraph
             FlushAtEnd = !log.Enabled,
         };
 
-        RawSink = new InfluxSink(
-            async ct => await RawQueue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(raw, b) : null,
-            b =>
-            {
-                raw.AddSent(b.Count);
-                buffer.Release(b.Count);
-                log.Raw.Complete(b.Sequence);
-                b.Release();
-            },
-            client, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), "influx"));
+        RawSink = SinkFor(RawQueue, raw, client, instruments, loggers, b =>
+        {
+            buffer.Release(b.Count);
+            log.Raw.Complete(b.Sequence);
+        });
         // One write in flight: a window re-emitted with late points must not be overtaken by its older version,
         // which a concurrent write or a retry could otherwise land last.
-        var ordered = new InfluxClient(client.Http, client.Options with { MaxConcurrentRequests = 1 });
-        DerivedSink = new InfluxSink(
-            async ct => await DerivedQueue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(derived, b) : null,
+        DerivedSink = SinkFor(DerivedQueue, derived, Ordered(client), instruments, loggers, b => log.Derived.Complete(b.Sequence));
+    }
+
+    /// <summary>
+    /// An InfluxDB sink reading <paramref name="queue"/> (and named after it), counting into
+    /// <paramref name="stats"/>; <paramref name="delivered"/> runs for each batch it is done with, before the batch
+    /// goes back to the pool.
+    /// </summary>
+    private static InfluxSink SinkFor(StageQueue queue, StageStats stats, InfluxClient client, SinkInstruments instruments,
+        ILoggerFactory loggers, Action<PointBatch> delivered) =>
+        new(async ct => await queue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(stats, b) : null,
             b =>
             {
-                derived.AddSent(b.Count);
-                log.Derived.Complete(b.Sequence);
+                stats.AddSent(b.Count);
+                delivered(b);
                 b.Release();
             },
-            ordered, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), "influx_derived"));
-    }
+            client, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), queue.Name));
+
+    /// <summary>A client with one write in flight, so that writes land in the order they were queued.</summary>
+    private static InfluxClient Ordered(InfluxClient client) => new(client.Http, client.Options with { MaxConcurrentRequests = 1 });
 
     public IngestOptions Options { get; }
 
