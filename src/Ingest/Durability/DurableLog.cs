@@ -36,6 +36,9 @@ public sealed partial class DurableLog : IDisposable
     private readonly bool _withTransforms;
     private readonly Histogram<double>? _fsync;
     private long _replayed, _unreadable, _dropped, _rejected;
+    private readonly string? _directory;
+
+    private string TransformsPath => Path.Combine(_directory!, TransformsFile);
     private readonly Queue<(TransformsCheckpoint Checkpoint, long Emitted)> _candidates = new();
 
     public DurableLog(IngestOptions options, IngestMeter meter, ILogger<DurableLog> logger)
@@ -65,7 +68,7 @@ public sealed partial class DurableLog : IDisposable
         {
             throw new ConfigurationError("Wal:Directory", _settings.Directory, $"the write-ahead log cannot be opened there: {e.Message}");
         }
-        Directory_ = directory;
+        _directory = directory;
         var recovery = _log.Recovery;
         if (recovery.IsClean) LogOpened(directory, recovery.RecordsFound, recovery.SegmentsScanned);
         else LogRecovered(directory, recovery.ToString());
@@ -98,7 +101,6 @@ public sealed partial class DurableLog : IDisposable
 
     public bool Enabled => _log is not null;
 
-    private string? Directory_ { get; }
 
     /// <summary>The raw sink's pending records.</summary>
     public SequenceTracker Raw { get; }
@@ -133,8 +135,7 @@ public sealed partial class DurableLog : IDisposable
         // The record's sequence is only known once the append returns, and appends return in any order: until
         // then a placeholder no higher than it keeps both checkpoints from passing it.
         var placeholder = _log.LastSequence + 1;
-        Raw.Add(placeholder);
-        Transforms.Add(placeholder);
+        Pending(placeholder);
         try
         {
             for (var attempt = 0; ; attempt++)
@@ -156,8 +157,7 @@ public sealed partial class DurableLog : IDisposable
         catch (IOException e)
         {
             // Full (WalFullException) or a disk error: the write is refused, and the log stays usable.
-            Raw.Complete(placeholder);
-            Transforms.Complete(placeholder);
+            Abandon(placeholder);
             Interlocked.Increment(ref _rejected);
             LogAppendRefused(e.Message);
             return false;
@@ -166,14 +166,22 @@ public sealed partial class DurableLog : IDisposable
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        Raw.Add(batch.Sequence);
-        Transforms.Add(batch.Sequence);
-        Raw.Complete(placeholder);
-        Transforms.Complete(placeholder);
+        Pending(batch.Sequence);
+        Abandon(placeholder);
         return true;
     }
 
-    /// <summary>A logged batch the buffer refused: the client was told to retry, so no consumer waits for it.</summary>
+    // A new record is pending for both consumers until each is done with it.
+    private void Pending(long sequence)
+    {
+        Raw.Add(sequence);
+        Transforms.Add(sequence);
+    }
+
+    /// <summary>
+    /// No consumer waits for <paramref name="sequence"/> any more: a logged batch the buffer refused (the client was
+    /// told to retry), or an append's placeholder.
+    /// </summary>
     public void Abandon(long sequence)
     {
         Raw.Complete(sequence);
@@ -288,7 +296,7 @@ public sealed partial class DurableLog : IDisposable
 
     private TransformsCheckpoint? ReadTransformsCheckpoint()
     {
-        var path = Path.Combine(Directory_!, TransformsFile);
+        var path = TransformsPath;
         if (!File.Exists(path)) return null;
         try
         {
@@ -305,7 +313,7 @@ public sealed partial class DurableLog : IDisposable
 
     private void WriteTransformsCheckpoint(TransformsCheckpoint checkpoint)
     {
-        var path = Path.Combine(Directory_!, TransformsFile);
+        var path = TransformsPath;
         var temp = path + ".tmp";
         using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
