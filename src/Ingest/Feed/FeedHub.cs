@@ -300,7 +300,7 @@ internal sealed class FeedClient
     private readonly Channel<byte[]> _queue;
     private readonly object _lock = new();
     // While the queue is full: the latest update per (subscription, series or alert), sent once there is room.
-    private readonly Dictionary<(int Sub, string Key), (bool Alert, DecodedPoint? Point, AlertEvent? Event)> _conflated = new();
+    private readonly Dictionary<(int Sub, string Key), (string Property, Action<Utf8JsonWriter> Write)> _conflated = new();
     private readonly CancellationTokenSource _closing = new();
     private long _behindSince;
     private int _nextSubscription;
@@ -489,36 +489,17 @@ internal sealed class FeedClient
         if (!_queue.Writer.TryWrite(bytes)) _ = _queue.Writer.WriteAsync(bytes, _closing.Token).AsTask().ContinueWith(_ => { }, TaskScheduler.Default);
     }
 
-    public void EnqueuePoints(FeedSubscription sub, List<DecodedPoint> points)
-    {
-        lock (_lock)
-        {
-            if (_conflated.Count == 0)
-            {
-                var bytes = FeedHub.Json(w =>
-                {
-                    w.WriteStartObject();
-                    w.WriteString("type", sub.Channel);
-                    w.WriteNumber("sub", sub.Id);
-                    w.WriteStartArray("points");
-                    foreach (var p in points) FeedHub.WritePoint(w, p);
-                    w.WriteEndArray();
-                    w.WriteEndObject();
-                });
-                if (_queue.Writer.TryWrite(bytes)) return;
-                _behindSince = Environment.TickCount64;
-            }
-            foreach (var p in points)
-            {
-                var key = (sub.Id, p.Measurement + "," + string.Join(",", p.Tags.Select(t => t.Key + "=" + t.Value)));
-                if (_conflated.ContainsKey(key)) _hub.CountConflated(1);
-                _conflated[key] = (false, p, null);
-            }
-            AbortIfStuck();
-        }
-    }
+    public void EnqueuePoints(FeedSubscription sub, List<DecodedPoint> points) =>
+        Enqueue(sub, sub.Channel, "points", "point", points, FeedHub.WritePoint,
+            p => p.Measurement + "," + string.Join(",", p.Tags.Select(t => t.Key + "=" + t.Value)));
 
-    public void EnqueueAlerts(FeedSubscription sub, List<AlertEvent> events)
+    public void EnqueueAlerts(FeedSubscription sub, List<AlertEvent> events) =>
+        Enqueue(sub, "alerts", "events", "alert", events, FeedHub.WriteAlert, e => "alert:" + e.AlertId);
+
+    // One message for the whole list while the queue has room; once it is full, the latest update per series
+    // (or per alert) waits in the conflation map until the send loop has caught up.
+    private void Enqueue<T>(FeedSubscription sub, string type, string array, string single, List<T> items,
+        Action<Utf8JsonWriter, T> write, Func<T, string> key)
     {
         lock (_lock)
         {
@@ -527,21 +508,21 @@ internal sealed class FeedClient
                 var bytes = FeedHub.Json(w =>
                 {
                     w.WriteStartObject();
-                    w.WriteString("type", "alerts");
+                    w.WriteString("type", type);
                     w.WriteNumber("sub", sub.Id);
-                    w.WriteStartArray("events");
-                    foreach (var e in events) FeedHub.WriteAlert(w, e);
+                    w.WriteStartArray(array);
+                    foreach (var item in items) write(w, item);
                     w.WriteEndArray();
                     w.WriteEndObject();
                 });
                 if (_queue.Writer.TryWrite(bytes)) return;
                 _behindSince = Environment.TickCount64;
             }
-            foreach (var e in events)
+            foreach (var item in items)
             {
-                var key = (sub.Id, "alert:" + e.AlertId);
-                if (_conflated.ContainsKey(key)) _hub.CountConflated(1);
-                _conflated[key] = (true, null, e);
+                var slot = (sub.Id, key(item));
+                if (_conflated.ContainsKey(slot)) _hub.CountConflated(1);
+                _conflated[slot] = (single, w => write(w, item));
             }
             AbortIfStuck();
         }
@@ -610,20 +591,12 @@ internal sealed class FeedClient
                 w.WriteStartObject();
                 w.WriteString("type", "conflated");
                 w.WriteStartArray("updates");
-                foreach (var ((sub, _), (alert, point, e)) in entries)
+                foreach (var ((sub, _), (property, write)) in entries)
                 {
                     w.WriteStartObject();
                     w.WriteNumber("sub", sub);
-                    if (alert)
-                    {
-                        w.WritePropertyName("alert");
-                        FeedHub.WriteAlert(w, e!);
-                    }
-                    else
-                    {
-                        w.WritePropertyName("point");
-                        FeedHub.WritePoint(w, point!);
-                    }
+                    w.WritePropertyName(property);
+                    write(w);
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
