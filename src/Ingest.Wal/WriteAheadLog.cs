@@ -269,18 +269,23 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
         return true;
     }
 
-    private void FinishClose()
+    // Stops the interval-sync thread and the checkpoint timer, waiting for a tick already running.
+    private void StopTimers()
     {
-        List<Exception>? errors = null;
         _stopSync.Set();
         _syncThread?.Join();
-
         if (_checkpointTimer is not null)
         {
             using var stopped = new ManualResetEvent(false);
             if (_checkpointTimer.Dispose(stopped))
                 stopped.WaitOne();
         }
+    }
+
+    private void FinishClose()
+    {
+        List<Exception>? errors = null;
+        StopTimers();
 
         lock (_syncLock)
         {
@@ -331,14 +336,7 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
         if (!BeginClose())
             return;
         _writerThread?.Join();
-        _stopSync.Set();
-        _syncThread?.Join();
-        if (_checkpointTimer is not null)
-        {
-            using var stopped = new ManualResetEvent(false);
-            if (_checkpointTimer.Dispose(stopped))
-                stopped.WaitOne();
-        }
+        StopTimers();
         lock (_syncLock)
             _active?.CloseFile();
         ReleaseWriterBuffers();
