@@ -72,7 +72,11 @@ internal sealed class FakeInflux : HttpMessageHandler
 
     public FakeInflux(Func<Request, HttpResponseMessage> respond) => _respond = respond;
 
-    public sealed record Request(string Path, string Query, string[] Lines, bool Gzip);
+    public sealed record Request(string Path, string Query, string[] Lines, bool Gzip)
+    {
+        /// <summary><see cref="System.Diagnostics.Stopwatch"/> timestamp at which the request reached the stand-in.</summary>
+        public long Arrived { get; init; }
+    }
 
     public IReadOnlyList<Request> Requests { get { lock (_requests) return _requests.ToList(); } }
 
@@ -81,6 +85,7 @@ internal sealed class FakeInflux : HttpMessageHandler
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
     {
+        var arrived = System.Diagnostics.Stopwatch.GetTimestamp();
         var bytes = request.Content is null ? [] : await request.Content.ReadAsByteArrayAsync(ct);
         var gzip = request.Content?.Headers.ContentEncoding.Contains("gzip") == true;
         if (gzip)
@@ -91,7 +96,7 @@ internal sealed class FakeInflux : HttpMessageHandler
             bytes = ms.ToArray();
         }
         var lines = Encoding.UTF8.GetString(bytes).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        var r = new Request(request.RequestUri!.AbsolutePath, request.RequestUri.Query, lines, gzip);
+        var r = new Request(request.RequestUri!.AbsolutePath, request.RequestUri.Query, lines, gzip) { Arrived = arrived };
         lock (_requests) _requests.Add(r);
         var response = _respond(r);
         if (response.IsSuccessStatusCode && r.Path.EndsWith("write"))
