@@ -8,6 +8,7 @@ namespace Ingest.Transforms.Thresholds;
 public sealed record ActiveAlert(
     string Id,
     string Rule,
+    string Database,
     string SeriesKey,
     string Measurement,
     IReadOnlyList<DecodedTag> Tags,

@@ -16,6 +16,7 @@ public enum AlertReason : byte
 /// One transition of one rule on one series. Only transitions are events: a series that stays CRIT emits nothing.
 /// </summary>
 /// <param name="AlertId">Stable id of the rule and series: 16 lower-case hex digits, the same across restarts.</param>
+/// <param name="Database">The database (v1) or bucket (v2) the series was written to.</param>
 /// <param name="SeriesKey">The canonical series key, escaped as on the wire.</param>
 /// <param name="Tags">The series' tags, unescaped, sorted by key.</param>
 /// <param name="Value">The value that caused the transition; for <see cref="AlertReason.NoData"/>, the last value seen.</param>
@@ -23,6 +24,7 @@ public enum AlertReason : byte
 public sealed record AlertEvent(
     string AlertId,
     string Rule,
+    string Database,
     string SeriesKey,
     string Measurement,
     IReadOnlyList<DecodedTag> Tags,
@@ -32,4 +34,8 @@ public sealed record AlertEvent(
     AlertReason Reason,
     double Value,
     long Timestamp,
-    string Message);
+    string Message)
+{
+    /// <summary>The retention policy of the series' last evaluated point (empty: the database's default).</summary>
+    public string RetentionPolicy { get; init; } = "";
+}

@@ -3,14 +3,20 @@ using Ingest.LineProtocol;
 namespace Ingest.Transforms.Thresholds;
 
 /// <summary>
-/// A series seen once, with the states of the rules it matched (possibly none: caching "no match" is what
-/// keeps a known series from being decoded again). Built on the first point, read-only afterwards.
+/// A series of one database seen once, with the states of the rules it matched (possibly none: caching "no
+/// match" is what keeps a known series from being decoded again). Built on the first point, read-only
+/// afterwards but for <see cref="RetentionPolicy"/>.
 /// </summary>
+/// <remarks>
+/// The same series key written to two databases is two series, as InfluxDB keeps them: each has its own
+/// states, so <c>cpu,host=a</c> in <c>prod</c> and in <c>staging</c> do not share an alert.
+/// </remarks>
 internal sealed class SeriesEntry
 {
-    public SeriesEntry(byte[] key, ulong hash, string keyText, string measurement, IReadOnlyList<DecodedTag> tags)
+    public SeriesEntry(byte[] key, ulong hash, string database, string keyText, string measurement, IReadOnlyList<DecodedTag> tags)
     {
         Key = key;
+        Database = database;
         Hash = hash;
         KeyText = keyText;
         Measurement = measurement;
@@ -19,6 +25,10 @@ internal sealed class SeriesEntry
 
     public byte[] Key { get; }
     public ulong Hash { get; }
+    public string Database { get; }
+
+    /// <summary>The retention policy the series' last evaluated point was written with: where its events go.</summary>
+    public string RetentionPolicy { get; set; } = "";
     public string KeyText { get; }
     public string Measurement { get; }
     public IReadOnlyList<DecodedTag> Tags { get; }

@@ -63,9 +63,9 @@ public sealed partial class ThresholdCheck
         var series = _seriesList[state.Series];
         _transitions++;
         LevelChanged(index);
-        events.Add(new AlertEvent(_alertIds[index], rule.Name, series.KeyText, series.Measurement, series.Tags,
+        events.Add(new AlertEvent(_alertIds[index], rule.Name, series.Database, series.KeyText, series.Measurement, series.Tags,
             rule.Rule.Field, previous, state.Level, AlertReason.Threshold, value, timestamp,
-            AlertMessages.Transition(rule, series, previous, state.Level, value)));
+            AlertMessages.Transition(rule, series, previous, state.Level, value)) { RetentionPolicy = series.RetentionPolicy });
     }
 
     /// <summary>

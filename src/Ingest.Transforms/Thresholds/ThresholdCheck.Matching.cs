@@ -26,15 +26,17 @@ public sealed partial class ThresholdCheck
     }
 
     /// <summary>
-    /// The known series for <paramref name="key"/>, or a new one if its measurement has rules; null when no rule
-    /// can apply or the engine is full. Only the first point of a series allocates.
+    /// The known series for <paramref name="key"/> in <paramref name="database"/>, or a new one if its measurement
+    /// has rules; null when no rule can apply or the engine is full. Only the first point of a series allocates.
+    /// The same key in another database is another entry on the same hash chain (the chain is as long as the
+    /// number of databases that series is written to).
     /// </summary>
-    private SeriesEntry? FindSeries(ReadOnlySpan<byte> key, ulong hash)
+    private SeriesEntry? FindSeries(ReadOnlySpan<byte> key, ulong hash, string database)
     {
         if (_seriesByHash.TryGetValue(hash, out var entry))
         {
             for (var e = entry; e is not null; e = e.NextSameHash)
-                if (key.SequenceEqual(e.Key)) return e;
+                if (key.SequenceEqual(e.Key) && string.Equals(e.Database, database, StringComparison.Ordinal)) return e;
         }
         var rules = RulesFor(key);
         if (rules is null) return null;
@@ -43,7 +45,7 @@ public sealed partial class ThresholdCheck
             _overCapacity++;
             return null;
         }
-        return AddSeries(key, hash, rules);
+        return AddSeries(key, hash, database, rules);
     }
 
     [SkipLocalsInit]
@@ -69,12 +71,12 @@ public sealed partial class ThresholdCheck
         RulesForUnescaped(Encoding.UTF8.GetBytes(Escaping.Unescape(measurement, EscapeKind.Measurement)));
 
 
-    private SeriesEntry AddSeries(ReadOnlySpan<byte> key, ulong hash, int[] candidateRules)
+    private SeriesEntry AddSeries(ReadOnlySpan<byte> key, ulong hash, string database, int[] candidateRules)
     {
-        var series = NewSeries(key.ToArray(), hash);
+        var series = NewSeries(key.ToArray(), hash, database);
         var states = new List<int>(candidateRules.Length);
         foreach (int r in candidateRules)
-            if (_rules[r].Matches(series.Tags)) states.Add(AddState(r, _seriesList.Count, series.KeyText));
+            if (_rules[r].Matches(series.Tags)) states.Add(AddState(r, _seriesList.Count, database, series.KeyText));
         series.States = states.ToArray();
 
         if (_seriesByHash.TryGetValue(hash, out var first)) series.NextSameHash = first;
@@ -89,17 +91,17 @@ public sealed partial class ThresholdCheck
         return series;
     }
 
-    private static SeriesEntry NewSeries(byte[] key, ulong hash)
+    private static SeriesEntry NewSeries(byte[] key, ulong hash, string database)
     {
         // The decoder reads whole lines; a dummy field set and timestamp make the key one.
         var line = new byte[key.Length + 6];
         key.CopyTo(line, 0);
         " _=0 0"u8.CopyTo(line.AsSpan(key.Length));
         var decoded = PointDecoder.DecodeCanonical(line);
-        return new SeriesEntry(key, hash, Encoding.UTF8.GetString(key), decoded.Measurement, decoded.Tags.ToArray());
+        return new SeriesEntry(key, hash, database, Encoding.UTF8.GetString(key), decoded.Measurement, decoded.Tags.ToArray());
     }
 
-    private int AddState(int rule, int series, string seriesKey)
+    private int AddState(int rule, int series, string database, string seriesKey)
     {
         if (_stateCount == _states.Length)
         {
@@ -108,7 +110,7 @@ public sealed partial class ThresholdCheck
         }
         int index = _stateCount;
         _states[index] = AlertState.New(rule, series);
-        _alertIds[index] = AlertId.Compute(_rules[rule].Name, seriesKey);
+        _alertIds[index] = AlertId.Compute(_rules[rule].Name, database, seriesKey);
         _stateIndexById[_alertIds[index]] = index;
         _stateCount++;
         return index;

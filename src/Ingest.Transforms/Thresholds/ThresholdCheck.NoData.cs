@@ -39,9 +39,9 @@ public sealed partial class ThresholdCheck
             var series = _seriesList[state.Series];
             _transitions++;
             LevelChanged(index);
-            events.Add(new AlertEvent(_alertIds[index], rule.Name, series.KeyText, series.Measurement, series.Tags,
+            events.Add(new AlertEvent(_alertIds[index], rule.Name, series.Database, series.KeyText, series.Measurement, series.Tags,
                 rule.Rule.Field, previous, AlertLevel.NoData, AlertReason.NoData, state.LastValue, deadline,
-                AlertMessages.NoData(rule, series, previous)));
+                AlertMessages.NoData(rule, series, previous)) { RetentionPolicy = series.RetentionPolicy });
         }
     }
 }

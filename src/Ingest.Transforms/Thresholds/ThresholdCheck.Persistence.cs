@@ -80,7 +80,7 @@ public sealed partial class ThresholdCheck
         SeriesEntry? series;
         try
         {
-            series = FindSeries(key, SeriesKeyHash.Compute(key));
+            series = FindSeries(key, SeriesKeyHash.Compute(key), record.Database ?? "");
         }
         catch (FormatException)
         {
@@ -111,7 +111,7 @@ public sealed partial class ThresholdCheck
     {
         ref readonly var s = ref _states[index];
         return new AlertStateRecord(
-            _rules[s.Rule].Name, _seriesList[s.Series].KeyText, s.Level,
+            _rules[s.Rule].Name, _seriesList[s.Series].Database, _seriesList[s.Series].KeyText, s.Level,
             Time(s.LevelSince), Time(s.LastEvaluated), double.IsNaN(s.LastValue) ? null : s.LastValue,
             Time(s.WarnSince), Time(s.CritSince), Time(s.KeepFiringUntil),
             s.AcknowledgedBy, s.AcknowledgedBy is null ? null : Time(s.AcknowledgedAt));

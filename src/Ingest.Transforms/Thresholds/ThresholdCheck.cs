@@ -81,8 +81,10 @@ public sealed partial class ThresholdCheck
             if (timestamp > _watermark) _watermark = timestamp;
             if (_watermark > _nextDeadline) ExpireSilentSeries(events);
 
-            var series = FindSeries(batch.SeriesKey(i), points[i].SeriesHash);
+            var series = FindSeries(batch.SeriesKey(i), points[i].SeriesHash, batch.Database);
             if (series is null || series.States.Length == 0) continue;
+            // Same string per request: a reference check keeps this to one compare.
+            if (!ReferenceEquals(series.RetentionPolicy, batch.RetentionPolicy)) series.RetentionPolicy = batch.RetentionPolicy;
             EvaluatePoint(series, batch.Fields(i), timestamp, events);
         }
     }

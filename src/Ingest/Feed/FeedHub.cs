@@ -277,6 +277,7 @@ public sealed partial class FeedHub
         w.WriteStartObject();
         w.WriteString("id", e.AlertId);
         w.WriteString("rule", e.Rule);
+        w.WriteString("database", e.Database);
         w.WriteString("seriesKey", e.SeriesKey);
         w.WriteString("measurement", e.Measurement);
         w.WriteStartObject("tags");
@@ -457,6 +458,7 @@ internal sealed class FeedClient
                     w.WriteStartObject();
                     w.WriteString("id", a.Id);
                     w.WriteString("rule", a.Rule);
+                    w.WriteString("database", a.Database);
                     w.WriteString("seriesKey", a.SeriesKey);
                     w.WriteString("level", a.Level.ToString().ToLowerInvariant());
                     if (double.IsFinite(a.Value)) w.WriteNumber("value", a.Value);

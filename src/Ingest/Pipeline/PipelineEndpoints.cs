@@ -80,6 +80,7 @@ public static class PipelineEndpoints
             {
                 id = a.Id,
                 rule = a.Rule,
+                database = a.Database,
                 seriesKey = a.SeriesKey,
                 measurement = a.Measurement,
                 tags = a.Tags,

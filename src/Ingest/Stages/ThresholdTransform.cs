@@ -27,7 +27,6 @@ public sealed class ThresholdTransform : ITransformStage
         Engine = engine;
         _lines = new AlertLineWriter(measurement);
         _stats = stats;
-        if (engine.Rules.Any(r => r.NoDataTimeout is not null)) _lastTarget = new();
     }
 
     public string Name => "threshold";
@@ -36,56 +35,40 @@ public sealed class ThresholdTransform : ITransformStage
     /// <summary>Called with each batch of transitions, on the runner's thread.</summary>
     public event Action<IReadOnlyList<AlertEvent>>? Transitions;
 
-    // Where each series was last written, for no-data events: they are noticed while some other batch is being
-    // processed, and belong beside the silent series' data. Kept only when a rule has a no-data timeout.
-    private readonly Dictionary<ulong, (string Database, string RetentionPolicy)>? _lastTarget;
-
     public void Process(PointBatch input, ITransformOutput output)
     {
         _stats.AddReceived(input.Count);
-        if (_lastTarget is not null) RememberTargets(input);
         Engine.Process(input, _events);
         if (_latency is not null && input.AcceptedAt != 0 && _events.Count > 0)
         {
             var seconds = Stopwatch.GetElapsedTime(input.AcceptedAt).TotalSeconds;
             for (var i = 0; i < _events.Count; i++) _latency.Record(seconds);
         }
-        // Alert events go where the points that caused them went, so a dashboard finds them beside the data.
-        Publish(output, input.Database, input.RetentionPolicy);
+        Publish(output);
     }
 
     /// <summary>Moves the no-data clock forward when points stop coming.</summary>
     public void AdvanceWatermark(long timestamp, ITransformOutput output)
     {
         Engine.AdvanceWatermark(timestamp, _events);
-        Publish(output, "", "");
+        Publish(output);
     }
 
     public void Flush(ITransformOutput output)
     {
     }
 
-    private void RememberTargets(PointBatch input)
-    {
-        foreach (ref readonly var p in input.Points)
-        {
-            ref var slot = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_lastTarget!, p.SeriesHash, out _);
-            // Same strings per request: a reference check keeps the common case to one lookup.
-            if (!ReferenceEquals(slot.Database, input.Database) || !ReferenceEquals(slot.RetentionPolicy, input.RetentionPolicy))
-                slot = (input.Database, input.RetentionPolicy);
-        }
-    }
-
-    private void Publish(ITransformOutput output, string database, string retentionPolicy)
+    /// <summary>
+    /// Alert events go where their series' points went (its database, the retention policy of its last point),
+    /// so a dashboard finds them beside the data; no-data events too, though another batch noticed them.
+    /// </summary>
+    private void Publish(ITransformOutput output)
     {
         if (_events.Count == 0) return;
         var batches = new Dictionary<(string, string), PointBatch>();
         foreach (var e in _events)
         {
-            var target = (database, retentionPolicy);
-            if (e.Reason == AlertReason.NoData && _lastTarget is not null &&
-                _lastTarget.TryGetValue(SeriesKeyHash.Compute(System.Text.Encoding.UTF8.GetBytes(e.SeriesKey)), out var last))
-                target = last;
+            var target = (e.Database, e.RetentionPolicy);
             if (!batches.TryGetValue(target, out var batch))
             {
                 batches[target] = batch = PointBatch.Rent();

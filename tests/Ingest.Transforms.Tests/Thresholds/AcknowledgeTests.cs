@@ -25,7 +25,7 @@ public class AcknowledgeTests
         var h = new ThresholdHarness(Rules.Above(crit: 90));
         h.At(1, 50);
         Assert.False(h.Engine.Acknowledge("ffffffffffffffff", "alice", When));
-        Assert.False(h.Engine.Acknowledge(AlertId.Compute("cpu_high", "cpu,host=a"), "alice", When));
+        Assert.False(h.Engine.Acknowledge(AlertId.Compute("cpu_high", "", "cpu,host=a"), "alice", When));
     }
 
     [Fact]

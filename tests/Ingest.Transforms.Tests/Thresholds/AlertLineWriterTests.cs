@@ -7,7 +7,7 @@ namespace Ingest.Transforms.Tests.Thresholds;
 public class AlertLineWriterTests
 {
     private static AlertEvent Event(string measurement = "cpu", params DecodedTag[] tags) => new(
-        "0123456789abcdef", "cpu_high", "ignored", measurement, tags, "usage",
+        "0123456789abcdef", "cpu_high", "metrics", "ignored", measurement, tags, "usage",
         AlertLevel.Ok, AlertLevel.Crit, AlertReason.Threshold, 97.2, 1_700_000_000_000_000_000,
         "cpu usage on host=a is 97.2, above 90 (CRIT)");
 

@@ -76,7 +76,7 @@ public class EscalationTests
         Assert.Equal(7.5, e.Value);
         Assert.Equal(Ns(5), e.Timestamp);
         Assert.Equal("cpu usage_idle on host=a,region=eu is 7.5, below 10 (CRIT)", e.Message);
-        Assert.Equal(AlertId.Compute("cpu_low", "cpu,host=a,region=eu"), e.AlertId);
+        Assert.Equal(AlertId.Compute("cpu_low", "", "cpu,host=a,region=eu"), e.AlertId);
         Assert.Matches("^[0-9a-f]{16}$", e.AlertId);
         Assert.Equal("cpu usage_idle on host=a,region=eu is 50: OK, was CRIT",
             Assert.Single(h.At(6, 50, "cpu,host=a,region=eu", "usage_idle")).Message);

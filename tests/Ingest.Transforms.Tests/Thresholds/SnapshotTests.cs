@@ -71,7 +71,7 @@ public class SnapshotTests
         h.At(1, 95);
         var json = Encoding.UTF8.GetString(ThresholdSnapshotJson.Serialize(h.Engine.Export()));
         Assert.Equal(
-            "{\"version\":1,\"watermark\":1000000000,\"states\":[{\"rule\":\"cpu_high\",\"seriesKey\":\"cpu,host=a\"," +
+            "{\"version\":2,\"watermark\":1000000000,\"states\":[{\"rule\":\"cpu_high\",\"database\":\"\",\"seriesKey\":\"cpu,host=a\"," +
             "\"level\":\"Ok\",\"lastEvaluated\":1000000000,\"lastValue\":95,\"warnSince\":1000000000,\"critSince\":1000000000}]}",
             json);
     }
@@ -106,6 +106,6 @@ public class SnapshotTests
         var after = new ThresholdHarness(ForRule);
         after.Engine.Import(stored.Values.Select(b => ThresholdSnapshotJson.DeserializeRecord(b)), before.Engine.Watermark);
         Assert.Equal(["OK>CRIT"], Transitions(after.At(60, 95)));
-        Assert.Equal(AlertId.Compute("cpu_high", "cpu,host=a"), stored.Keys.Single());
+        Assert.Equal(AlertId.Compute("cpu_high", "", "cpu,host=a"), stored.Keys.Single());
     }
 }

@@ -23,9 +23,14 @@ internal sealed class ThresholdHarness
         Feed($"{series} {field}={value.ToString(CultureInfo.InvariantCulture)} {Ns(seconds)}");
 
     /// <summary>Feeds lines (nanosecond timestamps) as one batch; returns the new events.</summary>
-    public List<AlertEvent> Feed(params string[] lines)
+    public List<AlertEvent> Feed(params string[] lines) => FeedTo("", "", lines);
+
+    /// <summary>Feeds lines as one batch written to <paramref name="database"/> and <paramref name="retentionPolicy"/>.</summary>
+    public List<AlertEvent> FeedTo(string database, string retentionPolicy, params string[] lines)
     {
         var batch = Batch(lines);
+        batch.Database = database;
+        batch.RetentionPolicy = retentionPolicy;
         var fresh = new List<AlertEvent>();
         Engine.Process(batch, fresh);
         PointBatch.Return(batch);
