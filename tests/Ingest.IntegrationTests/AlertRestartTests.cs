@@ -254,4 +254,67 @@ public class AlertRestartTests
             failures.Add($"GET /api/alerts: expected heartbeat on 'hb,host=a' at nodata, got {Show(active)}");
         Assert.True(failures.Count == 0, string.Join("\n", failures) + $"\n{await AlertRows.WhereAreTheyAsync(stack.Influx)}\n" + DaemonApi.Tail(stack, 20));
     }
+
+    /// <summary>
+    /// Alert events still in memory when the daemon is killed (influxd down, so they could not be delivered) are
+    /// written after the restart: the state in Redis is not saved ahead of them, and the log's records are checked
+    /// again against it. The same series key in a second database is its own alert, with its own event.
+    /// </summary>
+    [Fact]
+    public async Task Alert_events_undelivered_at_a_kill_are_derived_again_and_written_after_the_restart()
+    {
+        await using var stack = await IngestStack.StartAsync(RuleSettings());
+        var db = ServersFixture.UniqueName("alertkill");
+        var other = ServersFixture.UniqueName("alertkill2");
+        await stack.Influx.StopAsync();
+
+        // mem_high (Crit 90, CritReset 85, no For): five hosts go OK -> CRIT at t0 + 10 s, h0 and h1 back to OK at t0 + 20 s.
+        var hosts = Enumerable.Range(0, 5).Select(i => $"h{i}").ToArray();
+        await DaemonApi.WriteAsync(stack, db, hosts.Select(h => $"mem,host={h} used=50 {T0}"), perRequest: 5);
+        await DaemonApi.WriteAsync(stack, db, hosts.Select(h => $"mem,host={h} used=95 {T0 + 10 * S}"), perRequest: 2);
+        await DaemonApi.WriteAsync(stack, db, hosts[..2].Select(h => $"mem,host={h} used=60 {T0 + 20 * S}"), perRequest: 1);
+        // The same series key as h0 in another database: CRIT there, and it stays so.
+        await DaemonApi.WriteAsync(stack, other, [$"mem,host=h0 used=95 {T0 + 10 * S}"]);
+        var expected = hosts.Select(h => $"{InfluxRows.Time(T0 + 10 * S)} host={h} level=crit previous=ok")
+            .Concat(hosts[..2].Select(h => $"{InfluxRows.Time(T0 + 20 * S)} host={h} level=ok previous=crit"))
+            .Order(StringComparer.Ordinal).ToList();
+        var expectedOther = new[] { $"{InfluxRows.Time(T0 + 10 * S)} host=h0 level=crit previous=ok" };
+
+        JsonElement[] active = [];
+        Assert.True(await DaemonApi.WaitUntilAsync(async () => AlertsOf(active = await DaemonApi.ActiveAlertsAsync(stack), "mem_high").Length == 4, TimeSpan.FromSeconds(10)),
+            $"before the kill GET /api/alerts should list h2, h3, h4 and the other database's h0, got {Show(active)}\n" + DaemonApi.Tail(stack));
+        // Long enough for the states to be saved twice over (Thresholds:StateFlushInterval 1 s), were they saved ahead of their events.
+        await Task.Delay(2500);
+        var savedBeforeKill = await stack.Redis.CommandAsync("HLEN", "ingest:alerts:state");
+        stack.Daemon.Kill();
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while (!stack.Daemon.HasExited && DateTime.UtcNow < until) await Task.Delay(20);
+        Assert.True(stack.Daemon.HasExited, "the killed daemon did not exit");
+
+        await stack.Influx.StartAsync();
+        await stack.Daemon.StartAgainAsync();
+        await DaemonApi.WaitUntilAsync(async () =>
+            (await AlertRows.ReadAsync(stack.Influx, db)).Count >= expected.Count && (await AlertRows.ReadAsync(stack.Influx, other)).Count >= 1,
+            TimeSpan.FromSeconds(20));
+        await Task.Delay(1000); // and anything after them
+
+        static List<string> Describe(List<AlertRow> rows) => rows.Where(r => r.Rule == "mem_high")
+            .Select(e => $"{InfluxRows.Time(e.Time)} host={e.Tags.GetValueOrDefault("host")} level={e.Level} previous={e.Previous}")
+            .Order(StringComparer.Ordinal).ToList();
+        var got = Describe(await AlertRows.ReadAsync(stack.Influx, db));
+        var gotOther = Describe(await AlertRows.ReadAsync(stack.Influx, other));
+        var failures = new List<string>();
+        if (!got.SequenceEqual(expected))
+            failures.Add($"alert events in '{db}' after kill -9 and restart: expected\n    {string.Join("\n    ", expected)}\ngot\n    {string.Join("\n    ", got)}");
+        if (!gotOther.SequenceEqual(expectedOther))
+            failures.Add($"alert events in '{other}' (same series key as h0, own state): expected [{expectedOther[0]}], got [{string.Join(", ", gotOther)}]");
+
+        active = AlertsOf(await DaemonApi.ActiveAlertsAsync(stack), "mem_high");
+        var activeNow = active.Select(a => $"{DaemonApi.Prop(a, "database")}:{DaemonApi.Prop(a, "seriesKey")}={DaemonApi.Prop(a, "level")}").Order(StringComparer.Ordinal).ToList();
+        var wantActive = hosts[2..].Select(h => $"{db}:mem,host={h}=crit").Append($"{other}:mem,host=h0=crit").Order(StringComparer.Ordinal).ToList();
+        if (!activeNow.SequenceEqual(wantActive))
+            failures.Add($"GET /api/alerts after the restart: expected [{string.Join(", ", wantActive)}], got [{string.Join(", ", activeNow)}]");
+        Assert.True(failures.Count == 0, string.Join("\n", failures) +
+            $"\nalert states in Redis just before the kill: {savedBeforeKill}\n{await RedisKeysAsync(stack)}\n" + DaemonApi.Tail(stack, 30));
+    }
 }

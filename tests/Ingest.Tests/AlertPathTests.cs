@@ -56,6 +56,40 @@ public class AlertPathTests
     }
 
     [Fact]
+    public async Task Event_batches_are_numbered_and_pending_until_delivered_and_a_checked_record_is_finished()
+    {
+        var rules = new[] { new ThresholdRule { Name = "hot", Measurement = "cpu", Field = "v", Crit = 90 } };
+        var stats = new StageStats("threshold", "transform");
+        var queue = new StageQueue("influx_alerts", 1000, FullPolicy.Backpressure, (_, _) => { });
+        var @unchecked = new Ingest.Durability.SequenceTracker(0);
+        var events = new Ingest.Durability.SequenceTracker(0);
+        var path = new AlertPath(new ThresholdTransform(new ThresholdCheck(rules), "alerts", stats), queue, stats, @unchecked, events);
+        var first = Parse("cpu,host=a v=95 1\n");
+        var second = Parse("cpu,host=a v=10 2\n");
+        first.Sequence = 7;
+        second.Sequence = 8;
+        @unchecked.Add(7);
+        @unchecked.Add(8);
+
+        await path.CheckAsync(second, CancellationToken.None);
+        Assert.Equal(7, @unchecked.OldestPending);
+        await path.CheckAsync(first, CancellationToken.None);
+        Assert.Equal(long.MaxValue, @unchecked.OldestPending);
+
+        // second (t=2, OK) came first and first (t=1) is then out of order: one event, OK -> CRIT at t=2 is not one.
+        Assert.Equal(0, queue.Count);
+        var third = Parse("cpu,host=a v=99 3\ncpu,host=b v=99 3\n");
+        await path.CheckAsync(third, CancellationToken.None);
+        Assert.Equal(1, path.Emitted);
+        var batch = await queue.ReadAsync();
+        Assert.NotNull(batch);
+        Assert.Equal(1, batch.Sequence);
+        Assert.Equal(1, events.OldestPending);
+        events.Complete(batch.Sequence);
+        Assert.Equal(long.MaxValue, events.OldestPending);
+    }
+
+    [Fact]
     public async Task Concurrent_checks_see_every_point_once()
     {
         var (path, queue, stats) = Build();

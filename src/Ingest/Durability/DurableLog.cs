@@ -19,6 +19,9 @@ namespace Ingest.Durability;
 /// for good by InfluxDB).</item>
 /// <item><c>transforms</c>: downsampling; a record is done once every window it fed is final and delivered.
 /// Its checkpoint comes with the tiers' clocks (<c>transforms.json</c>), which a replay needs.</item>
+/// <item><c>alerts</c> (with threshold rules and Redis): the threshold check; a record is done once the alert
+/// state it led to is saved in Redis with every alert event it caused delivered, so that a replay from here
+/// against the saved state derives again exactly the events that may not have reached InfluxDB.</item>
 /// </list>
 /// At start, <see cref="ReadReplay"/> gives the records some consumer had not finished, with what each still
 /// needs; <see cref="Pipeline.PipelineService"/> feeds them through the graph before the daemon takes writes.
@@ -28,12 +31,14 @@ public sealed partial class DurableLog : IDisposable
 {
     public const string RawConsumer = "influx";
     public const string TransformsConsumer = "transforms";
+    public const string AlertsConsumer = "alerts";
     private const string TransformsFile = "transforms.json";
 
     private readonly WriteAheadLog? _log;
     private readonly WalSettings _settings;
     private readonly ILogger<DurableLog> _logger;
     private readonly bool _withTransforms;
+    private readonly bool _withAlerts;
     private readonly Histogram<double>? _fsync;
     private long _replayed, _unreadable, _dropped, _rejected;
     private readonly string? _directory;
@@ -49,7 +54,11 @@ public sealed partial class DurableLog : IDisposable
         Raw = new SequenceTracker(0);
         Transforms = new SequenceTracker(0);
         Derived = new SequenceTracker(0);
+        Unchecked = new SequenceTracker(0);
+        AlertEvents = new SequenceTracker(0);
         if (!_settings.Enabled) return;
+        // Without Redis no alert state survives a restart, so there is no saved state to replay against.
+        _withAlerts = options.Thresholds.Rules.Count > 0 && options.Redis.Enabled;
 
         var directory = Path.GetFullPath(_settings.Directory);
         try
@@ -79,6 +88,7 @@ public sealed partial class DurableLog : IDisposable
         if (_withTransforms) transformsCheckpoint = _log.RegisterConsumer(TransformsConsumer);
         Transforms = new SequenceTracker(transformsCheckpoint);
         Derived = new SequenceTracker(0);
+        if (_withAlerts) Unchecked = new SequenceTracker(_log.RegisterConsumer(AlertsConsumer));
 
         var m = meter.Meter;
         m.CreateObservableGauge("ingest.wal.size", () => _log.SizeBytes, "By", "Bytes of write-ahead log on disk.");
@@ -87,6 +97,7 @@ public sealed partial class DurableLog : IDisposable
         {
             new Measurement<double>(AgeOf(RawConsumer), new KeyValuePair<string, object?>("sink", RawConsumer)),
             new Measurement<double>(_withTransforms ? AgeOf(TransformsConsumer) : 0, new KeyValuePair<string, object?>("sink", TransformsConsumer)),
+            new Measurement<double>(_withAlerts ? AgeOf(AlertsConsumer) : 0, new KeyValuePair<string, object?>("sink", AlertsConsumer)),
         }, "s", "Age of the oldest log record a consumer has not finished (0 when none).");
         m.CreateObservableCounter("ingest.wal.records.replayed", () => Interlocked.Read(ref _replayed), "{record}", "Log records replayed at start.");
         m.CreateObservableCounter("ingest.wal.records.truncated", () => recovery.TruncatedRecords, "{record}", "Torn or corrupt records cut from the log's tail at start.");
@@ -111,11 +122,20 @@ public sealed partial class DurableLog : IDisposable
     /// <summary>Derived batches (downsampled windows) not yet delivered, by emission number.</summary>
     public SequenceTracker Derived { get; }
 
+    /// <summary>Records the threshold check has not evaluated yet (followed only with threshold rules and Redis).</summary>
+    public SequenceTracker Unchecked { get; }
+
+    /// <summary>Batches of alert events not yet delivered or dropped, by emission number.</summary>
+    public SequenceTracker AlertEvents { get; }
+
     /// <summary>Replay bounds: records at or below this were delivered raw before the restart.</summary>
     public long ReplayRawDoneThrough { get; private set; }
 
     /// <summary>Replay bounds: records below this were already final for the transforms before the restart.</summary>
     public long ReplayTransformsFrom { get; private set; }
+
+    /// <summary>Replay bounds: records from this one on are checked against the thresholds again.</summary>
+    public long ReplayAlertsFrom { get; private set; }
 
     public WalRecovery? Recovery => _log?.Recovery;
 
@@ -176,6 +196,7 @@ public sealed partial class DurableLog : IDisposable
     {
         Raw.Add(sequence);
         Transforms.Add(sequence);
+        if (_withAlerts) Unchecked.Add(sequence);
     }
 
     /// <summary>
@@ -186,6 +207,7 @@ public sealed partial class DurableLog : IDisposable
     {
         Raw.Complete(sequence);
         Transforms.Complete(sequence);
+        Unchecked.Complete(sequence);
     }
 
     /// <summary>
@@ -200,9 +222,12 @@ public sealed partial class DurableLog : IDisposable
         var saved = _withTransforms ? ReadTransformsCheckpoint() : null;
         // Without windows nothing is rebuilt from the log, but the transforms (live state) still take every new record.
         var transformsFrom = _withTransforms ? Math.Min(saved?.From ?? raw + 1, _log.GetCheckpoint(TransformsConsumer) + 1) : _log.LastSequence + 1;
+        // Without a saved alert state, the check sees what the transforms see (the open windows' records).
+        var alertsFrom = _withAlerts ? _log.GetCheckpoint(AlertsConsumer) + 1 : transformsFrom;
         ReplayRawDoneThrough = raw;
         ReplayTransformsFrom = transformsFrom;
-        return (Read(Math.Min(raw + 1, transformsFrom)), saved);
+        ReplayAlertsFrom = alertsFrom;
+        return (Read(Math.Min(Math.Min(raw + 1, transformsFrom), alertsFrom)), saved);
 
         IEnumerable<PointBatch> Read(long from)
         {
@@ -221,6 +246,7 @@ public sealed partial class DurableLog : IDisposable
                 }
                 if (record.Sequence > raw) Raw.Add(record.Sequence);
                 if (record.Sequence >= transformsFrom) Transforms.Add(record.Sequence);
+                if (_withAlerts && record.Sequence >= alertsFrom) Unchecked.Add(record.Sequence);
                 Interlocked.Increment(ref _replayed);
                 yield return batch;
             }
@@ -232,6 +258,26 @@ public sealed partial class DurableLog : IDisposable
 
     /// <summary>Whether the transforms still have to see record <paramref name="sequence"/>.</summary>
     public bool NeedsTransforms(long sequence) => sequence == 0 || sequence >= ReplayTransformsFrom;
+
+    /// <summary>Whether the threshold check has to see record <paramref name="sequence"/> (again).</summary>
+    public bool NeedsCheck(long sequence) => sequence == 0 || sequence >= ReplayAlertsFrom;
+
+    /// <summary>
+    /// The alert state as of every record below <paramref name="from"/> is saved, with its events delivered:
+    /// a replay need not check those records again.
+    /// </summary>
+    public void CheckpointAlerts(long from)
+    {
+        if (_log is null || !_withAlerts || from <= 1) return;
+        try
+        {
+            _log.Checkpoint(AlertsConsumer, Math.Min(from - 1, _log.LastSequence));
+        }
+        catch (IOException e)
+        {
+            LogCheckpointFailed(e.Message);
+        }
+    }
 
     /// <summary>
     /// Records delivery progress: the raw checkpoint, and for the transforms the record from which a replay
@@ -289,7 +335,8 @@ public sealed partial class DurableLog : IDisposable
     }
 
     /// <summary>Age of the oldest record <paramref name="consumer"/> is not done with; 0 when none.</summary>
-    public double OldestUndeliveredSeconds(string consumer) => consumer == TransformsConsumer && !_withTransforms ? 0 : AgeOf(consumer);
+    public double OldestUndeliveredSeconds(string consumer) =>
+        (consumer == TransformsConsumer && !_withTransforms) || (consumer == AlertsConsumer && !_withAlerts) ? 0 : AgeOf(consumer);
 
     private double AgeOf(string consumer) =>
         _log?.OldestUnconsumedAppendTime(consumer) is { } t ? Math.Max(0, (DateTimeOffset.UtcNow - t).TotalSeconds) : 0;

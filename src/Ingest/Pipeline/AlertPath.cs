@@ -1,3 +1,4 @@
+using Ingest.Durability;
 using Ingest.LineProtocol;
 using Ingest.Stages;
 
@@ -15,19 +16,33 @@ namespace Ingest.Pipeline;
 /// engine keeps its state without further locking. Anything else that touches the engine (acknowledgements,
 /// state export and restore) goes through <see cref="RunExclusive{T}"/>. Listeners of
 /// <see cref="ThresholdTransform.Transitions"/> are called under that lock and must not block.
+/// <para>Durability: each batch of alert events gets an emission number (its <see cref="PointBatch.Sequence"/>),
+/// pending in <c>events</c> until the alerts sink has delivered or dropped it; a checked log record is finished
+/// in <c>unchecked</c> under the same lock. Read together under <see cref="RunExclusive{T}"/>, the two say which
+/// records a saved alert state covers and which events it presumes delivered (see
+/// <see cref="Sinks.Redis.AlertStateStore"/>).</para>
 /// </remarks>
 public sealed class AlertPath
 {
     private readonly object _gate = new();
     private readonly Collector _collector = new();
     private readonly StageStats _stats;
+    private readonly SequenceTracker? _unchecked;
+    private readonly SequenceTracker? _events;
+    private long _emitted;
 
-    public AlertPath(ThresholdTransform check, StageQueue queue, StageStats stats)
+    public AlertPath(ThresholdTransform check, StageQueue queue, StageStats stats,
+        SequenceTracker? @unchecked = null, SequenceTracker? events = null)
     {
         Check = check;
         Queue = queue;
         _stats = stats;
+        _unchecked = @unchecked;
+        _events = events;
     }
+
+    /// <summary>The emission number of the last batch of alert events queued. Read under <see cref="RunExclusive{T}"/>.</summary>
+    public long Emitted => _emitted;
 
     public ThresholdTransform Check { get; }
 
@@ -49,7 +64,16 @@ public sealed class AlertPath
                 // A bug in a rule must not fail the write: the points are already buffered. Counted instead.
                 _stats.AddError(Check.Name + ":" + e.GetType().Name);
             }
+            finally
+            {
+                _unchecked?.Complete(batch.Sequence);
+            }
             events = _collector.Take();
+            foreach (var b in events)
+            {
+                b.Sequence = ++_emitted;
+                _events?.Add(b.Sequence);
+            }
         }
         foreach (var b in events) await Queue.WriteAsync(b, cancellationToken).ConfigureAwait(false);
     }

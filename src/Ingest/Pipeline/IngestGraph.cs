@@ -69,12 +69,16 @@ public sealed class IngestGraph
             var thresholdStats = telemetry.Register(new StageStats("threshold", "transform"));
             StageStats alertSink = null!;
             var queue = new StageQueue("influx_alerts", options.Pipeline.AlertQueueCapacity, options.Pipeline.DerivedQueuePolicy,
-                (b, reason) => alertSink.AddDropped(reason, b.Count));
+                (b, reason) =>
+                {
+                    alertSink.AddDropped(reason, b.Count);
+                    log.AlertEvents.Complete(b.Sequence);
+                });
             alertSink = telemetry.Register(new StageStats("influx_alerts", "sink") { QueueDepth = () => queue.Depth, QueueCapacity = queue.Capacity });
             Alerts = new AlertPath(new ThresholdTransform(new ThresholdCheck(options.Thresholds.Rules), options.Thresholds.Measurement, thresholdStats, meter),
-                queue, thresholdStats);
+                queue, thresholdStats, log.Unchecked, log.AlertEvents);
             if (feed is not null) Alerts.Check.Transitions += feed.PublishAlerts;
-            AlertSink = SinkFor(queue, alertSink, Ordered(client), instruments, loggers, _ => { });
+            AlertSink = SinkFor(queue, alertSink, Ordered(client), instruments, loggers, b => log.AlertEvents.Complete(b.Sequence));
         }
 
         RunnerStats = telemetry.Register(new StageStats("transforms", "transform"));

@@ -47,9 +47,9 @@ public static class PipelineEndpoints
                 {
                     sizeBytes = graph.Log.SizeBytes,
                     segments = graph.Log.SegmentCount,
-                    pending = new { influx = graph.Log.Raw.Pending, transforms = graph.Log.Transforms.Pending, derived = graph.Log.Derived.Pending },
+                    pending = new { influx = graph.Log.Raw.Pending, transforms = graph.Log.Transforms.Pending, derived = graph.Log.Derived.Pending, alerts = graph.Log.Unchecked.Pending, alertEvents = graph.Log.AlertEvents.Pending },
                     checkpoints = new { influx = graph.Log.Raw.Checkpoint },
-                    oldestUndeliveredSeconds = new { influx = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.RawConsumer), transforms = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.TransformsConsumer) },
+                    oldestUndeliveredSeconds = new { influx = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.RawConsumer), transforms = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.TransformsConsumer), alerts = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.AlertsConsumer) },
                     replayed = graph.Log.Replayed,
                     dropped = graph.Log.Dropped,
                     recovery = graph.Log.Recovery is { } r ? new

@@ -82,7 +82,7 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
             records++;
             points += batch.Count;
             batch.AcceptedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-            if (graph.Alerts is { } check && graph.Log.NeedsTransforms(batch.Sequence)) await check.CheckAsync(batch, cancellationToken).ConfigureAwait(false);
+            if (graph.Alerts is { } check && graph.Log.NeedsCheck(batch.Sequence)) await check.CheckAsync(batch, cancellationToken).ConfigureAwait(false);
             // Waits for room as long as it takes: the sinks are running and free it as they deliver.
             while (!await graph.Buffer.TryEnqueueAsync(batch, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false))
                 LogReplayWaiting(records, graph.Buffer.Depth);

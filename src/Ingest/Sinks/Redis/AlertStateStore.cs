@@ -13,8 +13,15 @@ namespace Ingest.Sinks.Redis;
 /// back once at start, before the first batch is evaluated.
 /// </summary>
 /// <remarks>
-/// Keys: <c>ingest:alerts:state</c>, a hash from alert id to the state as JSON; <c>ingest:alerts:watermark</c>,
-/// the event-time watermark in nanoseconds. Writes that fail are kept and tried again, newest state winning.
+/// <para>Keys: <c>ingest:alerts:state</c>, a hash from alert id to the state as JSON; <c>ingest:alerts:watermark</c>,
+/// the event-time watermark in nanoseconds. Writes that fail are kept and tried again, newest state winning.</para>
+/// <para>With the write-ahead log, a state is written only once every alert event derived before it was taken
+/// has been delivered to InfluxDB (or dropped by policy, counted): each take is a cut — the states as of every
+/// log record below <see cref="Cut.From"/> checked, and the events up to <see cref="Cut.Emitted"/>. Once a cut is
+/// written, the log's <c>alerts</c> checkpoint moves to it. After a crash the saved state is therefore never
+/// ahead of the delivered events, and replaying the records from the checkpoint derives again every event that
+/// may have been lost in memory. At most two cuts wait at a time (the oldest, and the newer ones merged), so an
+/// InfluxDB outage costs memory per changed state, not per flush.</para>
 /// </remarks>
 public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions options, RedisConnection redis, ILogger<AlertStateStore> logger) : BackgroundService
 {
@@ -22,6 +29,28 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
     public const string WatermarkKey = "ingest:alerts:watermark";
 
     private readonly Dictionary<string, AlertStateRecord> _unwritten = new();
+    private Cut? _waiting, _next;
+
+    /// <summary>
+    /// States taken at one moment, with the first log record the check had not evaluated then and the emission
+    /// number of the last alert events queued by then.
+    /// </summary>
+    private sealed class Cut(long from, long emitted, long watermark)
+    {
+        public long From { get; private set; } = from;
+        public long Emitted { get; private set; } = emitted;
+        public long Watermark { get; private set; } = watermark;
+        public Dictionary<string, AlertStateRecord> States { get; } = new();
+
+        /// <summary>Folds a later cut into this one: still a cut, as of the later moment.</summary>
+        public void Absorb(Cut later)
+        {
+            foreach (var (id, r) in later.States) States[id] = r;
+            From = later.From;
+            Emitted = later.Emitted;
+            Watermark = later.Watermark;
+        }
+    }
 
     private ThresholdCheck? Engine => graph.Thresholds?.Engine;
 
@@ -69,31 +98,59 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
         await SaveAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Writes every state changed since the last save, and the watermark.</summary>
+    /// <summary>
+    /// Takes the states changed since the last take, and writes those whose alert events have all been delivered,
+    /// with the watermark; then moves the log's <c>alerts</c> checkpoint past the records they cover.
+    /// </summary>
     public async Task SaveAsync()
     {
         if (Engine is not { } engine) return;
-        var dirty = new List<AlertStateRecord>();
-        var watermark = graph.Alerts!.RunExclusive(() =>
+        var log = graph.Log;
+        var alerts = graph.Alerts!;
+        var taken = alerts.RunExclusive(() =>
         {
+            var dirty = new List<AlertStateRecord>();
             engine.TakeDirty(dirty);
-            return engine.Watermark;
+            // Every record below From has been checked; records pending from an append in progress count too.
+            var pending = log.Unchecked.OldestPending;
+            var cut = new Cut(pending == long.MaxValue ? log.Unchecked.Highest + 1 : pending, alerts.Emitted, engine.Watermark);
+            foreach (var r in dirty) cut.States[r.Id] = r;
+            return cut;
         });
-        foreach (var r in dirty) _unwritten[r.Id] = r;
-        if (_unwritten.Count == 0) return;
-        try
+        if (_waiting is null) _waiting = taken;
+        else if (_next is null) _next = taken;
+        else _next.Absorb(taken);
+
+        long? watermark = null, from = null;
+        // Events up to a cut's emission number are delivered once no emission at or below it is pending.
+        // Without the log there is no replay to derive lost events again: states are written as they are.
+        while (_waiting is { } cut && (!log.Enabled || log.AlertEvents.OldestPending > cut.Emitted))
         {
-            var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
-            var entries = _unwritten.Values.Select(r => new HashEntry(r.Id, ThresholdSnapshotJson.Serialize(r))).ToArray();
-            await Task.WhenAll(
-                db.HashSetAsync(StateKey, entries),
-                db.StringSetAsync(WatermarkKey, watermark)).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-            _unwritten.Clear();
+            foreach (var (id, r) in cut.States) _unwritten[id] = r;
+            watermark = cut.Watermark;
+            from = cut.From;
+            (_waiting, _next) = (_next, null);
         }
-        catch (Exception e) when (e is RedisException or TimeoutException)
+        if (watermark is null) return;
+        if (_unwritten.Count > 0)
         {
-            LogSaveFailed(_unwritten.Count, e.Message);
+            try
+            {
+                var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
+                var entries = _unwritten.Values.Select(r => new HashEntry(r.Id, ThresholdSnapshotJson.Serialize(r))).ToArray();
+                await Task.WhenAll(
+                    db.HashSetAsync(StateKey, entries),
+                    db.StringSetAsync(WatermarkKey, watermark.Value)).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+                _unwritten.Clear();
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                // The checkpoint still moves: the events are delivered, and holding the log back for a Redis
+                // outage would end in refusing writes. A crash before Redis returns restarts from older states.
+                LogSaveFailed(_unwritten.Count, e.Message);
+            }
         }
+        log.CheckpointAlerts(from!.Value);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Restored {Restored} alert states from Redis ({Skipped} skipped: rule gone or no longer matching)")]
