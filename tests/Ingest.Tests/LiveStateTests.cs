@@ -18,11 +18,23 @@ public class LiveStateTests
     private static LiveStateTransform Live(int maxSeries = 1000, long now = 1_000_000) =>
         new(new LiveOptions { MaxSeries = maxSeries, Expiry = TimeSpan.FromSeconds(10) }, "metrics") { Clock = () => now };
 
+    /// <summary>One flush: the series taken, as the snapshot shows them after it.</summary>
     private static Dictionary<string, LiveSeries> Take(LiveStateTransform live)
     {
-        var list = new List<LiveSeries>();
+        var list = new List<LiveWrite>();
         live.TakeDirty(list);
-        return list.ToDictionary(s => s.Id);
+        var published = live.Snapshot(null, [], null).ToDictionary(s => s.Id);
+        static string Text(byte[] utf8) => Encoding.UTF8.GetString(utf8);
+        return list.ToDictionary(w => w.IdText, w =>
+        {
+            var s = published[w.IdText];
+            // What Redis gets is what the snapshot shows.
+            Assert.Equal(s.RedisKey, Text(w.RedisKey));
+            Assert.Equal(s.UpdatedMs, w.UpdatedMs);
+            Assert.Equal(s.Fields.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => (f.Key, f.Key + ":ts", f.Value.Value, f.Value.Timestamp)),
+                w.Fields.Select(f => (Text(f.Name), Text(f.TsName), Text(f.Value), f.Timestamp)).OrderBy(f => f.Item1, StringComparer.Ordinal));
+            return s;
+        });
     }
 
     [Fact]
@@ -117,6 +129,24 @@ public class LiveStateTests
     }
 
     [Fact]
+    public void The_snapshot_shows_the_last_flush_not_the_points_since()
+    {
+        var live = Live();
+        live.Process(Batch("cpu,host=a v=1 1\n"), null!);
+        Take(live);
+        live.Process(Batch("cpu,host=a v=2,w=5 2\n"), null!);
+
+        var before = Assert.Single(live.Snapshot(null, [], null));
+        Assert.Equal(["v"], before.Fields.Keys);
+        Assert.Equal(new LiveField("1", FieldType.Float, 1), before.Fields["v"]);
+        var after = Take(live)["metrics:cpu,host=a"];
+        Assert.Equal(new LiveField("2", FieldType.Float, 2), after.Fields["v"]);
+        Assert.Equal(new LiveField("5", FieldType.Float, 2), after.Fields["w"]);
+        // The copy handed out before the flush is the reader's own: the flush did not change it.
+        Assert.Equal("1", before.Fields["v"].Value);
+    }
+
+    [Fact]
     public void Stale_series_are_pruned_and_left_out_of_a_full_rewrite()
     {
         long now = 1_000_000;
@@ -126,7 +156,7 @@ public class LiveStateTests
         live.Process(Batch("b v=1 1\n"), null!);
         Take(live);
         now += 5_000; // a is 11 s old, b 5 s
-        Assert.Equal(["metrics:b"], live.AllPublished(now).Select(s => s.Id));
+        Assert.Equal(["metrics:b"], live.AllPublished(now).Select(s => s.IdText));
         Assert.Equal(1, live.Prune(now));
         Assert.Equal(1, live.SeriesCount);
         Assert.Equal(["metrics:b"], live.Snapshot(null, [], null).Select(s => s.Id));

@@ -10,7 +10,7 @@ namespace Ingest.Live;
 /// <c>true</c>/<c>false</c>, strings unescaped.</param>
 public readonly record struct LiveField(string Value, FieldType Type, long Timestamp);
 
-/// <summary>One series as last published by <see cref="LiveStateTransform.TakeDirty"/>; immutable.</summary>
+/// <summary>One series as last published by <see cref="LiveStateTransform.TakeDirty"/>: a copy, built for a reader.</summary>
 /// <param name="Id"><c>{db}:{seriesKey}</c>, the member of the Redis index.</param>
 /// <param name="UpdatedMs">Wall-clock Unix time (ms) of the last point received for the series.</param>
 public sealed record LiveSeries(
@@ -27,12 +27,35 @@ public sealed record LiveSeries(
 }
 
 /// <summary>
+/// One field of a <see cref="LiveWrite"/>: the hash fields <c>{Name}</c> = <c>{Value}</c> and <c>{TsName}</c>
+/// (<c>{Name}:ts</c>) = <c>{Timestamp}</c>. All text as UTF-8: the Redis client sends bytes as they are, where a
+/// string would be encoded anew at every write (names are encoded once per series and kept).
+/// </summary>
+public readonly record struct LiveWriteField(byte[] Name, byte[] TsName, byte[] Value, long Timestamp);
+
+/// <summary>What the writer sends to Redis for one series at one flush. Short-lived: built per flush, then dropped.</summary>
+/// <param name="Id"><c>{db}:{seriesKey}</c> (UTF-8), the member of the Redis index.</param>
+/// <param name="RedisKey"><c>ingest:live:{db}:{seriesKey}</c> (UTF-8).</param>
+/// <param name="UpdatedMs">Wall-clock Unix time (ms) of the last point received for the series.</param>
+public sealed record LiveWrite(byte[] Id, byte[] RedisKey, LiveWriteField[] Fields, long UpdatedMs)
+{
+    public string IdText => Encoding.UTF8.GetString(Id);
+}
+
+/// <summary>
 /// Keeps the latest value and event time of every field of every series, as a pipeline transform (it derives
 /// nothing). <see cref="Process"/> runs on the runner thread and does not allocate once a series and its fields
 /// are known; changed series are marked dirty, once each however often they change, and
-/// <see cref="TakeDirty"/> (the writer, every flush interval) turns them into immutable
-/// <see cref="LiveSeries"/>, published for <see cref="Snapshot"/> and handed on to Redis.
+/// <see cref="TakeDirty"/> (the writer, every flush interval) publishes them for <see cref="Snapshot"/> and
+/// hands them on to Redis.
 /// </summary>
+/// <remarks>
+/// Publishing copies each field's bytes into a second slot of the same series, in place: no object lives from
+/// one flush to the next but the series itself. (Published copies made anew each flush lived just long enough
+/// to reach the oldest generation of the heap, and at 100 000 series the collections of that garbage paused
+/// the whole process for a quarter of the time.) Readers of the published state lock the one series they copy,
+/// never the pipeline.
+/// </remarks>
 public sealed class LiveStateTransform : ITransformStage
 {
     public const string KeyPrefix = "ingest:live:";
@@ -41,7 +64,8 @@ public sealed class LiveStateTransform : ITransformStage
     private readonly Dictionary<ulong, Series> _index = new();
     private readonly List<Series> _dirty = new();
     private readonly List<string> _databases = new();
-    private readonly ConcurrentDictionary<string, LiveSeries> _published = new(StringComparer.Ordinal);
+    // Published series by id; an entry is added at a series' first publication and removed when it is pruned.
+    private readonly ConcurrentDictionary<string, Series> _published = new(StringComparer.Ordinal);
     private readonly LiveOptions _options;
     private readonly string _defaultDatabase;
     private readonly StageStats? _stats;
@@ -118,10 +142,10 @@ public sealed class LiveStateTransform : ITransformStage
     }
 
     /// <summary>
-    /// Takes up to <paramref name="max"/> dirty series, publishes them for <see cref="Snapshot"/> and adds them to
-    /// <paramref name="into"/>; returns how many were taken.
+    /// Takes up to <paramref name="max"/> dirty series, publishes them for <see cref="Snapshot"/> and adds what
+    /// Redis is to get to <paramref name="into"/>; returns how many were taken.
     /// </summary>
-    public int TakeDirty(List<LiveSeries> into, int max = int.MaxValue)
+    public int TakeDirty(List<LiveWrite> into, int max = int.MaxValue)
     {
         lock (_sync)
         {
@@ -131,20 +155,25 @@ public sealed class LiveStateTransform : ITransformStage
             {
                 var s = _dirty[i];
                 s.Dirty = false;
-                var published = s.Publish(_databases[s.Database]);
-                _published[published.Id] = published;
-                into.Add(published);
+                if (s.Publish(_databases[s.Database])) _published[s.PublishedId!] = s;
+                into.Add(s.PublishedWrite());
             }
             _dirty.RemoveRange(_dirty.Count - n, n);
             return n;
         }
     }
 
-    /// <summary>Every published series (for a full rewrite), stale ones (older than the expiry) left out.</summary>
-    public List<LiveSeries> AllPublished(long nowMs)
+    /// <summary>Every published series as a write (for a full rewrite), stale ones (older than the expiry) left out.</summary>
+    public List<LiveWrite> AllPublished(long nowMs)
     {
         var expiry = (long)_options.Expiry.TotalMilliseconds;
-        return _published.Values.Where(s => expiry == 0 || nowMs - s.UpdatedMs < expiry).ToList();
+        var all = new List<LiveWrite>(_published.Count);
+        foreach (var s in _published.Values)
+        {
+            var write = s.PublishedWrite();
+            if (expiry == 0 || nowMs - write.UpdatedMs < expiry) all.Add(write);
+        }
+        return all;
     }
 
     /// <summary>
@@ -195,26 +224,19 @@ public sealed class LiveStateTransform : ITransformStage
         var result = new List<LiveSeries>();
         foreach (var s in _published.Values)
         {
+            // Measurement and tags are set at the first publication and never change.
             if (measurement is not null && s.Measurement != measurement) continue;
             var match = true;
             foreach (var (key, value) in tagFilters)
             {
-                if (!s.Tags.Any(t => t.Key == key && t.Value == value))
+                if (!s.Tags!.Any(t => t.Key == key && t.Value == value))
                 {
                     match = false;
                     break;
                 }
             }
             if (!match) continue;
-            if (fields is { Count: > 0 })
-            {
-                var selected = new Dictionary<string, LiveField>(StringComparer.Ordinal);
-                foreach (var f in fields)
-                    if (s.Fields.TryGetValue(f, out var v)) selected[f] = v;
-                if (selected.Count == 0) continue;
-                result.Add(s with { Fields = selected });
-            }
-            else result.Add(s);
+            if (s.PublishedSeries(fields) is { } copy) result.Add(copy);
         }
         result.Sort((a, b) => string.CompareOrdinal(a.Id, b.Id));
         return result;
@@ -250,12 +272,18 @@ public sealed class LiveStateTransform : ITransformStage
         return added;
     }
 
+    /// <summary>
+    /// A series: the current field values (written by <see cref="Process"/> under the transform's lock) and the
+    /// published ones (copied from them by <see cref="Publish"/>, under the transform's lock and this object's;
+    /// read under this object's lock alone).
+    /// </summary>
     private sealed class Series(int database, byte[] key)
     {
         private FieldSlot[] _fields = new FieldSlot[4];
-        private int _fieldCount;
-        private string? _keyText, _measurement, _id;
-        private KeyValuePair<string, string>[]? _tags;
+        private int _fieldCount, _publishedCount;
+        private long _publishedUpdatedMs;
+        private string? _id, _databaseName, _keyText;
+        private byte[]? _idBytes, _redisKey;
 
         public int Database { get; } = database;
         public byte[] Key { get; } = key;
@@ -263,6 +291,8 @@ public sealed class LiveStateTransform : ITransformStage
         public bool Dirty;
         public long UpdatedMs;
         public string? PublishedId => _id;
+        public string? Measurement { get; private set; }
+        public KeyValuePair<string, string>[]? Tags { get; private set; }
 
         public FieldSlot Field(ReadOnlySpan<byte> key)
         {
@@ -272,48 +302,111 @@ public sealed class LiveStateTransform : ITransformStage
             return _fields[_fieldCount++] = new FieldSlot(key.ToArray());
         }
 
-        public LiveSeries Publish(string database)
+        /// <summary>Copies the current values to the published ones; true at the first publication.</summary>
+        public bool Publish(string database)
         {
-            if (_id is null)
+            var first = _id is null;
+            if (first)
             {
+                _databaseName = database;
                 _keyText = Encoding.UTF8.GetString(Key);
+                (Measurement, Tags) = SplitSeriesKey(Key);
                 _id = database + ":" + _keyText;
-                (_measurement, _tags) = SplitSeriesKey(Key);
+                _idBytes = Encoding.UTF8.GetBytes(_id);
+                _redisKey = Encoding.UTF8.GetBytes(KeyPrefix + _id);
             }
-            var fields = new Dictionary<string, LiveField>(_fieldCount, StringComparer.Ordinal);
-            for (var i = 0; i < _fieldCount; i++)
+            lock (this)
             {
-                var f = _fields[i];
-                fields[f.Name] = new LiveField(f.Text(), f.Type, f.Timestamp);
+                for (var i = 0; i < _fieldCount; i++) _fields[i].Publish();
+                _publishedCount = _fieldCount;
+                _publishedUpdatedMs = UpdatedMs;
             }
-            return new LiveSeries(_id, database, _keyText!, _measurement!, _tags!, fields, UpdatedMs);
+            return first;
+        }
+
+        /// <summary>The published state as Redis gets it; value texts are made here, for this write only.</summary>
+        public LiveWrite PublishedWrite()
+        {
+            lock (this)
+            {
+                var fields = new LiveWriteField[_publishedCount];
+                for (var i = 0; i < fields.Length; i++)
+                {
+                    var f = _fields[i];
+                    fields[i] = new LiveWriteField(f.NameBytes, f.TsNameBytes, f.PublishedTextBytes(), f.PublishedTimestamp);
+                }
+                return new LiveWrite(_idBytes!, _redisKey!, fields, _publishedUpdatedMs);
+            }
+        }
+
+        /// <summary>A copy of the published state, with only <paramref name="only"/> of its fields when given; null when none of them is there.</summary>
+        public LiveSeries? PublishedSeries(IReadOnlyList<string>? only)
+        {
+            lock (this)
+            {
+                var fields = new Dictionary<string, LiveField>(_publishedCount, StringComparer.Ordinal);
+                for (var i = 0; i < _publishedCount; i++)
+                {
+                    var f = _fields[i];
+                    if (only is { Count: > 0 } && !only.Contains(f.Name, StringComparer.Ordinal)) continue;
+                    fields[f.Name] = new LiveField(f.PublishedText(), f.PublishedType, f.PublishedTimestamp);
+                }
+                if (only is { Count: > 0 } && fields.Count == 0) return null;
+                return new LiveSeries(_id!, _databaseName!, _keyText!, Measurement!, Tags!, fields, _publishedUpdatedMs);
+            }
         }
     }
 
+    /// <summary>One field of a series: its current value and, copied at each flush, its published one (raw bytes).</summary>
     private sealed class FieldSlot(byte[] key)
     {
         private byte[] _value = new byte[16];
         private int _length;
-        private string? _text;
+        private FieldType _type;
+        private byte[] _published = new byte[16];
+        private int _publishedLength;
 
         public byte[] Key { get; } = key;
         public string Name { get; } = Escaping.Unescape(key, EscapeKind.Key);
-        public FieldType Type { get; private set; }
+        public byte[] NameBytes => field ??= Encoding.UTF8.GetBytes(Name);
+        public byte[] TsNameBytes => field ??= Encoding.UTF8.GetBytes(Name + ":ts");
         public long Timestamp { get; private set; } = long.MinValue;
+        public FieldType PublishedType { get; private set; }
+        public long PublishedTimestamp { get; private set; } = long.MinValue;
 
         public void Set(ReadOnlySpan<byte> raw, FieldType type, long timestamp)
         {
             if (raw.Length > _value.Length) _value = new byte[Math.Max(raw.Length, _value.Length * 2)];
             raw.CopyTo(_value);
             _length = raw.Length;
-            Type = type;
+            _type = type;
             Timestamp = timestamp;
-            _text = null;
         }
 
-        /// <summary>The value as text, converted once per change.</summary>
-        public string Text() => _text ??= ToText(_value.AsSpan(0, _length), Type);
+        public void Publish()
+        {
+            if (_length > _published.Length) _published = new byte[_value.Length];
+            _value.AsSpan(0, _length).CopyTo(_published);
+            _publishedLength = _length;
+            PublishedType = _type;
+            PublishedTimestamp = Timestamp;
+        }
+
+        public string PublishedText() => ToText(_published.AsSpan(0, _publishedLength), PublishedType);
+
+        public byte[] PublishedTextBytes() => ToTextBytes(_published.AsSpan(0, _publishedLength), PublishedType);
     }
+
+    private static readonly byte[] True = "true"u8.ToArray(), False = "false"u8.ToArray();
+
+    /// <summary><see cref="ToText"/> as UTF-8. The shared true/false arrays are only read (the client sends them).</summary>
+    private static byte[] ToTextBytes(ReadOnlySpan<byte> raw, FieldType type) => type switch
+    {
+        FieldType.Integer or FieldType.Unsigned => raw[..^1].ToArray(),
+        FieldType.Boolean => raw[0] is (byte)'t' or (byte)'T' ? True : False,
+        FieldType.String => Encoding.UTF8.GetBytes(Escaping.Unescape(raw, EscapeKind.StringValue)),
+        _ => raw.ToArray(),
+    };
 
     private static string ToText(ReadOnlySpan<byte> raw, FieldType type) => type switch
     {

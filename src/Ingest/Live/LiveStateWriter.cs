@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using System.Globalization;
 using Ingest.Pipeline;
 using Ingest.Sinks.Redis;
 using Ingest.Telemetry;
@@ -32,8 +31,9 @@ public sealed partial class LiveStateWriter : BackgroundService
     private readonly ILogger<LiveStateWriter> _logger;
     private readonly Counter<long>? _writes;
     private readonly Counter<long>? _errors;
-    private readonly Dictionary<string, LiveSeries> _unwritten = new(StringComparer.Ordinal);
-    private readonly List<LiveSeries> _taken = new();
+    // What this flush writes. A flush that fails leaves nothing queued (the full state goes out later), so
+    // nothing outlives a flush.
+    private readonly List<LiveWrite> _taken = new();
     private ConnectionMultiplexer? _subscribed;
     private int _needFull;
     private bool _reportedDown;
@@ -57,9 +57,6 @@ public sealed partial class LiveStateWriter : BackgroundService
         _writes = m.CreateCounter<long>("ingest.live.writes", "{series}", "Series written to Redis.");
         _errors = m.CreateCounter<long>("ingest.live.flush.errors", "{flush}", "Live state flushes to Redis that failed.");
     }
-
-    /// <summary>Series waiting to be written (newest state each).</summary>
-    internal int Unwritten => _unwritten.Count;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -108,47 +105,40 @@ public sealed partial class LiveStateWriter : BackgroundService
             Lost("not connected");
             return;
         }
+        var pending = _taken;
         if (Interlocked.Exchange(ref _needFull, 0) == 1)
         {
             // Redis may have lost everything: write all of it again, taken series included (they are published).
-            _unwritten.Clear();
-            foreach (var s in _live.AllPublished(now)) _unwritten[s.Id] = s;
-            LogFullRewrite(_unwritten.Count);
+            pending = _live.AllPublished(now);
+            _taken.Clear();
+            LogFullRewrite(pending.Count);
         }
-        else
-        {
-            foreach (var s in _taken) _unwritten[s.Id] = s;
-        }
-        _taken.Clear();
         var db = multiplexer.GetDatabase();
         var expiry = _live.Options.Expiry;
-        if (_unwritten.Count == 0)
+        if (pending.Count == 0)
         {
             // Nothing changed: the index still loses its stale members now and then.
             if (pruned) await TryAsync(WriteAsync(db, [], expiry, now)).ConfigureAwait(false);
             return;
         }
-        var pending = _unwritten.Values.ToList();
-        for (var start = 0; start < pending.Count; start += ChunkSeries)
+        try
         {
-            var chunk = pending.GetRange(start, Math.Min(ChunkSeries, pending.Count - start));
-            try
+            for (var start = 0; start < pending.Count; start += ChunkSeries)
             {
-                await WriteAsync(db, chunk, expiry, now).WaitAsync(Timeout).ConfigureAwait(false);
-                foreach (var s in chunk)
-                {
-                    // A newer state taken meanwhile is not in this list: only remove what was written.
-                    if (_unwritten.TryGetValue(s.Id, out var current) && ReferenceEquals(current, s)) _unwritten.Remove(s.Id);
-                }
-                _writes?.Add(chunk.Count);
+                var count = Math.Min(ChunkSeries, pending.Count - start);
+                await WriteAsync(db, pending.GetRange(start, count), expiry, now).WaitAsync(Timeout).ConfigureAwait(false);
+                _writes?.Add(count);
                 _reportedDown = false;
             }
-            catch (Exception e) when (e is RedisException or TimeoutException)
-            {
-                _errors?.Add(1);
-                Lost(e.Message);
-                return;
-            }
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            _errors?.Add(1);
+            Lost(e.Message, pending.Count);
+        }
+        finally
+        {
+            pending.Clear();
         }
     }
 
@@ -165,10 +155,14 @@ public sealed partial class LiveStateWriter : BackgroundService
         }
     }
 
-    private static Task WriteAsync(IDatabase db, List<LiveSeries> chunk, TimeSpan expiry, long now)
+    private static Task WriteAsync(IDatabase db, List<LiveWrite> chunk, TimeSpan expiry, long now)
     {
         var batch = db.CreateBatch();
-        var tasks = new List<Task>(chunk.Count * 2 + 2);
+        // The per-series commands go without a reply object each (fire and forget): at 100 000 series that was
+        // 200 000 tasks per second, alive until Redis answered and so promoted by the collector. The commands of a
+        // batch run in order on one connection, so the index update awaited last answers after all of them; a
+        // lost connection fails it, and the full state is written again.
+        var tasks = new List<Task>(2);
         var index = new List<SortedSetEntry>(chunk.Count);
         foreach (var s in chunk)
         {
@@ -178,15 +172,16 @@ public sealed partial class LiveStateWriter : BackgroundService
                 ttl = expiry - TimeSpan.FromMilliseconds(Math.Max(0, now - s.UpdatedMs));
                 if (ttl <= TimeSpan.Zero) continue; // stale already: let it expire
             }
-            var entries = new HashEntry[s.Fields.Count * 2];
+            var entries = new HashEntry[s.Fields.Length * 2];
             var i = 0;
-            foreach (var (name, field) in s.Fields)
+            foreach (var field in s.Fields)
             {
-                entries[i++] = new HashEntry(name, field.Value);
-                entries[i++] = new HashEntry(name + ":ts", field.Timestamp.ToString(CultureInfo.InvariantCulture));
+                entries[i++] = new HashEntry(field.Name, field.Value);
+                // A number, not a string: the client writes its decimal digits without a string in between.
+                entries[i++] = new HashEntry(field.TsName, field.Timestamp);
             }
-            tasks.Add(batch.HashSetAsync(s.RedisKey, entries));
-            if (ttl is { } t) tasks.Add(batch.KeyExpireAsync(s.RedisKey, t));
+            batch.HashSetAsync(s.RedisKey, entries, CommandFlags.FireAndForget);
+            if (ttl is { } t) batch.KeyExpireAsync(s.RedisKey, t, CommandFlags.FireAndForget);
             index.Add(new SortedSetEntry(s.Id, s.UpdatedMs));
         }
         if (index.Count > 0) tasks.Add(batch.SortedSetAddAsync(IndexKey, index.ToArray()));
@@ -197,10 +192,9 @@ public sealed partial class LiveStateWriter : BackgroundService
     }
 
     // Nothing is queued while Redis is away: the full state goes out once it is back.
-    private void Lost(string error)
+    private void Lost(string error, int? series = null)
     {
-        var count = _unwritten.Count + _taken.Count;
-        _unwritten.Clear();
+        var count = series ?? _taken.Count;
         _taken.Clear();
         Interlocked.Exchange(ref _needFull, 1);
         if (_reportedDown) return;

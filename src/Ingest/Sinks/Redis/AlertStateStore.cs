@@ -107,16 +107,17 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
         if (Engine is not { } engine) return;
         var log = graph.Log;
         var alerts = graph.Alerts!;
+        var dirty = new List<AlertStateRecord>();
+        // Under the check's lock only what must be read together; the ids are hashed after it, since the write
+        // path waits for this lock.
         var taken = alerts.RunExclusive(() =>
         {
-            var dirty = new List<AlertStateRecord>();
             engine.TakeDirty(dirty);
             // Every record below From has been checked; records pending from an append in progress count too.
             var pending = log.Unchecked.OldestPending;
-            var cut = new Cut(pending == long.MaxValue ? log.Unchecked.Highest + 1 : pending, alerts.Emitted, engine.Watermark);
-            foreach (var r in dirty) cut.States[r.Id] = r;
-            return cut;
+            return new Cut(pending == long.MaxValue ? log.Unchecked.Highest + 1 : pending, alerts.Emitted, engine.Watermark);
         });
+        foreach (var r in dirty) taken.States[r.Id] = r;
         if (_waiting is null) _waiting = taken;
         else if (_next is null) _next = taken;
         else _next.Absorb(taken);
