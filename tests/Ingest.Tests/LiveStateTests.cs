@@ -164,6 +164,16 @@ public class LiveStateTests
         Assert.Equal("2", Take(live)["metrics:a"].Fields["v"].Value);
     }
 
+    [Theory]
+    [InlineData(0L)]
+    [InlineData(-5L)]
+    [InlineData(999L)]
+    [InlineData(1_700_000_000_123_456_789L)]
+    [InlineData(long.MinValue)]
+    [InlineData(long.MaxValue)]
+    public void Timestamps_go_to_Redis_as_their_decimal_digits(long value) =>
+        Assert.Equal(value.ToString(System.Globalization.CultureInfo.InvariantCulture), Encoding.UTF8.GetString(LiveStateWriter.Digits(value)));
+
     [Fact]
     public void Options_are_read_and_validated()
     {

@@ -164,6 +164,10 @@ public sealed partial class LiveStateWriter : BackgroundService
         // lost connection fails it, and the full state is written again.
         var tasks = new List<Task>(2);
         var index = new List<SortedSetEntry>(chunk.Count);
+        // The fields of a point share its timestamp, and series written together often share it too: the digits
+        // are made once per distinct timestamp in a row (the client only reads them).
+        long lastTimestamp = 0;
+        byte[]? lastDigits = null;
         foreach (var s in chunk)
         {
             TimeSpan? ttl = null;
@@ -177,8 +181,8 @@ public sealed partial class LiveStateWriter : BackgroundService
             foreach (var field in s.Fields)
             {
                 entries[i++] = new HashEntry(field.Name, field.Value);
-                // A number, not a string: the client writes its decimal digits without a string in between.
-                entries[i++] = new HashEntry(field.TsName, field.Timestamp);
+                if (lastDigits is null || field.Timestamp != lastTimestamp) (lastTimestamp, lastDigits) = (field.Timestamp, Digits(field.Timestamp));
+                entries[i++] = new HashEntry(field.TsName, lastDigits);
             }
             batch.HashSetAsync(s.RedisKey, entries, CommandFlags.FireAndForget);
             if (ttl is { } t) batch.KeyExpireAsync(s.RedisKey, t, CommandFlags.FireAndForget);
@@ -189,6 +193,17 @@ public sealed partial class LiveStateWriter : BackgroundService
             tasks.Add(batch.SortedSetRemoveRangeByScoreAsync(IndexKey, double.NegativeInfinity, now - expiry.TotalMilliseconds, Exclude.Stop));
         batch.Execute();
         return Task.WhenAll(tasks);
+    }
+
+    /// <summary>
+    /// The decimal digits of <paramref name="value"/> as UTF-8. The Redis client would turn a number above 999
+    /// into a string and then into bytes, two objects per field and write; this is one.
+    /// </summary>
+    internal static byte[] Digits(long value)
+    {
+        Span<byte> buffer = stackalloc byte[20];
+        System.Buffers.Text.Utf8Formatter.TryFormat(value, buffer, out var written);
+        return buffer[..written].ToArray();
     }
 
     // Nothing is queued while Redis is away: the full state goes out once it is back.
