@@ -287,9 +287,7 @@ public class AlertRestartTests
         await Task.Delay(2500);
         var savedBeforeKill = await stack.Redis.CommandAsync("HLEN", "ingest:alerts:state");
         stack.Daemon.Kill();
-        var until = DateTime.UtcNow.AddSeconds(10);
-        while (!stack.Daemon.HasExited && DateTime.UtcNow < until) await Task.Delay(20);
-        Assert.True(stack.Daemon.HasExited, "the killed daemon did not exit");
+        Assert.True(await stack.Daemon.WaitForExitAsync(), "the killed daemon did not exit");
 
         await stack.Influx.StartAsync();
         await stack.Daemon.StartAgainAsync();

@@ -63,7 +63,7 @@ public class DurabilityTests(ITestOutputHelper output)
         var ackedBeforeKill = run.AcknowledgedRequests;
         stack.Daemon.Kill();
         var killedAt = run.SentRequests;
-        await WaitForExitAsync(stack.Daemon);
+        Assert.True(await stack.Daemon.WaitForExitAsync(), "the killed daemon did not exit");
         output.WriteLine($"killed after {killedAt} requests sent ({ackedBeforeKill} acknowledged, {ackedBeforeKill - ackedAtInfluxStop} of them while influxd was down)");
         Assert.True(ackedBeforeKill - ackedAtInfluxStop > 0, "no write was acknowledged while influxd was down: the replay would not be exercised");
 
@@ -192,7 +192,7 @@ public class DurabilityTests(ITestOutputHelper output)
             Assert.True(run.SentRequests < 2000, "the log did not reach 5 segments");
         }
         stack.Daemon.Kill();
-        await WaitForExitAsync(stack.Daemon);
+        Assert.True(await stack.Daemon.WaitForExitAsync(), "the killed daemon did not exit");
 
         // What the log holds, read by the documented format: every segment's records and the points in them.
         var segments = SegmentFiles(wal).Select(ReadSegment).ToList();
@@ -437,13 +437,6 @@ public class DurabilityTests(ITestOutputHelper output)
             if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)) total = (total ?? 0) + v;
         }
         return total;
-    }
-
-    private static async Task WaitForExitAsync(DaemonProcess daemon)
-    {
-        var until = DateTime.UtcNow.AddSeconds(10);
-        while (!daemon.HasExited && DateTime.UtcNow < until) await Task.Delay(20);
-        Assert.True(daemon.HasExited, "the killed daemon did not exit");
     }
 
     private static List<string> SegmentFiles(string directory) =>

@@ -115,6 +115,14 @@ public sealed class DaemonProcess : IAsyncDisposable
         if (_process is { HasExited: false }) _process.Kill(entireProcessTree: true);
     }
 
+    /// <summary>Waits up to 10 s for the process to be gone (after <see cref="Kill"/>); true when it is.</summary>
+    public async Task<bool> WaitForExitAsync()
+    {
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while (!HasExited && DateTime.UtcNow < until) await Task.Delay(20);
+        return HasExited;
+    }
+
     public async ValueTask DisposeAsync()
     {
         Kill();
