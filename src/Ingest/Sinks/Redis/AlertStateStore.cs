@@ -122,26 +122,26 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
         else if (_next is null) _next = taken;
         else _next.Absorb(taken);
 
-        long? watermark = null, from = null;
-        // Events up to a cut's emission number are delivered once no emission at or below it is pending.
-        // Without the log there is no replay to derive lost events again: states are written as they are.
+        // The newest cut whose events are all delivered: an emission number is delivered once no emission at or
+        // below it is pending. Without the log there is no replay to derive lost events again: states are
+        // written as they are.
+        Cut? ready = null;
         while (_waiting is { } cut && (!log.Enabled || log.AlertEvents.OldestPending > cut.Emitted))
         {
             foreach (var (id, r) in cut.States) _unwritten[id] = r;
-            watermark = cut.Watermark;
-            from = cut.From;
+            ready = cut;
             (_waiting, _next) = (_next, null);
         }
-        if (watermark is null) return;
+        if (ready is null) return;
         if (_unwritten.Count > 0)
         {
             try
             {
                 var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
-                var entries = _unwritten.Values.Select(r => new HashEntry(r.Id, ThresholdSnapshotJson.Serialize(r))).ToArray();
+                var entries = _unwritten.Select(e => new HashEntry(e.Key, ThresholdSnapshotJson.Serialize(e.Value))).ToArray();
                 await Task.WhenAll(
                     db.HashSetAsync(StateKey, entries),
-                    db.StringSetAsync(WatermarkKey, watermark.Value)).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+                    db.StringSetAsync(WatermarkKey, ready.Watermark)).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
                 _unwritten.Clear();
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
@@ -151,7 +151,7 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
                 LogSaveFailed(_unwritten.Count, e.Message);
             }
         }
-        log.CheckpointAlerts(from!.Value);
+        log.CheckpointAlerts(ready.From);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Restored {Restored} alert states from Redis ({Skipped} skipped: rule gone or no longer matching)")]
