@@ -18,16 +18,17 @@ public class LiveStateTests
     private static LiveStateTransform Live(int maxSeries = 1000, long now = 1_000_000) =>
         new(new LiveOptions { MaxSeries = maxSeries, Expiry = TimeSpan.FromSeconds(10) }, "metrics") { Clock = () => now };
 
+    private static string Text(byte[] utf8) => Encoding.UTF8.GetString(utf8);
+
     /// <summary>One flush: the series taken, as the snapshot shows them after it.</summary>
     private static Dictionary<string, LiveSeries> Take(LiveStateTransform live)
     {
         var list = new List<LiveWrite>();
         live.TakeDirty(list);
         var published = live.Snapshot(null, [], null).ToDictionary(s => s.Id);
-        static string Text(byte[] utf8) => Encoding.UTF8.GetString(utf8);
-        return list.ToDictionary(w => w.IdText, w =>
+        return list.ToDictionary(w => Text(w.Id), w =>
         {
-            var s = published[w.IdText];
+            var s = published[Text(w.Id)];
             // What Redis gets is what the snapshot shows.
             Assert.Equal(s.RedisKey, Text(w.RedisKey));
             Assert.Equal(s.UpdatedMs, w.UpdatedMs);
@@ -156,7 +157,7 @@ public class LiveStateTests
         live.Process(Batch("b v=1 1\n"), null!);
         Take(live);
         now += 5_000; // a is 11 s old, b 5 s
-        Assert.Equal(["metrics:b"], live.AllPublished(now).Select(s => s.IdText));
+        Assert.Equal(["metrics:b"], live.AllPublished(now).Select(s => Text(s.Id)));
         Assert.Equal(1, live.Prune(now));
         Assert.Equal(1, live.SeriesCount);
         Assert.Equal(["metrics:b"], live.Snapshot(null, [], null).Select(s => s.Id));

@@ -37,10 +37,7 @@ public readonly record struct LiveWriteField(byte[] Name, byte[] TsName, byte[] 
 /// <param name="Id"><c>{db}:{seriesKey}</c> (UTF-8), the member of the Redis index.</param>
 /// <param name="RedisKey"><c>ingest:live:{db}:{seriesKey}</c> (UTF-8).</param>
 /// <param name="UpdatedMs">Wall-clock Unix time (ms) of the last point received for the series.</param>
-public sealed record LiveWrite(byte[] Id, byte[] RedisKey, LiveWriteField[] Fields, long UpdatedMs)
-{
-    public string IdText => Encoding.UTF8.GetString(Id);
-}
+public sealed record LiveWrite(byte[] Id, byte[] RedisKey, LiveWriteField[] Fields, long UpdatedMs);
 
 /// <summary>
 /// Keeps the latest value and event time of every field of every series, as a pipeline transform (it derives
@@ -392,28 +389,24 @@ public sealed class LiveStateTransform : ITransformStage
             PublishedTimestamp = Timestamp;
         }
 
-        public string PublishedText() => ToText(_published.AsSpan(0, _publishedLength), PublishedType);
+        /// <summary>For readers of the snapshot (rare): the same text Redis gets.</summary>
+        public string PublishedText() => Encoding.UTF8.GetString(PublishedTextBytes());
 
         public byte[] PublishedTextBytes() => ToTextBytes(_published.AsSpan(0, _publishedLength), PublishedType);
     }
 
     private static readonly byte[] True = "true"u8.ToArray(), False = "false"u8.ToArray();
 
-    /// <summary><see cref="ToText"/> as UTF-8. The shared true/false arrays are only read (the client sends them).</summary>
+    /// <summary>
+    /// A field value as text, UTF-8: floats as written, integers without their <c>i</c>/<c>u</c> suffix,
+    /// <c>true</c>/<c>false</c>, strings unescaped. The shared true/false arrays are only read (the client sends them).
+    /// </summary>
     private static byte[] ToTextBytes(ReadOnlySpan<byte> raw, FieldType type) => type switch
     {
         FieldType.Integer or FieldType.Unsigned => raw[..^1].ToArray(),
         FieldType.Boolean => raw[0] is (byte)'t' or (byte)'T' ? True : False,
         FieldType.String => Encoding.UTF8.GetBytes(Escaping.Unescape(raw, EscapeKind.StringValue)),
         _ => raw.ToArray(),
-    };
-
-    private static string ToText(ReadOnlySpan<byte> raw, FieldType type) => type switch
-    {
-        FieldType.Integer or FieldType.Unsigned => Encoding.UTF8.GetString(raw[..^1]),
-        FieldType.Boolean => raw[0] is (byte)'t' or (byte)'T' ? "true" : "false",
-        FieldType.String => Escaping.Unescape(raw, EscapeKind.StringValue),
-        _ => Encoding.UTF8.GetString(raw),
     };
 
     /// <summary>Splits a canonical series key (<c>m,k=v,…</c>, escaped) into the measurement and its tags, unescaped.</summary>
