@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Ingest.Hosting;
 using Ingest.Pipeline;
 using Ingest.Sinks.Redis;
 using Ingest.Telemetry;
@@ -61,14 +62,7 @@ public sealed partial class LiveStateWriter : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (_live is null) return;
-        using var timer = new PeriodicTimer(_live.Options.FlushInterval);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false)) await FlushAsync().ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        await Periodic.RunAsync(_live.Options.FlushInterval, FlushAsync, stoppingToken).ConfigureAwait(false);
         await FlushAsync().ConfigureAwait(false);
     }
 

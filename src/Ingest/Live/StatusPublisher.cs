@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Ingest.Configuration;
+using Ingest.Hosting;
 using Ingest.Pipeline;
 using Ingest.Sinks.Redis;
 using Microsoft.Extensions.Hosting;
@@ -21,14 +22,7 @@ public sealed partial class StatusPublisher(IngestGraph graph, IngestOptions opt
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!options.Redis.Enabled || !options.Live.Enabled) return;
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false)) await PublishAsync().ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        await Periodic.RunAsync(TimeSpan.FromSeconds(1), PublishAsync, stoppingToken).ConfigureAwait(false);
     }
 
     public static byte[] Render(IngestGraph graph) => JsonSerializer.SerializeToUtf8Bytes(new

@@ -1,4 +1,5 @@
 using Ingest.Durability;
+using Ingest.Hosting;
 using Ingest.LineProtocol;
 using Ingest.Sinks.Redis;
 using Microsoft.Extensions.Hosting;
@@ -31,7 +32,7 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         if (graph.Log.Enabled)
         {
             await ReplayAsync(cancellationToken).ConfigureAwait(false);
-            _checkpoints = Task.Run(() => CheckpointLoopAsync(_stopCheckpoints.Token));
+            _checkpoints = Task.Run(() => Periodic.RunAsync(graph.Options.Wal.CheckpointInterval, Checkpoint, _stopCheckpoints.Token));
         }
     }
 
@@ -91,18 +92,6 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         if (records > 0)
             LogReplayed(records, points, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds,
                 graph.Log.ReplayRawDoneThrough, graph.Log.ReplayTransformsFrom);
-    }
-
-    private async Task CheckpointLoopAsync(CancellationToken stopping)
-    {
-        using var timer = new PeriodicTimer(graph.Options.Wal.CheckpointInterval);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false)) Checkpoint();
-        }
-        catch (OperationCanceledException)
-        {
-        }
     }
 
     private void Checkpoint()

@@ -1,3 +1,4 @@
+using Ingest.Hosting;
 using Microsoft.Extensions.Hosting;
 
 namespace Ingest.Pipeline;
@@ -18,26 +19,19 @@ public sealed class RateSampler(IngestGraph graph) : BackgroundService
         }
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Periodic.RunAsync(TimeSpan.FromSeconds(1), Sample, stoppingToken);
+
+    private void Sample()
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-        try
+        lock (_lock)
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            foreach (var s in graph.Telemetry.Stages)
             {
-                lock (_lock)
-                {
-                    foreach (var s in graph.Telemetry.Stages)
-                    {
-                        if (!_samples.TryGetValue(s.Name, out var q)) _samples[s.Name] = q = new Queue<long>();
-                        q.Enqueue(s.Received);
-                        while (q.Count > Window + 1) q.Dequeue();
-                    }
-                }
+                if (!_samples.TryGetValue(s.Name, out var q)) _samples[s.Name] = q = new Queue<long>();
+                q.Enqueue(s.Received);
+                while (q.Count > Window + 1) q.Dequeue();
             }
-        }
-        catch (OperationCanceledException)
-        {
         }
     }
 }

@@ -1,4 +1,5 @@
 using Ingest.Configuration;
+using Ingest.Hosting;
 using Ingest.Pipeline;
 using Ingest.Transforms.Thresholds;
 using Microsoft.Extensions.Hosting;
@@ -87,14 +88,7 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (Engine is null || !options.Redis.Enabled) return;
-        using var timer = new PeriodicTimer(options.Thresholds.StateFlushInterval);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false)) await SaveAsync().ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        await Periodic.RunAsync(options.Thresholds.StateFlushInterval, SaveAsync, stoppingToken).ConfigureAwait(false);
         await SaveAsync().ConfigureAwait(false);
     }
 
