@@ -1,5 +1,6 @@
 using System.Buffers.Text;
 using System.Diagnostics;
+using System.Globalization;
 using System.IO.Compression;
 using System.Text;
 
@@ -29,7 +30,9 @@ public sealed class Workload
 /// Telegraf-shaped line protocol. Point k of the run belongs to tick k / series and to a series picked by
 /// a per-tick permutation, so every series gets exactly one point per tick: series+timestamp never repeat
 /// and InfluxDB never collapses two points into one (which would break the landed-count check).
-/// Values are a pure function of (seed, series, tick, field) so batches can be built in parallel.
+/// Values are a pure function of (seed, series, tick, field) so batches can be built in parallel. With
+/// --distinct-times the point in position p of its tick is p slots after the tick's start, so no two points
+/// of the run share a timestamp.
 /// </summary>
 public static class Generator
 {
@@ -63,6 +66,17 @@ public static class Generator
         ]),
     ];
 
+    // The field test's load: one measurement, two tags, two floats and an integer.
+    private static readonly Measurement[] LgSchema =
+    [
+        new("lg", null, "", 1,
+        [
+            new("usage_idle", false, 0, 10000), new("usage_user", false, 0, 10000), new("load", true, 0, 64),
+        ]),
+    ];
+
+    private static Measurement[] SchemaOf(Shape shape) => shape == Shape.Lg ? LgSchema : Schema;
+
     private static readonly string[] Regions = ["eu-west", "eu-central", "us-east", "us-west", "ap-south", "ap-northeast"];
 
     private sealed record SeriesDef(int Measurement, byte[] Key);
@@ -79,8 +93,11 @@ public static class Generator
         long startNs = o.StartNs ?? DefaultStartNs(ticks, o.IntervalNs);
         long startUnits = Math.DivRem(startNs, unitNs, out long rem) - (rem < 0 ? 1 : 0);
 
-        var series = BuildSeries(s);
-        var fieldPrefixes = Schema.Select(m => m.Fields.Select((f, i) => Encoding.UTF8.GetBytes((i == 0 ? "" : ",") + f.Name + "=")).ToArray()).ToArray();
+        var schema = SchemaOf(o.Shape);
+        var series = BuildSeries(s, o.Shape);
+        // With --distinct-times the points of a tick are spread over it, one slot per series, so no two share a time.
+        long slotUnits = o.DistinctTimes ? intervalUnits / s : 0;
+        var fieldPrefixes = schema.Select(m => m.Fields.Select((f, i) => Encoding.UTF8.GetBytes((i == 0 ? "" : ",") + f.Name + "=")).ToArray()).ToArray();
         int[] rank = Enumerable.Range(0, s).OrderBy(i => series[i].Key, ByteOrder.Instance).ToArray();
         int[] rankOf = new int[s];
         for (int r = 0; r < s; r++) rankOf[rank[r]] = r;
@@ -92,28 +109,28 @@ public static class Generator
         {
             long first = (long)b * o.BatchSize;
             int count = (int)Math.Min(o.BatchSize, n - first);
-            var pts = new (int Series, long Tick)[count];
+            var pts = new (int Series, long Tick, long Slot)[count];
             for (int i = 0; i < count; i++)
             {
                 long k = first + i;
                 long tick = k / s;
                 long p = k % s;
                 long offset = (long)(Mix(o.Seed ^ (ulong)tick * 0x9E3779B97F4A7C15UL) % (ulong)s);
-                pts[i] = ((int)((stride * p + offset) % s), tick);
+                pts[i] = ((int)((stride * p + offset) % s), tick, p);
             }
             if (o.Sorted)
                 Array.Sort(pts, (x, y) => x.Series == y.Series ? x.Tick.CompareTo(y.Tick) : rankOf[x.Series].CompareTo(rankOf[y.Series]));
 
             var buf = new ByteBuf(count * 160);
-            foreach (var (si, tick) in pts)
-                WritePoint(buf, o.Seed, series[si], si, tick, fieldPrefixes, startUnits + tick * intervalUnits);
+            foreach (var (si, tick, slot) in pts)
+                WritePoint(buf, o.Seed, schema, series[si], si, tick, fieldPrefixes, startUnits + tick * intervalUnits + slot * slotUnits);
 
             byte[] raw = buf.ToArray();
             batches[b] = new Batch(o.Gzip ? Gzip(raw) : raw, count, raw.Length);
         });
 
         var present = series.Select(x => x.Measurement).Distinct().Order()
-            .Select(m => (Schema[m].Name, Schema[m].Fields[0].Name)).ToArray();
+            .Select(m => (schema[m].Name, schema[m].Fields[0].Name)).ToArray();
         return new Workload
         {
             Batches = batches,
@@ -126,7 +143,7 @@ public static class Generator
             RawBytes = batches.Sum(x => (long)x.RawBytes),
             WireBytes = batches.Sum(x => (long)x.Body.Length),
             FirstNs = startUnits * unitNs,
-            LastNs = (startUnits + (ticks - 1) * intervalUnits) * unitNs,
+            LastNs = (startUnits + (ticks - 1) * intervalUnits + (s - 1) * slotUnits) * unitNs,
             BuildTime = sw.Elapsed,
         };
     }
@@ -138,11 +155,16 @@ public static class Generator
         return start - ((start % intervalNs) + intervalNs) % intervalNs;
     }
 
-    private static SeriesDef[] BuildSeries(int count)
+    private static SeriesDef[] BuildSeries(int count, Shape shape)
     {
         var result = new SeriesDef[count];
         for (int i = 0; i < count; i++)
         {
+            if (shape == Shape.Lg)
+            {
+                result[i] = new SeriesDef(0, Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"lg,host=h{i},region=r{i % 10} ")));
+                continue;
+            }
             int m = i % Schema.Length;
             int j = i / Schema.Length;
             var def = Schema[m];
@@ -160,10 +182,10 @@ public static class Generator
         return result;
     }
 
-    private static void WritePoint(ByteBuf buf, ulong seed, SeriesDef sd, int seriesIndex, long tick, byte[][][] prefixes, long ts)
+    private static void WritePoint(ByteBuf buf, ulong seed, Measurement[] schema, SeriesDef sd, int seriesIndex, long tick, byte[][][] prefixes, long ts)
     {
         buf.Write(sd.Key);
-        var fields = Schema[sd.Measurement].Fields;
+        var fields = schema[sd.Measurement].Fields;
         ulong h = Mix(seed ^ ((ulong)seriesIndex << 32) ^ (ulong)tick * 0xD1B54A32D192ED03UL);
         for (int f = 0; f < fields.Length; f++)
         {

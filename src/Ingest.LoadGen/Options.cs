@@ -7,6 +7,9 @@ public enum Endpoint { V1, V2 }
 /// <summary>Timestamp unit; the 1.x and 2.x APIs spell microseconds differently ("u" vs "us").</summary>
 public enum TimeUnit { Ns, Us, Ms, S }
 
+/// <summary>What the generated points look like.</summary>
+public enum Shape { Telegraf, Lg }
+
 public sealed class Options
 {
     public string Url = "http://127.0.0.1:8186";
@@ -24,6 +27,9 @@ public sealed class Options
     public long IntervalNs = 10_000_000_000; // per-series spacing between points
     public long? StartNs;                // null = now minus the span of the run, aligned to the interval
     public bool Sorted;
+    public Shape Shape = Shape.Telegraf;
+    public bool DistinctTimes;
+    public List<(string Name, int Pid)> CpuPids = [];
     public bool Gzip;
     public string? VerifyUrl;
     public double VerifyTimeout = 120;
@@ -39,7 +45,7 @@ public sealed class Options
     public int MaxRetries = 1000;
     public double RequestTimeout = 60;
     public bool Json;
-    public bool LandedMetric;
+    public LandedBy LandedBy = LandedBy.Count;
     public double Rate;
     public string? DumpPath;
     public bool Help;
@@ -65,6 +71,10 @@ public sealed class Options
           --start T              first timestamp: unix seconds or ISO-8601     [now - span of the run, aligned to --interval]
           --seed N               generator seed                                [42]
           --sorted               sort each body by series key (then time)      [off: series shuffled within each tick]
+          --shape telegraf|lg    telegraf: cpu/mem/disk/net with 2-4 tags and 3-6 fields;
+                                 lg: lg,host=hN,region=rM usage_idle=…,usage_user=…,load=…i   [telegraf]
+          --distinct-times       every point gets its own timestamp: the points of one tick are spread
+                                 over the tick, --interval / --series apart (needs --interval >= --series units)   [off]
           --gzip                 pre-compress bodies (CompressionLevel.Fastest), Content-Encoding: gzip   [off]
 
         Sending
@@ -101,9 +111,21 @@ public sealed class Options
           Points/s figures are accepted (resp. landed) points divided by those times.
 
           --rate N               send at most N points/s, bodies paced evenly (k/M suffix ok) [0 = as fast as possible]
-          --landed-metric        date the daemon's landing by its /metrics counter ingest_sink_points_written_total
-                                 (points InfluxDB acknowledged), polled every 20 ms; the count queries still
-                                 confirm every point, untimed. Not used for the direct side, whose 2xx is landing [off]
+          --landed-by count|stats|metric
+                                 what dates "landed" (every point is confirmed by count queries either way):
+                                 count: the first count() poll that saw every point (each poll during delivery
+                                 costs InfluxDB CPU: about 0.3 s at a million points);
+                                 stats: InfluxDB's own writePointsOk of the database's shards (SHOW STATS),
+                                 polled every 20 ms, the same signal for both sides of a comparison;
+                                 metric: the daemon's ingest_sink_points_written_total from its /metrics,
+                                 every 20 ms (direct side: count)   [count]
+          --landed-metric        the same as --landed-by metric
+
+        Cost
+          --cpu-pid NAME=PID     read the CPU time (user + system, /proc/PID/stat) of a server process around
+                                 each run, from the first request until landed, and report it per million
+                                 points; repeatable (e.g. --cpu-pid influxd=1234 --cpu-pid daemon=5678).
+                                 Compare mode reports the daemon/direct ratio of each NAME's CPU per point   [none]
 
         Output
           --json                 print one final line of JSON with the figures [off]
@@ -155,6 +177,16 @@ public sealed class Options
                 case "--start": o.StartNs = ParseStart(V()); break;
                 case "--seed": o.Seed = ulong.Parse(V(), CultureInfo.InvariantCulture); break;
                 case "--sorted": o.Sorted = true; break;
+                case "--shape":
+                    o.Shape = V().ToLowerInvariant() switch
+                    {
+                        "telegraf" => Shape.Telegraf,
+                        "lg" => Shape.Lg,
+                        var x => throw new ArgumentException($"--shape: telegraf or lg, not '{x}'"),
+                    };
+                    break;
+                case "--distinct-times": o.DistinctTimes = true; break;
+                case "--cpu-pid": o.CpuPids.Add(ParsePid(V())); break;
                 case "--gzip": o.Gzip = true; break;
                 case "--concurrency": o.Concurrency = (int)Count(a, V()); break;
                 case "--duration": o.Duration = Seconds(a, V()); break;
@@ -175,7 +207,16 @@ public sealed class Options
                     if (o.Order is not ("ab" or "ba" or "abba")) throw new ArgumentException("--order: ab, ba or abba");
                     break;
                 case "--json": o.Json = true; break;
-                case "--landed-metric": o.LandedMetric = true; break;
+                case "--landed-metric": o.LandedBy = LandedBy.Metric; break;
+                case "--landed-by":
+                    o.LandedBy = V().ToLowerInvariant() switch
+                    {
+                        "count" => LandedBy.Count,
+                        "stats" => LandedBy.Stats,
+                        "metric" => LandedBy.Metric,
+                        var x => throw new ArgumentException($"--landed-by: count, stats or metric, not '{x}'"),
+                    };
+                    break;
                 case "--rate": o.Rate = Count(a, V()); break;
                 case "--dump": o.DumpPath = V(); break;
                 case "--help" or "-h": o.Help = true; break;
@@ -193,6 +234,8 @@ public sealed class Options
         if (IntervalNs % UnitNs(Precision) != 0)
             throw new ArgumentException("--interval must be a whole multiple of --precision, or points of one series would collide");
         if (Points / BatchSize > int.MaxValue - 1) throw new ArgumentException("too many batches");
+        if (DistinctTimes && IntervalNs / UnitNs(Precision) < Series)
+            throw new ArgumentException("--distinct-times needs --interval of at least --series precision units, so that a tick has a timestamp per series");
         if (CompareUrl != null) VerifyUrl ??= CompareUrl;
     }
 
@@ -238,6 +281,14 @@ public sealed class Options
                 return checked(n * ns);
         }
         throw new ArgumentException($"{name}: expected e.g. 10s, 500ms, 1us; got '{v}'");
+    }
+
+    private static (string, int) ParsePid(string v)
+    {
+        int eq = v.IndexOf('=');
+        if (eq > 0 && int.TryParse(v[(eq + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && pid > 0)
+            return (v[..eq], pid);
+        throw new ArgumentException($"--cpu-pid: NAME=PID, e.g. influxd=1234; got '{v}'");
     }
 
     private static long ParseStart(string v)

@@ -30,7 +30,9 @@ catch (Exception ex) when (ex is HttpRequestException or InvalidOperationExcepti
 
 internal static class Runner
 {
-    private sealed record Plan(string Label, WriteTarget Target, string Db, string? VerifyUrl, bool Drop, bool Create, bool DropAfter, string? MetricsUrl = null);
+    /// <param name="AckIsLanding">The target is InfluxDB itself, whose 2xx means stored: its server CPU is read at the last 2xx.</param>
+    private sealed record Plan(string Label, WriteTarget Target, string Db, string? VerifyUrl, bool Drop, bool Create, bool DropAfter,
+        LandedBy LandedBy = LandedBy.Count, string? MetricsUrl = null, bool AckIsLanding = false);
 
     public static async Task<int> MainAsync(Options o)
     {
@@ -56,15 +58,17 @@ internal static class Runner
             var directTarget = new WriteTarget("direct", WriteUrl(direct, Endpoint.V1, directDb, o), null);
             var daemonTarget = new WriteTarget("daemon", WriteUrl(o.Url, o.Endpoint, o.Db, o), o.Token);
             // Each run re-sends identical points, so both databases must start empty every time or the counts can't move.
-            plans.Add(new Plan("direct", directTarget, directDb, direct, true, true, !o.KeepDb));
-            plans.Add(new Plan("daemon", daemonTarget, o.Db, o.VerifyUrl, true, true, !o.KeepDb, o.LandedMetric ? o.Url.TrimEnd('/') + "/metrics" : null));
+            // The daemon's counter is the daemon's alone; the direct side dates its landing by count queries then.
+            plans.Add(new Plan("direct", directTarget, directDb, direct, true, true, !o.KeepDb,
+                o.LandedBy == LandedBy.Metric ? LandedBy.Count : o.LandedBy, AckIsLanding: true));
+            plans.Add(new Plan("daemon", daemonTarget, o.Db, o.VerifyUrl, true, true, !o.KeepDb, o.LandedBy, MetricsUrl(o)));
         }
         else
         {
             if (o.Repeat > 1 && !(o.DropDb && o.VerifyUrl != null))
                 throw new InvalidOperationException("--repeat without compare mode needs --verify-url and --drop-db (repeats resend identical points)");
             plans.Add(new Plan("run", new WriteTarget("run", WriteUrl(o.Url, o.Endpoint, o.Db, o), o.Token), o.Db, o.VerifyUrl,
-                o.DropDb, o.CreateDb, o.Repeat > 1 && !o.KeepDb, o.LandedMetric ? o.Url.TrimEnd('/') + "/metrics" : null));
+                o.DropDb, o.CreateDb, o.Repeat > 1 && !o.KeepDb, o.LandedBy, MetricsUrl(o)));
         }
 
         var reports = new List<RunReport>();
@@ -104,6 +108,15 @@ internal static class Runner
             double? geo = known.Length > 0 ? Math.Exp(known.Average(Math.Log)) : null;
             if (known.Length > 1)
                 Console.WriteLine(string.Create(c, $"ratio spread {known.Min():F3} .. {known.Max():F3} over {known.Length} pairs, geometric mean {geo:F3}"));
+            var cpuRatios = new Dictionary<string, double>();
+            foreach (var (name, _) in o.CpuPids)
+            {
+                var perPair = pairs.Select(p => Ratio(p.Daemon.ServerCpuSecondsPerMillion?.GetValueOrDefault(name), p.Direct.ServerCpuSecondsPerMillion?.GetValueOrDefault(name))).ToArray();
+                if (Json.Median(perPair) is not { } med) continue;
+                cpuRatios[name] = Math.Round(med, 4);
+                Console.WriteLine(string.Create(c,
+                    $"{name} cpu per point, daemon/direct: median {med:F3} (pairs: {string.Join(", ", perPair.Select(FmtRatio))}); per million points: direct {Json.Median(pairs.Select(p => p.Direct.ServerCpuSecondsPerMillion?.GetValueOrDefault(name))):F2} s, daemon {Json.Median(pairs.Select(p => p.Daemon.ServerCpuSecondsPerMillion?.GetValueOrDefault(name))):F2} s"));
+            }
             if (ratios.Any(r => r is null))
                 Console.WriteLine("(a missing figure means that run did not land every accepted point; see above)");
             summary = new RunSummary("compare", work, o, reports)
@@ -117,6 +130,7 @@ internal static class Runner
                 GeomeanRatio = Json.Round(geo, 4),
                 MinRatio = known.Length > 0 ? Math.Round(known.Min(), 4) : null,
                 MaxRatio = known.Length > 0 ? Math.Round(known.Max(), 4) : null,
+                MedianCpuRatio = cpuRatios.Count > 0 ? cpuRatios : null,
             };
         }
         else
@@ -150,8 +164,7 @@ internal static class Runner
             Console.WriteLine($"warm-up {plan.Label}: {sent.BodiesAccepted} bodies accepted, {sent.Errors} errors, {sent.Throttled} throttled");
             foreach (var e in sent.ErrorSamples) Console.WriteLine($"  error: {e}");
             // Let a daemon finish forwarding before the database disappears under it.
-            var windows = new TimeWindows(work);
-            var land = await v.WaitForAsync(plan.Db, work.CountTargets, windows, windows.Expected(sent.Accepted), clock,
+            var land = await v.WaitForAsync(plan.Db, work.CountTargets, work.FirstNs, work.LastNs, sent.PointsAccepted, clock,
                 TimeSpan.FromSeconds(o.VerifyTimeout), TimeSpan.FromMilliseconds(o.PollMs));
             if (!land.Complete) Console.WriteLine($"  warm-up {plan.Label}: only {land.Landed:N0} of {sent.PointsAccepted:N0} points landed");
             await v.DropAsync(plan.Db);
@@ -165,8 +178,6 @@ internal static class Runner
         try
         {
             long baseline = 0;
-            var windows = new TimeWindows(work);
-            long[] baselines = new long[windows.Count];
             if (v != null)
             {
                 await v.PingAsync();
@@ -174,32 +185,39 @@ internal static class Runner
                 if (plan.Create || plan.Drop) await v.CreateAsync(plan.Db);
                 else if (!await v.ExistsAsync(plan.Db))
                     throw new InvalidOperationException($"database '{plan.Db}' does not exist on {plan.VerifyUrl} (add --create-db)");
-                baselines = await v.CountAllAsync(plan.Db, work.CountTargets, windows);
-                baseline = baselines.Sum();
+                baseline = await v.CountAsync(plan.Db, work.CountTargets, work.FirstNs, work.LastNs);
                 if (baseline > 0)
                     Console.WriteLine($"  warning: {plan.Db} already holds {baseline:N0} points inside this run's time span; overwritten ones will never add up (use --drop-db)");
             }
 
-            var metric = plan.MetricsUrl is { } mu ? new WrittenMetric(mu) : null;
-            double metricBaseline = metric is null ? 0 : await metric.ReadAsync();
+            using LandingCounter? counter = plan.LandedBy switch
+            {
+                LandedBy.Metric when plan.MetricsUrl is { } mu => new WrittenMetric(mu),
+                LandedBy.Stats when plan.VerifyUrl is { } influx => new ShardStats(influx, plan.Db),
+                _ => null,
+            };
+            double counterBaseline = counter is null ? 0 : await counter.ReadAsync();
 
             double? loadBefore = Machine.Load1();
+            var serverCpu = new ServerCpu(o.CpuPids);
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var sent = await Sender.RunAsync(plan.Target, work, o, clock);
             var toolCpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+            // The servers' CPU is read once landing is known and before any count query that does not date it:
+            // when the landing counter got there, or for InfluxDB itself dated by count queries, at the last 2xx.
+            var cpuSpent = plan.AckIsLanding && counter is null ? serverCpu.Spent() : null;
             // Polling starts only after the last 2xx so count queries don't steal CPU from the path being measured.
-            long[] expected = windows.Expected(sent.Accepted);
-            for (int w = 0; w < expected.Length; w++) expected[w] += baselines[w];
-            // With --landed-metric the daemon's own count of points InfluxDB acknowledged dates the landing (cheap to
-            // poll, and the same definition as a direct write's 2xx); the count queries then only confirm it, untimed.
-            TimeSpan? metricLanded = metric is null ? null
-                : await metric.WaitForAsync(metricBaseline + sent.PointsAccepted, clock, TimeSpan.FromSeconds(o.VerifyTimeout));
-            LandResult? land = v == null ? null : await v.WaitForAsync(plan.Db, work.CountTargets, windows, expected,
+            long expected = baseline + sent.PointsAccepted;
+            // With a landing counter the count queries only confirm the landing, untimed.
+            TimeSpan? counterLanded = counter is null ? null
+                : await counter.WaitForAsync(counterBaseline + sent.PointsAccepted, clock, TimeSpan.FromSeconds(o.VerifyTimeout));
+            if (counter is not null) cpuSpent ??= serverCpu.Spent();
+            LandResult? land = v == null ? null : await v.WaitForAsync(plan.Db, work.CountTargets, work.FirstNs, work.LastNs, expected,
                 clock, TimeSpan.FromSeconds(o.VerifyTimeout), TimeSpan.FromMilliseconds(o.PollMs));
-            metric?.Dispose();
-            if (land is not null && metricLanded is { } ml)
-                land = land.Complete ? land with { Elapsed = ml } : land;
-            else if (metric is not null && metricLanded is null)
+            cpuSpent ??= serverCpu.Spent();
+            if (land is not null && counterLanded is { } cl)
+                land = land.Complete ? land with { Elapsed = cl } : land;
+            else if (counter is not null && counterLanded is null)
                 land = land is null ? null : land with { Complete = false };
 
             if (v != null && plan.DropAfter) await v.DropAsync(plan.Db);
@@ -234,6 +252,9 @@ internal static class Runner
                 ErrorSamples = sent.ErrorSamples,
                 Load1Before = loadBefore,
                 ToolCpuSeconds = Math.Round(toolCpu.TotalSeconds, 3),
+                ServerCpuSeconds = cpuSpent.Count > 0 ? cpuSpent : null,
+                ServerCpuSecondsPerMillion = cpuSpent.Count > 0 && sent.PointsAccepted > 0
+                    ? cpuSpent.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value * 1e6 / sent.PointsAccepted, 3)) : null,
                 Load1After = Machine.Load1(),
             };
         }
@@ -242,6 +263,8 @@ internal static class Runner
             v?.Dispose();
         }
     }
+
+    private static string? MetricsUrl(Options o) => o.LandedBy == LandedBy.Metric ? o.Url.TrimEnd('/') + "/metrics" : null;
 
     private static string WriteUrl(string baseUrl, Endpoint e, string db, Options o)
     {

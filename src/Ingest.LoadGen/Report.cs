@@ -34,6 +34,9 @@ public sealed class RunReport
     /// <summary>CPU this process burned while sending: on a small box the generator competes with what it measures.</summary>
     public double ToolCpuSeconds { get; init; }
     /// <summary>1-minute load average before/after (includes this run's own load; compare against a quiet run).</summary>
+    /// <summary>CPU seconds of each --cpu-pid process from the first request until landed.</summary>
+    public Dictionary<string, double>? ServerCpuSeconds { get; init; }
+    public Dictionary<string, double>? ServerCpuSecondsPerMillion { get; init; }
     public double? Load1Before { get; init; }
     public double? Load1After { get; init; }
     [JsonIgnore] public List<string> ErrorSamples { get; init; } = [];
@@ -53,6 +56,9 @@ public sealed class RunReport
             Console.WriteLine(done
                 ? string.Create(c, $"  landed   {PointsLanded,12:N0} pts in {LandSeconds,8:F3} s = {LandedPointsPerSecond,12:N0} pts/s   (count answered at {LandAnsweredSeconds:F3} s, {CountPolls} polls)")
                 : string.Create(c, $"  NOT ALL LANDED: {PointsLanded:N0} of {PointsAccepted:N0} after {LandSeconds:F1} s"));
+        if (ServerCpuSecondsPerMillion is { } cpu)
+            Console.WriteLine("  server cpu " + string.Join("   ", cpu.Select(kv => string.Create(c,
+                $"{kv.Key} {ServerCpuSeconds![kv.Key]:F2} s = {kv.Value:F2} s per million points"))));
         foreach (var e in ErrorSamples) Console.WriteLine($"  error: {e}");
     }
 }
@@ -72,6 +78,8 @@ public sealed class RunSummary
         Concurrency = o.Concurrency;
         Gzip = o.Gzip;
         Sorted = o.Sorted;
+        Shape = o.Shape.ToString().ToLowerInvariant();
+        DistinctTimes = o.DistinctTimes;
         Precision = o.Precision.ToString().ToLowerInvariant();
         Endpoint = o.Endpoint.ToString().ToLowerInvariant();
         Runs = runs;
@@ -84,6 +92,8 @@ public sealed class RunSummary
     public int Concurrency { get; }
     public bool Gzip { get; }
     public bool Sorted { get; }
+    public string Shape { get; }
+    public bool DistinctTimes { get; }
     public string Precision { get; }
     public string Endpoint { get; }
 
@@ -97,12 +107,50 @@ public sealed class RunSummary
     public double? GeomeanRatio { get; init; }
     public double? MinRatio { get; init; }
     public double? MaxRatio { get; init; }
+    /// <summary>Per --cpu-pid name: median over the pairs of (daemon run's CPU per point / direct run's).</summary>
+    public Dictionary<string, double>? MedianCpuRatio { get; init; }
 
     // Single mode.
     public double? MedianAcceptedPps { get; init; }
     public double? MedianLandedPps { get; init; }
 
     public List<RunReport> Runs { get; }
+}
+
+/// <summary>CPU time of server processes (influxd, the daemon) read from the kernel's accounting around a run.</summary>
+public sealed class ServerCpu
+{
+    private readonly List<(string Name, int Pid)> _pids;
+    private readonly TimeSpan?[] _start;
+
+    public ServerCpu(List<(string Name, int Pid)> pids)
+    {
+        _pids = pids;
+        _start = pids.Select(p => Read(p.Pid)).ToArray();
+    }
+
+    /// <summary>Seconds spent by each process since construction; a process that went away is left out.</summary>
+    public Dictionary<string, double> Spent()
+    {
+        var spent = new Dictionary<string, double>();
+        for (int i = 0; i < _pids.Count; i++)
+            if (_start[i] is { } before && Read(_pids[i].Pid) is { } now)
+                spent[_pids[i].Name] = Math.Round((now - before).TotalSeconds, 3);
+        return spent;
+    }
+
+    private static TimeSpan? Read(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return p.TotalProcessorTime;
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
 }
 
 public static class Machine

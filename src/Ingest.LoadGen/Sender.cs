@@ -9,7 +9,6 @@ public sealed record WriteTarget(string Label, string WriteUrl, string? Token);
 public sealed class SendResult
 {
     public long BodiesAccepted;
-    public bool[] Accepted = [];    // by body index, so the verifier knows which timestamps to expect
     public long PointsAccepted;
     public long Throttled;          // 429/503 responses that were retried
     public long Errors;             // non-2xx other than 429/503, transport failures, retry exhaustion
@@ -40,7 +39,7 @@ public static class Sender
     {
         // A fresh pool per run so neither side of a comparison inherits warm connections from the other.
         using var http = CreateClient(o.Concurrency, o.RequestTimeout);
-        var result = new SendResult { Accepted = new bool[work.Batches.Length] };
+        var result = new SendResult();
         var latencies = new List<double>[o.Concurrency];
         int next = -1;
         int dispatched = 0;
@@ -69,7 +68,6 @@ public static class Sender
                 }
                 if (await SendOneAsync(http, uri, target.Token, batch.Body, o, clock, deadline, result, mine))
                 {
-                    result.Accepted[idx] = true;
                     Interlocked.Increment(ref result.BodiesAccepted);
                     Interlocked.Add(ref result.PointsAccepted, batch.Points);
                     InterlockedMax(ref lastAcceptTicks, clock.Elapsed.Ticks);
