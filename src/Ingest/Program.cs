@@ -7,6 +7,8 @@ if (args is ["hash-token", var secret])
     Console.WriteLine(WriteCredentials.Hash(secret));
     return 0;
 }
+if (args is ["replay-dead-letters", .. var replayArgs])
+    return await Ingest.Sinks.DeadLetter.DeadLetterReplay.RunAsync(replayArgs, Console.Out, Console.Error);
 
 var configFile = ConfigurationSetup.ResolveConfigFile(args, out var configFileError);
 if (configFileError is not null)

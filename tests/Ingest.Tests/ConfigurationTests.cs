@@ -55,6 +55,9 @@ public class ConfigurationTests
     [InlineData("Wal:SyncMode", "sometimes", "Wal:SyncMode = 'sometimes'")]
     [InlineData("Wal:MaxBytes", "1048576", "Wal:MaxBytes = '1048576'")]
     [InlineData("Wal:FullPolicy", "drop-newest", "Wal:FullPolicy = 'drop-newest'")]
+    [InlineData("DeadLetter:AfterAttempts", "0", "DeadLetter:AfterAttempts = '0'")]
+    [InlineData("DeadLetter:AfterAge", "forever", "DeadLetter:AfterAge = 'forever'")]
+    [InlineData("DeadLetter:Retries", "3", "DeadLetter:Retries")]
     public void Bad_token_and_log_settings_name_their_key(string key, string value, string expected)
     {
         var e = Assert.Throws<ConfigurationError>(() => Load(("Auth:Tokens:0:Name", "t"), ("Auth:Tokens:0:Sha256", SomeHash), (key, value)));
@@ -91,6 +94,7 @@ public class ConfigurationTests
         Assert.Equal(defaults.Auth.AllowAnonymousNonLoopback, fromFile.Auth.AllowAnonymousNonLoopback);
         Assert.Equal(defaults.Auth.ProtectMetrics, fromFile.Auth.ProtectMetrics);
         Assert.Equal(defaults.Wal, fromFile.Wal);
+        Assert.Equal(defaults.DeadLetter, fromFile.DeadLetter);
         Assert.Equal(defaults.Live, fromFile.Live);
         Assert.Equal(defaults.Feed with { AllowedOrigins = [] }, fromFile.Feed with { AllowedOrigins = [] });
         Assert.Equal(defaults.Feed.AllowedOrigins, fromFile.Feed.AllowedOrigins);

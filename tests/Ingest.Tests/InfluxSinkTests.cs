@@ -7,64 +7,10 @@ namespace Ingest.Tests;
 
 public class InfluxSinkTests
 {
-    private sealed class Rig : IAsyncDisposable
-    {
-        public readonly MemoryPointBuffer Buffer = new(1_000_000);
-        public readonly FakeInflux Influx;
-        public readonly MeasurementLog Metrics;
-        private readonly InfluxSink _sink;
-        private readonly CancellationTokenSource _cts = new();
-        private readonly Task _run;
-
-        public Rig(Func<FakeInflux.Request, HttpResponseMessage> respond, InfluxOptions? options = null)
-        {
-            options ??= new InfluxOptions();
-            options = options with { RetryInitialDelay = TimeSpan.FromMilliseconds(5), RetryMaxDelay = TimeSpan.FromMilliseconds(50) };
-            Influx = new FakeInflux(respond);
-            var meter = TestMeters.Create();
-            Metrics = new MeasurementLog(meter);
-            var client = new InfluxClient(new HttpClient(Influx) { BaseAddress = options.Url }, options);
-            _sink = new InfluxSink(Buffer, client, new InfluxSinkTelemetry(meter, NullLogger<InfluxSinkTelemetry>.Instance));
-            _run = _sink.RunAsync(_cts.Token, _cts.Token);
-        }
-
-        public async Task Enqueue(int points, int first = 0, string db = "")
-        {
-            Assert.True(await Buffer.TryEnqueueAsync(TestBatches.Make(points, first, db), TimeSpan.Zero));
-        }
-
-        /// <summary>Waits until the buffer is empty again, i.e. every point reached a final outcome.</summary>
-        public async Task Drained(int timeoutMs = 10_000)
-        {
-            var until = DateTime.UtcNow.AddMilliseconds(timeoutMs);
-            while (Buffer.Depth > 0)
-            {
-                Assert.True(DateTime.UtcNow < until, $"buffer still holds {Buffer.Depth} points");
-                await Task.Delay(10);
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Buffer.Complete();
-            // Generous: a loaded CI machine can be slow, but a sink that never finishes must still fail the test.
-            try
-            {
-                await _run.WaitAsync(TimeSpan.FromSeconds(30));
-            }
-            catch (TimeoutException)
-            {
-                throw new TimeoutException($"sink did not stop: buffer depth {Buffer.Depth}, sink pending {_sink.Pending}, requests {Influx.Requests.Count}");
-            }
-            _cts.Dispose();
-            Metrics.Dispose();
-        }
-    }
-
     [Fact]
     public async Task Points_are_sent_in_writes_of_at_most_batch_size_and_then_released()
     {
-        await using var rig = new Rig(_ => FakeInflux.Status(204), new InfluxOptions { BatchSize = 1000, FlushInterval = TimeSpan.FromMilliseconds(50), Gzip = true });
+        await using var rig = new SinkRig(_ => FakeInflux.Status(204), new InfluxOptions { BatchSize = 1000, FlushInterval = TimeSpan.FromMilliseconds(50), Gzip = true });
         await rig.Enqueue(2500);
         await rig.Drained();
         Assert.All(rig.Influx.Requests, r => Assert.True(r.Lines.Length <= 1000));
@@ -78,7 +24,7 @@ public class InfluxSinkTests
     [Fact]
     public async Task Bodies_go_uncompressed_by_default()
     {
-        await using var rig = new Rig(_ => FakeInflux.Status(204), new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
+        await using var rig = new SinkRig(_ => FakeInflux.Status(204), new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
         await rig.Enqueue(3);
         await rig.Drained();
         Assert.False(rig.Influx.Requests.Single().Gzip);
@@ -88,7 +34,7 @@ public class InfluxSinkTests
     [Fact]
     public async Task A_small_batch_is_sent_when_the_flush_interval_passes()
     {
-        await using var rig = new Rig(_ => FakeInflux.Status(204), new InfluxOptions { BatchSize = 5000, FlushInterval = TimeSpan.FromMilliseconds(100) });
+        await using var rig = new SinkRig(_ => FakeInflux.Status(204), new InfluxOptions { BatchSize = 5000, FlushInterval = TimeSpan.FromMilliseconds(100) });
         // Judged by when the write arrived, not by sleeping and looking: a slow machine only makes it later.
         var enqueued = System.Diagnostics.Stopwatch.GetTimestamp();
         await rig.Enqueue(3);
@@ -102,7 +48,7 @@ public class InfluxSinkTests
     [Fact]
     public async Task Points_for_different_databases_go_in_separate_writes()
     {
-        await using var rig = new Rig(_ => FakeInflux.Status(204), new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
+        await using var rig = new SinkRig(_ => FakeInflux.Status(204), new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
         await rig.Enqueue(2, 0, "a");
         await rig.Enqueue(3, 10, "b");
         await rig.Drained();
@@ -113,7 +59,7 @@ public class InfluxSinkTests
     [Fact]
     public async Task Request_too_large_is_split_until_the_halves_fit()
     {
-        await using var rig = new Rig(r => r.Lines.Length > 100 ? FakeInflux.Status(413, """{"error":"Request Entity Too Large"}""") : FakeInflux.Status(204),
+        await using var rig = new SinkRig(r => r.Lines.Length > 100 ? FakeInflux.Status(413, """{"error":"Request Entity Too Large"}""") : FakeInflux.Status(204),
             new InfluxOptions { BatchSize = 1000, FlushInterval = TimeSpan.FromMilliseconds(20) });
         await rig.Enqueue(1000);
         await rig.Drained();
@@ -124,7 +70,7 @@ public class InfluxSinkTests
     [Fact]
     public async Task Partial_write_drops_and_counts_what_influx_refused_without_retrying()
     {
-        await using var rig = new Rig(_ => FakeInflux.Status(400, """{"error":"partial write: field type conflict dropped=2 for database: metrics"}"""),
+        await using var rig = new SinkRig(_ => FakeInflux.Status(400, """{"error":"partial write: field type conflict dropped=2 for database: metrics"}"""),
             new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
         await rig.Enqueue(10);
         await rig.Drained();
@@ -137,7 +83,7 @@ public class InfluxSinkTests
     public async Task Unavailable_is_retried_honouring_retry_after_then_delivered()
     {
         var calls = 0;
-        await using var rig = new Rig(_ => Interlocked.Increment(ref calls) <= 2 ? FakeInflux.Status(503, retryAfter: 0) : FakeInflux.Status(204),
+        await using var rig = new SinkRig(_ => Interlocked.Increment(ref calls) <= 2 ? FakeInflux.Status(503, retryAfter: 0) : FakeInflux.Status(204),
             new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
         await rig.Enqueue(5);
         await rig.Drained();
@@ -150,7 +96,7 @@ public class InfluxSinkTests
     public async Task Network_errors_are_retried_and_nothing_is_released_meanwhile()
     {
         var fail = true;
-        await using var rig = new Rig(_ => Volatile.Read(ref fail) ? throw new HttpRequestException("connection refused") : FakeInflux.Status(204),
+        await using var rig = new SinkRig(_ => Volatile.Read(ref fail) ? throw new HttpRequestException("connection refused") : FakeInflux.Status(204),
             new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) });
         await rig.Enqueue(7);
         await Task.Delay(300);
@@ -165,7 +111,7 @@ public class InfluxSinkTests
     public async Task Missing_database_is_created_then_written()
     {
         var created = false;
-        await using var rig = new Rig(r =>
+        await using var rig = new SinkRig(r =>
         {
             if (r.Path == "/query") { created = true; return FakeInflux.Status(200, """{"results":[{}]}"""); }
             return created ? FakeInflux.Status(204) : FakeInflux.Status(404, """{"error":"database not found: \"metrics\""}""");
@@ -179,7 +125,7 @@ public class InfluxSinkTests
     [Fact]
     public async Task Missing_database_is_dropped_and_counted_when_creation_is_off()
     {
-        await using var rig = new Rig(_ => FakeInflux.Status(404, """{"error":"database not found: \"metrics\""}"""),
+        await using var rig = new SinkRig(_ => FakeInflux.Status(404, """{"error":"database not found: \"metrics\""}"""),
             new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20), CreateDatabase = false });
         await rig.Enqueue(4);
         await rig.Drained();
@@ -190,7 +136,7 @@ public class InfluxSinkTests
     public async Task Api_v2_writes_to_the_bucket_with_a_token()
     {
         var options = new InfluxOptions { ApiVersion = 2, Org = "acme", Bucket = "raw", Token = "t0k", FlushInterval = TimeSpan.FromMilliseconds(20) };
-        await using var rig = new Rig(_ => FakeInflux.Status(204), options);
+        await using var rig = new SinkRig(_ => FakeInflux.Status(204), options);
         await rig.Enqueue(1);
         await rig.Drained();
         var r = rig.Influx.Requests.Single();

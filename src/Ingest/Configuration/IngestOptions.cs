@@ -146,6 +146,35 @@ public sealed record WalSettings
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);
 }
 
+/// <summary>
+/// Where points go that InfluxDB will not store (section <c>DeadLetter</c>): refused for good, or failing the same
+/// way write after write. They are set aside in line-protocol files beside the log instead of being dropped or
+/// retried for ever, and can be replayed with <c>Ingest replay-dead-letters</c>.
+/// </summary>
+public sealed record DeadLetterOptions
+{
+    public static readonly TimeSpan DefaultAfterAge = TimeSpan.FromMinutes(5);
+
+    /// <summary>Off: refused points are dropped (counted in <c>ingest_sink_points_dropped_total</c>) as before.</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>Where the files go; relative paths are taken from the working directory, like <c>Wal:Directory</c>.</summary>
+    public string Directory { get; init; } = "data/dead-letter";
+
+    /// <summary>Most bytes of dead-letter files; beyond it refused points are dropped and counted (reason <c>dead_letter_full</c>).</summary>
+    public long MaxBytes { get; init; } = 1L << 30;
+
+    /// <summary>
+    /// Failed attempts of a write, other than those saying InfluxDB is unavailable, after which the write is
+    /// bisected and the points that keep failing are set aside. Low enough that a failing target gives back its
+    /// share of the buffer; high enough that a passing error is ridden out by the retries' backoff.
+    /// </summary>
+    public int AfterAttempts { get; init; } = 10;
+
+    /// <summary>Or this long after a write's first failed attempt, whichever comes first.</summary>
+    public TimeSpan AfterAge { get; init; } = DefaultAfterAge;
+}
+
 public enum WalFullPolicy
 {
     Reject,
@@ -167,6 +196,7 @@ public sealed record IngestOptions
     public AuthOptions Auth { get; init; } = new();
     public RedisOptions Redis { get; init; } = new();
     public WalSettings Wal { get; init; } = new();
+    public DeadLetterOptions DeadLetter { get; init; } = new();
     public Ingest.Feed.FeedOptions Feed { get; init; } = new();
     public Ingest.Live.LiveOptions Live { get; init; } = new();
     public PipelineOptions Pipeline { get; init; } = new();

@@ -25,6 +25,7 @@ public static partial class IngestOptionsLoader
 
         var pipeline = ReadPipeline(new SectionReader(configuration, "Pipeline"));
         var wal = ReadWal(new SectionReader(configuration, "Wal"));
+        var deadLetter = ReadDeadLetter(new SectionReader(configuration, "DeadLetter"));
         var feedSection = new SectionReader(configuration, "Feed");
         var fd = new Ingest.Feed.FeedOptions();
         var feed = new Ingest.Feed.FeedOptions
@@ -43,7 +44,7 @@ public static partial class IngestOptionsLoader
         return new IngestOptions
         {
             Influx = influx, Buffer = buffer, Http = http, Auth = auth, Redis = redis,
-            Pipeline = pipeline, Downsample = downsample, Thresholds = thresholds, Wal = wal, Feed = feed, Live = live,
+            Pipeline = pipeline, Downsample = downsample, Thresholds = thresholds, Wal = wal, DeadLetter = deadLetter, Feed = feed, Live = live,
         };
     }
 
@@ -80,6 +81,23 @@ public static partial class IngestOptionsLoader
             throw new ConfigurationError("Wal:Directory", o.Directory, "a directory is required while Wal:Enabled is true");
         if (o.MaxBytes < 2 * o.SegmentBytes)
             throw new ConfigurationError("Wal:MaxBytes", o.MaxBytes.ToString(), $"must be at least two segments (2 x Wal:SegmentBytes = {2 * o.SegmentBytes})");
+        s.RejectUnknownKeys();
+        return o;
+    }
+
+    private static DeadLetterOptions ReadDeadLetter(SectionReader s)
+    {
+        var d = new DeadLetterOptions();
+        var o = new DeadLetterOptions
+        {
+            Enabled = s.Bool("Enabled", d.Enabled),
+            Directory = s.String("Directory", d.Directory),
+            MaxBytes = s.Long("MaxBytes", d.MaxBytes, 1 << 20, long.MaxValue),
+            AfterAttempts = s.Int("AfterAttempts", d.AfterAttempts, 1, 1_000_000),
+            AfterAge = s.Duration("AfterAge", d.AfterAge, TimeSpan.FromSeconds(1), TimeSpan.FromDays(7)),
+        };
+        if (o.Enabled && o.Directory.Length == 0)
+            throw new ConfigurationError("DeadLetter:Directory", o.Directory, "a directory is required while DeadLetter:Enabled is true");
         s.RejectUnknownKeys();
         return o;
     }

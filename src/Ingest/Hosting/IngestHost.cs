@@ -51,6 +51,8 @@ public static class IngestHost
         services.AddSingleton<SinkInstruments>();
         services.AddSingleton<PipelineTelemetry>();
         services.AddSingleton<Ingest.Durability.DurableLog>();
+        services.AddSingleton(options.DeadLetter);
+        services.AddSingleton<Ingest.Sinks.DeadLetter.DeadLetterStore>();
         services.AddSingleton(options.Live);
         services.AddSingleton(options.Feed);
         services.AddSingleton<Ingest.Feed.FeedHub>();
@@ -84,6 +86,7 @@ public static class IngestHost
         var options = app.Services.GetRequiredService<IngestOptions>();
         // Opened (and recovered) now, so that a log that cannot be used stops the start with its reason.
         app.Services.GetRequiredService<Ingest.Durability.DurableLog>();
+        app.Services.GetRequiredService<Ingest.Sinks.DeadLetter.DeadLetterStore>();
         app.Services.GetRequiredService<BufferTelemetry>();
         app.Services.GetRequiredService<AlertTelemetry>();
         app.Services.GetRequiredService<Ingest.Live.LiveStateWriter>();

@@ -2,6 +2,7 @@ using Ingest.Durability;
 using Ingest.Buffering;
 using Ingest.Configuration;
 using Ingest.LineProtocol;
+using Ingest.Sinks.DeadLetter;
 using Ingest.Sinks.Influx;
 using Ingest.Stages;
 using Ingest.Telemetry;
@@ -23,8 +24,10 @@ namespace Ingest.Pipeline;
 public sealed class IngestGraph
 {
     public IngestGraph(IngestOptions options, IPointBuffer buffer, InfluxClient client, SinkInstruments instruments,
-        PipelineTelemetry telemetry, ILoggerFactory loggers, IngestMeter meter, DurableLog log, Feed.FeedHub? feed, Live.LiveOptions? live = null)
+        PipelineTelemetry telemetry, ILoggerFactory loggers, IngestMeter meter, DurableLog log, Feed.FeedHub? feed, Live.LiveOptions? live = null,
+        DeadLetterStore? deadLetters = null)
     {
+        DeadLetters = deadLetters;
         Log = log;
         Options = options;
         Buffer = buffer;
@@ -78,7 +81,7 @@ public sealed class IngestGraph
             Alerts = new AlertPath(new ThresholdTransform(new ThresholdCheck(options.Thresholds.Rules), options.Thresholds.Measurement, thresholdStats, meter),
                 queue, thresholdStats, log.Unchecked, log.AlertEvents);
             if (feed is not null) Alerts.Check.Transitions += feed.PublishAlerts;
-            AlertSink = SinkFor(queue, alertSink, Ordered(client), instruments, loggers, b => log.AlertEvents.Complete(b.Sequence));
+            AlertSink = SinkFor(queue, alertSink, Ordered(client), ordered: true, b => log.AlertEvents.Complete(b.Sequence));
         }
 
         RunnerStats = telemetry.Register(new StageStats("transforms", "transform"));
@@ -87,36 +90,37 @@ public sealed class IngestGraph
             FlushAtEnd = !log.Enabled,
         };
 
-        RawSink = SinkFor(RawQueue, raw, client, instruments, loggers, b =>
+        RawSink = SinkFor(RawQueue, raw, client, ordered: false, b =>
         {
             buffer.Release(b.Count);
             log.Raw.Complete(b.Sequence);
         });
         // One write in flight: a window re-emitted with late points must not be overtaken by its older version,
         // which a concurrent write or a retry could otherwise land last.
-        DerivedSink = SinkFor(DerivedQueue, derived, Ordered(client), instruments, loggers, b => log.Derived.Complete(b.Sequence));
-    }
+        DerivedSink = SinkFor(DerivedQueue, derived, Ordered(client), ordered: true, b => log.Derived.Complete(b.Sequence));
 
-    /// <summary>
-    /// An InfluxDB sink reading <paramref name="queue"/> (and named after it), counting into
-    /// <paramref name="stats"/>; <paramref name="delivered"/> runs for each batch it is done with, before the batch
-    /// goes back to the pool.
-    /// </summary>
-    private static InfluxSink SinkFor(StageQueue queue, StageStats stats, InfluxClient client, SinkInstruments instruments,
-        ILoggerFactory loggers, Action<PointBatch> delivered) =>
-        new(async ct => await queue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(stats, b) : null,
-            b =>
-            {
-                stats.AddSent(b.Count);
-                delivered(b);
-                b.Release();
-            },
-            client, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), queue.Name));
+        InfluxSink SinkFor(StageQueue queue, StageStats stats, InfluxClient sinkClient, bool ordered, Action<PointBatch> delivered) =>
+            new(async ct => await queue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(stats, b) : null,
+                b =>
+                {
+                    stats.AddSent(b.Count);
+                    delivered(b);
+                    b.Release();
+                },
+                sinkClient, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), queue.Name),
+                deadLetters, options.DeadLetter, queue.Name,
+                // The raw sink's points stay counted in the buffer until finished; the others' queues must
+                // stay in front of them, so that their full-policy applies while InfluxDB is away.
+                queue == RawQueue ? long.MaxValue : queue.Capacity, ordered);
+    }
 
     /// <summary>A client with one write in flight, so that writes land in the order they were queued.</summary>
     private static InfluxClient Ordered(InfluxClient client) => new(client.Http, client.Options with { MaxConcurrentRequests = 1 });
 
     public IngestOptions Options { get; }
+
+    /// <summary>Where the sinks set aside points InfluxDB will not store; null when off.</summary>
+    public DeadLetterStore? DeadLetters { get; }
 
     /// <summary>The write-ahead log and how far each consumer is done with it.</summary>
     public DurableLog Log { get; }
@@ -154,6 +158,12 @@ public sealed class IngestGraph
     }
     public InfluxSink RawSink { get; }
     public InfluxSink DerivedSink { get; }
+
+    /// <summary>Every InfluxDB sink with its stage name.</summary>
+    public IEnumerable<(string Name, InfluxSink Sink)> Sinks =>
+        AlertSink is null
+            ? [(RawQueue.Name, RawSink), (DerivedQueue.Name, DerivedSink)]
+            : [(RawQueue.Name, RawSink), (DerivedQueue.Name, DerivedSink), ("influx_alerts", AlertSink)];
 
     /// <summary>Set by <c>POST /api/pipeline/pause</c>: writes are answered 503 until resumed.</summary>
     public bool Paused { get; set; }

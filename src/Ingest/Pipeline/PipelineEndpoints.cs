@@ -41,6 +41,14 @@ public static class PipelineEndpoints
                     errors = s.Errors,
                     queue = s.QueueDepth is null ? null : new { points = s.QueueDepth(), capacity = s.QueueCapacity },
                 }),
+                sinks = graph.Sinks.Select(s => new { name = s.Name, pendingPoints = s.Sink.Pending, targets = s.Sink.Targets }),
+                deadLetter = graph.DeadLetters is { Enabled: true } dl ? new
+                {
+                    directory = dl.Directory,
+                    files = dl.Files,
+                    bytes = dl.Bytes,
+                    pointsSinceStart = dl.Points,
+                } : null,
                 downsample = graph.Downsample?.Engine.GetStats(),
                 thresholds = graph.Thresholds is { } t ? new { rules = t.Engine.Rules.Count, counters = t.Engine.Counters, active = graph.Alerts!.RunExclusive(() => t.Engine.ActiveCount) } : null,
                 wal = graph.Log.Enabled ? new

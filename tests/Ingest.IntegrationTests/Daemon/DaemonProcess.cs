@@ -28,10 +28,20 @@ public sealed class DaemonProcess : IAsyncDisposable
             _settings["Wal:Directory"] = Path.Combine(Path.GetTempPath(), $"ingest-test-wal-{Guid.NewGuid():N}");
         }
         WalDirectory = _settings["Wal:Directory"];
+        if (!_settings.ContainsKey("DeadLetter:Directory"))
+        {
+            _ownsDeadLetter = true;
+            _settings["DeadLetter:Directory"] = Path.Combine(Path.GetTempPath(), $"ingest-test-dl-{Guid.NewGuid():N}");
+        }
+        DeadLetterDirectory = _settings["DeadLetter:Directory"];
         Client = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(30) };
     }
 
     private readonly bool _ownsWal;
+    private readonly bool _ownsDeadLetter;
+
+    /// <summary>The daemon's dead-letter directory, private to it unless the test named one.</summary>
+    public string DeadLetterDirectory { get; }
 
     /// <summary>The daemon's write-ahead log directory.</summary>
     public string WalDirectory { get; }
@@ -54,7 +64,9 @@ public sealed class DaemonProcess : IAsyncDisposable
     public static async Task<(int ExitCode, string Output)> RunToExitAsync(params string[] args)
     {
         var wal = Path.Combine(Path.GetTempPath(), $"ingest-test-wal-{Guid.NewGuid():N}");
+        var deadLetter = Path.Combine(Path.GetTempPath(), $"ingest-test-dl-{Guid.NewGuid():N}");
         if (args is not ["hash-token", ..] && !args.Any(a => a.StartsWith("--Wal:", StringComparison.Ordinal))) args = [.. args, $"--Wal:Directory={wal}"];
+        if (args is not ["hash-token", ..] && !args.Any(a => a.StartsWith("--DeadLetter:", StringComparison.Ordinal))) args = [.. args, $"--DeadLetter:Directory={deadLetter}"];
         var psi = StartInfo(args);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -70,6 +82,7 @@ public sealed class DaemonProcess : IAsyncDisposable
             throw new TimeoutException("daemon did not exit: " + await stdout + await stderr);
         }
         if (Directory.Exists(wal)) Directory.Delete(wal, recursive: true);
+        if (Directory.Exists(deadLetter)) Directory.Delete(deadLetter, recursive: true);
         return (p.ExitCode, await stdout + await stderr);
     }
 
@@ -130,6 +143,7 @@ public sealed class DaemonProcess : IAsyncDisposable
         Client.Dispose();
         File.Delete(_configFile);
         if (_ownsWal && Directory.Exists(WalDirectory)) Directory.Delete(WalDirectory, recursive: true);
+        if (_ownsDeadLetter && Directory.Exists(DeadLetterDirectory)) Directory.Delete(DeadLetterDirectory, recursive: true);
     }
 
     public static string DaemonDll => Path.Combine(AppContext.BaseDirectory, "Ingest.dll");

@@ -1,19 +1,22 @@
 using System.Diagnostics;
 using Ingest.Buffering;
+using Ingest.Configuration;
 using Ingest.LineProtocol;
-using Polly;
-using Polly.Retry;
+using Ingest.Sinks.DeadLetter;
 
 namespace Ingest.Sinks.Influx;
 
 /// <summary>
-/// Delivers buffered raw points to InfluxDB: groups them per target into writes of up to
-/// <c>Influx:BatchSize</c> points, sends a write when it is full or <c>Influx:FlushInterval</c> old, keeps at
-/// most <c>Influx:MaxConcurrentRequests</c> in flight, and retries failures with backoff until they succeed.
-/// Points leave the buffer only when InfluxDB has stored them or refused them for good.
+/// Delivers batches to InfluxDB: groups them per target into writes of up to <c>Influx:BatchSize</c> points,
+/// sends a write when it is full or <c>Influx:FlushInterval</c> old, and hands it to the target's lane
+/// (<see cref="TargetLanes"/>), which <see cref="WriteDelivery"/> takes to a final outcome. Points are finished
+/// (released) only when InfluxDB has stored them or they are set aside in the dead letter.
 /// </summary>
 /// <remarks>
-/// One loop (<see cref="RunAsync"/>) owns the open writes; sends run concurrently and touch only their own write.
+/// One loop (<see cref="RunAsync"/>) owns the open writes; deliveries run concurrently and touch only their own
+/// write. The loop stops taking batches while it holds <c>maxHeld</c> points; a sink reading the buffer needs
+/// no such bound (the buffer's capacity counts its points until they are finished), a sink reading a stage
+/// queue is given the queue's capacity, so that its full-policy applies while InfluxDB is away.
 /// </remarks>
 public sealed class InfluxSink
 {
@@ -21,67 +24,60 @@ public sealed class InfluxSink
     private readonly Action<PointBatch> _finished;
     private readonly InfluxClient _client;
     private readonly InfluxSinkTelemetry _telemetry;
-    private readonly ResiliencePipeline<WriteResult> _retry;
-    private readonly SemaphoreSlim _slots;
     private readonly Dictionary<InfluxTarget, OpenWrite> _open = new();
-    private readonly HashSet<Task> _inflight = new();
-    private readonly object _inflightLock = new();
+    private readonly long _maxHeld;
+    private readonly TargetLanes _lanes;
+    private readonly WriteDelivery _delivery;
+    private CancellationToken _abort;
+    private TaskCompletionSource? _room;
 
     /// <summary>A sink that reads the buffer directly and releases points from it once they are finished.</summary>
-    public InfluxSink(IPointBuffer buffer, InfluxClient client, InfluxSinkTelemetry telemetry, TimeProvider? time = null)
-        : this(BufferReader(buffer), b => { buffer.Release(b.Count); b.Release(); }, client, telemetry, time)
+    public InfluxSink(IPointBuffer buffer, InfluxClient client, InfluxSinkTelemetry telemetry, DeadLetterStore? deadLetters = null,
+        DeadLetterOptions? deadLetterOptions = null, TimeProvider? time = null)
+        : this(BufferReader(buffer), b => { buffer.Release(b.Count); b.Release(); }, client, telemetry, deadLetters, deadLetterOptions,
+            "influx", long.MaxValue, ordered: false, time)
     {
     }
 
     /// <param name="read">The next batch to deliver, or null when the input has ended.</param>
-    /// <param name="finished">Called once per batch when every point of it is delivered or refused for good; it owns the batch then.</param>
+    /// <param name="finished">Called once per batch when every point of it is stored or set aside; it owns the batch then.</param>
+    /// <param name="name">The sink's name, written into its dead-letter blocks.</param>
+    /// <param name="maxHeld">Points the sink may hold (open, waiting or being sent) before it stops reading.</param>
+    /// <param name="ordered">Writes to one target land in the order they were made: one at a time per target.</param>
     public InfluxSink(Func<CancellationToken, ValueTask<PointBatch?>> read, Action<PointBatch> finished,
-        InfluxClient client, InfluxSinkTelemetry telemetry, TimeProvider? time = null)
+        InfluxClient client, InfluxSinkTelemetry telemetry, DeadLetterStore? deadLetters, DeadLetterOptions? deadLetterOptions,
+        string name, long maxHeld, bool ordered, TimeProvider? time = null)
     {
         _read = read;
         _finished = finished;
         _client = client;
         _telemetry = telemetry;
-        _slots = new SemaphoreSlim(client.Options.MaxConcurrentRequests);
-        var o = client.Options;
-        _retry = new ResiliencePipelineBuilder<WriteResult> { TimeProvider = time ?? TimeProvider.System }
-            .AddRetry(new RetryStrategyOptions<WriteResult>
-            {
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result.Status == WriteStatus.Retryable),
-                // Acknowledged points are never given up on; the buffer filling up (and 503s to clients) is the
-                // back-pressure, and every retry is counted and logged.
-                MaxRetryAttempts = int.MaxValue,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = o.RetryInitialDelay,
-                MaxDelay = o.RetryMaxDelay,
-                DelayGenerator = args => ValueTask.FromResult(
-                    args.Outcome.Result.RetryAfter is { } after ? (TimeSpan?)TimeSpan.FromTicks(Math.Min(after.Ticks, o.RetryMaxDelay.Ticks)) : null),
-                OnRetry = args =>
-                {
-                    _telemetry.Retrying(args.Outcome.Result, args.AttemptNumber, args.RetryDelay);
-                    return default;
-                },
-            })
-            .Build();
+        _maxHeld = maxHeld;
+        _lanes = new TargetLanes(ordered ? 1 : client.Options.MaxConcurrentRequests, DeliverAsync);
+        _delivery = new WriteDelivery(client, telemetry, deadLetters, deadLetterOptions ?? new DeadLetterOptions(), _lanes, name, time);
     }
 
-    /// <summary>Points taken from the buffer and not yet finished (open or in flight).</summary>
+    /// <summary>Points taken and not yet finished (open, waiting for their lane or being sent).</summary>
     public long Pending => Interlocked.Read(ref _pending);
     private long _pending;
 
+    /// <summary>How each target is faring (for <c>/api/status</c>).</summary>
+    public IReadOnlyList<LaneStatus> Targets => _lanes.Snapshot();
+
     /// <summary>
-    /// Runs until the buffer is completed and drained, or <paramref name="stopping"/> fires. Writes in flight are
+    /// Runs until the input is completed and drained, or <paramref name="stopping"/> fires. Writes in progress are
     /// cancelled only by <paramref name="abort"/>, so that a graceful stop still delivers them.
     /// </summary>
     public async Task RunAsync(CancellationToken stopping, CancellationToken abort)
     {
+        _abort = abort;
         var interval = _client.Options.FlushInterval;
         Task<PointBatch?>? next = null;
         try
         {
             while (true)
             {
+                if (Pending >= _maxHeld) await WaitForRoomAsync(stopping).ConfigureAwait(false);
                 next ??= _read(stopping).AsTask();
                 var due = NextDue(interval);
                 if (due is { } wait && wait > TimeSpan.Zero)
@@ -93,36 +89,52 @@ public sealed class InfluxSink
                 {
                     if (await next.ConfigureAwait(false) is not { } batch) break;
                     next = null;
-                    await AddAsync(batch, abort).ConfigureAwait(false);
+                    Add(batch);
                 }
-                await FlushDueAsync(interval, abort).ConfigureAwait(false);
+                FlushDue(interval);
             }
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
         }
 
-        foreach (var target in _open.Keys.ToList()) await DispatchAsync(target, abort).ConfigureAwait(false);
-        Task[] running;
-        lock (_inflightLock) running = _inflight.ToArray();
-        await Task.WhenAll(running).ConfigureAwait(false);
+        DispatchAll();
+        await _lanes.DrainAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Sends every open write and waits until the points held drop below the bound.</summary>
+    private async Task WaitForRoomAsync(CancellationToken stopping)
+    {
+        // Open writes are part of what is held; left unsent they would never make room.
+        DispatchAll();
+        while (Pending >= _maxHeld)
+        {
+            var room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _room, room);
+            if (Pending < _maxHeld) break;
+            await room.Task.WaitAsync(stopping).ConfigureAwait(false);
+        }
     }
 
     private TimeSpan? NextDue(TimeSpan interval)
     {
         if (_open.Count == 0) return null;
-        var oldest = _open.Values.Min(w => w.Opened);
+        var oldest = long.MaxValue;
+        foreach (var w in _open.Values) oldest = Math.Min(oldest, w.Opened);
         return interval - Stopwatch.GetElapsedTime(oldest);
     }
 
-    private async Task FlushDueAsync(TimeSpan interval, CancellationToken abort)
+    private void FlushDue(TimeSpan interval)
     {
         if (_open.Count == 0) return;
-        foreach (var (target, write) in _open.ToList())
-            if (Stopwatch.GetElapsedTime(write.Opened) >= interval) await DispatchAsync(target, abort).ConfigureAwait(false);
+        List<InfluxTarget>? due = null;
+        foreach (var (target, write) in _open)
+            if (Stopwatch.GetElapsedTime(write.Opened) >= interval) (due ??= new()).Add(target);
+        if (due is null) return;
+        foreach (var target in due) Dispatch(target);
     }
 
-    private async Task AddAsync(PointBatch batch, CancellationToken abort)
+    private void Add(PointBatch batch)
     {
         if (batch.Count == 0)
         {
@@ -142,85 +154,33 @@ public sealed class InfluxSink
             open.Segments.Add(new Segment(pending, start, start + take));
             open.Points += take;
             start += take;
-            if (open.Points >= size) await DispatchAsync(target, abort).ConfigureAwait(false);
+            if (open.Points >= size) Dispatch(target);
         }
     }
 
-    private async Task DispatchAsync(InfluxTarget target, CancellationToken abort)
+    private void DispatchAll()
+    {
+        foreach (var target in _open.Keys.ToList()) Dispatch(target);
+    }
+
+    private void Dispatch(InfluxTarget target)
     {
         if (!_open.Remove(target, out var open) || open.Points == 0) return;
-        // Waiting for a slot here is the sink's back-pressure: the loop stops taking from the buffer.
-        await _slots.WaitAsync(abort).ConfigureAwait(false);
-        var task = SendAsync(new InfluxWrite(target, open.Segments), abort);
-        lock (_inflightLock) _inflight.Add(task);
-        _ = task.ContinueWith(t =>
-        {
-            lock (_inflightLock) _inflight.Remove(t);
-            _slots.Release();
-        }, TaskScheduler.Default);
+        _lanes.Enqueue(new InfluxWrite(target, open.Segments));
     }
 
-    private async Task SendAsync(InfluxWrite write, CancellationToken abort)
+    private async Task DeliverAsync(TargetLane lane, InfluxWrite write)
     {
-        await Task.Yield();
         try
         {
-            await DeliverAsync(write, abort).ConfigureAwait(false);
+            await _delivery.DeliverAsync(lane, write, _abort).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (abort.IsCancellationRequested)
+        catch (OperationCanceledException) when (_abort.IsCancellationRequested)
         {
             _telemetry.LostAtShutdown(write.Points);
+            return;
         }
-    }
-
-    /// <summary>Sends one write until it reaches a final outcome; then finishes its points.</summary>
-    internal async Task DeliverAsync(InfluxWrite write, CancellationToken abort)
-    {
-        var createdDatabase = false;
-        while (true)
-        {
-            var result = await _retry.ExecuteAsync(async ct =>
-            {
-                var started = Stopwatch.GetTimestamp();
-                var r = await _client.WriteAsync(write, ct).ConfigureAwait(false);
-                _telemetry.Attempt(Stopwatch.GetElapsedTime(started));
-                return r;
-            }, abort).ConfigureAwait(false);
-
-            var points = write.Points;
-            switch (result.Status)
-            {
-                case WriteStatus.Delivered:
-                    _telemetry.Delivered(points);
-                    Finish(write);
-                    return;
-                case WriteStatus.PartiallyRejected:
-                    _telemetry.PartiallyRejected(points, result.Dropped ?? points, result);
-                    Finish(write);
-                    return;
-                case WriteStatus.TooLarge when write.Split() is var (first, second):
-                    await DeliverAsync(first, abort).ConfigureAwait(false);
-                    await DeliverAsync(second, abort).ConfigureAwait(false);
-                    return;
-                case WriteStatus.TooLarge:
-                    _telemetry.Rejected(points, "too_large", result);
-                    Finish(write);
-                    return;
-                case WriteStatus.DatabaseNotFound when _client.Options.CreateDatabase && !createdDatabase:
-                    await _retry.ExecuteAsync(ct => new ValueTask<WriteResult>(_client.CreateDatabaseAsync(write.Target.Database, ct)), abort).ConfigureAwait(false);
-                    _telemetry.DatabaseCreated(write.Target.Database);
-                    createdDatabase = true;
-                    continue;
-                case WriteStatus.DatabaseNotFound:
-                    _telemetry.Rejected(points, "database_not_found", result);
-                    Finish(write);
-                    return;
-                default:
-                    _telemetry.Rejected(points, "rejected", result);
-                    Finish(write);
-                    return;
-            }
-        }
+        Finish(write);
     }
 
     private void Finish(InfluxWrite write)
@@ -230,6 +190,7 @@ public sealed class InfluxSink
             Interlocked.Add(ref _pending, -segment.Points);
             if (segment.Batch.Complete(segment.Points)) _finished(segment.Batch.Batch);
         }
+        Volatile.Read(ref _room)?.TrySetResult();
     }
 
     private static Func<CancellationToken, ValueTask<PointBatch?>> BufferReader(IPointBuffer buffer)
