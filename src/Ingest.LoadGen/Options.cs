@@ -123,8 +123,9 @@ public sealed class Options
 
         Cost
           --cpu-pid NAME=PID     read the CPU time (user + system, /proc/PID/stat) of a server process around
-                                 each run, from the first request until landed, and report it per million
-                                 points; repeatable (e.g. --cpu-pid influxd=1234 --cpu-pid daemon=5678).
+          --cpu-pid NAME=:PORT   each run, from the first request until landed, and report it per million
+                                 points; :PORT names the process listening on that TCP port; repeatable
+                                 (e.g. --cpu-pid influxd=:8086 --cpu-pid daemon=:8186 --cpu-pid redis=5678).
                                  Compare mode reports the daemon/direct ratio of each NAME's CPU per point   [none]
 
         Output
@@ -288,7 +289,9 @@ public sealed class Options
         int eq = v.IndexOf('=');
         if (eq > 0 && int.TryParse(v[(eq + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && pid > 0)
             return (v[..eq], pid);
-        throw new ArgumentException($"--cpu-pid: NAME=PID, e.g. influxd=1234; got '{v}'");
+        if (eq > 0 && v[(eq + 1)..] is [':', .. var port] && int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out int p) && p is > 0 and < 65536)
+            return (v[..eq], ListeningProcess.Find(p) ?? throw new ArgumentException($"--cpu-pid {v}: no process of this user listens on port {p}"));
+        throw new ArgumentException($"--cpu-pid: NAME=PID or NAME=:PORT, e.g. influxd=1234 or influxd=:8086; got '{v}'");
     }
 
     private static long ParseStart(string v)

@@ -43,6 +43,9 @@ internal static class Runner
             $"built {work.Batches.Length} bodies, {work.Points:N0} points, {o.Series} series, {work.RawBytes / 1e6:F1} MB raw{gz}, {work.RawBytes / (double)work.Points:F0} B/point, in {work.BuildTime.TotalSeconds:F2} s"));
         Console.WriteLine($"timestamps {Iso(work.FirstNs)} .. {Iso(work.LastNs)}, precision {o.Precision.ToString().ToLowerInvariant()}, {(o.Sorted ? "sorted" : "shuffled")} bodies");
 
+        if (o.CpuPids.Count > 0)
+            Console.WriteLine("server cpu of " + string.Join(", ", o.CpuPids.Select(p => $"{p.Name} (pid {p.Pid})")));
+
         if (o.DumpPath != null)
         {
             await using var f = File.Create(o.DumpPath);
