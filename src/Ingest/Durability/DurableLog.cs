@@ -109,7 +109,7 @@ public sealed partial class DurableLog : IDisposable
         m.CreateObservableCounter("ingest.wal.records.skipped", () => recovery.SkippedRecords, "{record}", "Damaged records skipped at start because valid records follow them.");
         m.CreateObservableCounter("ingest.wal.records.lost", () => recovery.SkippedUnconsumedRecords, "{record}", "Skipped damaged records that a consumer had not finished: their points were never delivered.");
         m.CreateObservableCounter("ingest.wal.skipped", () => recovery.SkippedBytes, "By", "Bytes of damage skipped at start (kept in *.damaged-<offset> files).");
-        m.CreateObservableCounter("ingest.wal.segments.set_aside", () => (long)recovery.SegmentsSetAside.Count, "{segment}", "Damaged segments renamed to *.corrupt at start.");
+        m.CreateObservableCounter("ingest.wal.segments.set_aside", () => (long)recovery.SegmentsSetAside.Count, "{segment}", "Segment files renamed to *.wal.corrupt at start: nothing of the log in them, or sequences going backwards.");
         m.CreateObservableCounter("ingest.wal.records.unreadable", () => Interlocked.Read(ref _unreadable), "{record}", "Records that passed their checksum but held no readable batch; skipped.");
         m.CreateObservableCounter("ingest.wal.records.dropped", () => Interlocked.Read(ref _dropped), "{record}", "Records deleted undelivered because the log was full (Wal:FullPolicy=drop-oldest).");
         m.CreateObservableCounter("ingest.wal.writes.rejected", () => Interlocked.Read(ref _rejected), "{request}", "Writes answered 503 because the log was full or the disk failed.");
