@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using Microsoft.Win32.SafeHandles;
 
@@ -5,25 +6,11 @@ namespace Ingest.Wal;
 
 public sealed partial class WriteAheadLog
 {
-    private enum ScanOutcome
-    {
-        /// <summary>Shorter than a header, or a header and nothing else.</summary>
-        Empty,
-
-        /// <summary>The header is not ours or names another first sequence.</summary>
-        BadHeader,
-
-        /// <summary>Every byte after the header is a valid record.</summary>
-        Valid,
-
-        /// <summary>Valid records up to some point, then something that is not one.</summary>
-        Damaged,
-    }
-
     /// <summary>
-    /// Scans the directory before the writer starts: validates every record of every segment, truncates a torn
-    /// tail of the last segment, sets damaged segments aside, removes empty ones, loads the checkpoints and
-    /// works out the next sequence.
+    /// Scans the directory before the writer starts: validates every record of every segment, skips damaged
+    /// records that valid ones follow (splitting the segment around them), truncates a torn tail of the last
+    /// segment, sets foreign segments aside, removes empty ones, loads the checkpoints and works out the next
+    /// sequence.
     /// </summary>
     private WalRecovery Recover()
     {
@@ -31,74 +18,89 @@ public sealed partial class WriteAheadLog
         Directory.CreateDirectory(_directory);
         AcquireDirectoryLock();
 
-        bool directoryChanged = false;
+        bool directoryChanged = DeleteRepairLeftovers();
         var setAside = new List<string>();
+        var damage = new List<WalDamage>();
         int emptyRemoved = 0;
-        long recordsFound = 0, truncatedRecords = 0, truncatedBytes = 0;
+        long recordsFound = 0;
+        var repair = new RepairTotals();
         long nextAtLeast = 1;
 
         bool checkpointsReset = LoadCheckpoints(ref nextAtLeast, ref directoryChanged);
+        long consumedThrough = LowestCheckpoint();
 
         List<(long First, string Path, long Length)> files = ListSegmentFiles();
         int lastWithRecords = files.FindLastIndex(f => f.Length > WalFormat.SegmentHeaderSize);
         using var reader = new FrameReader(1 << 20);
+        byte[] window = ArrayPool<byte>.Shared.Rent(1 << 20);
         Segment? previous = null;
-
-        for (int i = 0; i < files.Count; i++)
+        try
         {
-            (long first, string path, _) = files[i];
-            var segment = new Segment(path, first);
-
-            if (previous is not null && first <= previous.WrittenLastSequence)
+            for (int i = 0; i < files.Count; i++)
             {
-                // Sequences would go backwards: not something this log writes.
-                setAside.Add(SetAside(path, first, copy: false));
-                directoryChanged = true;
-                continue;
+                (long first, string path, _) = files[i];
+                if (previous is not null && first <= previous.WrittenLastSequence)
+                {
+                    // Sequences would go backwards: not something this log writes.
+                    setAside.Add(SetAside(path, first));
+                    directoryChanged = true;
+                    continue;
+                }
+
+                // A record at or past the next file's first sequence belongs to that file: a repair that a crash
+                // interrupted leaves such copies behind, and they must not be taken twice.
+                long sequenceCap = i + 1 < files.Count ? files[i + 1].First : long.MaxValue;
+                SegmentScan scan = ScanSegment(path, first, sequenceCap, reader, window);
+                List<Segment> kept;
+                switch (scan.Outcome)
+                {
+                    case ScanOutcome.Empty:
+                        File.Delete(path);
+                        emptyRemoved++;
+                        directoryChanged = true;
+                        // The name was the next sequence when the file was created.
+                        nextAtLeast = Math.Max(nextAtLeast, first);
+                        continue;
+
+                    case ScanOutcome.Foreign:
+                        setAside.Add(SetAside(path, first));
+                        directoryChanged = true;
+                        nextAtLeast = Math.Max(nextAtLeast, first);
+                        continue;
+
+                    case ScanOutcome.Damaged:
+                        kept = RepairSegment(path, first, scan, lastInLog: i == lastWithRecords, sequenceCap,
+                            consumedThrough, window, damage, ref repair);
+                        directoryChanged = true;
+                        break;
+
+                    default:
+                        kept = [scan.Runs[0].Segment];
+                        break;
+                }
+
+                foreach (Segment segment in kept)
+                {
+                    segment.SyncedLength = segment.WrittenLength;
+                    segment.IntervalSyncedLength = segment.WrittenLength;
+                    segment.SyncedLastSequence = segment.WrittenLastSequence;
+                    segment.Sealed = true;
+                    segment.Publish();
+                    if (segment.HasWrittenRecords)
+                        recordsFound += segment.WrittenLastSequence - segment.FirstSequence + 1;
+                    _segments.Add(segment);
+                    previous = segment;
+                }
             }
-
-            ScanOutcome outcome = ScanSegment(segment, reader, out long fileLength, out long validEnd);
-            switch (outcome)
-            {
-                case ScanOutcome.Empty:
-                    File.Delete(path);
-                    emptyRemoved++;
-                    directoryChanged = true;
-                    // The name was the next sequence when the file was created.
-                    nextAtLeast = Math.Max(nextAtLeast, first);
-                    continue;
-
-                case ScanOutcome.BadHeader:
-                    setAside.Add(SetAside(path, first, copy: false));
-                    directoryChanged = true;
-                    nextAtLeast = Math.Max(nextAtLeast, first);
-                    continue;
-
-                case ScanOutcome.Damaged when i != lastWithRecords:
-                    // Segments before the last were complete and fsynced before the next one began: damage
-                    // there is corruption, not a crash. The whole segment goes aside.
-                    setAside.Add(SetAside(path, first, copy: false));
-                    directoryChanged = true;
-                    nextAtLeast = Math.Max(nextAtLeast, segment.WrittenLastSequence + 1);
-                    continue;
-
-                case ScanOutcome.Damaged:
-                    RepairLastSegment(segment, reader, fileLength, validEnd, setAside,
-                        ref truncatedRecords, ref truncatedBytes, ref directoryChanged);
-                    break;
-            }
-
-            segment.WrittenLength = validEnd;
-            segment.SyncedLength = validEnd;
-            segment.IntervalSyncedLength = validEnd;
-            segment.SyncedLastSequence = segment.WrittenLastSequence;
-            segment.Sealed = true;
-            segment.Publish();
-            recordsFound += segment.WrittenLastSequence - segment.FirstSequence + 1;
-            _segments.Add(segment);
-            previous = segment;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(window);
         }
 
+        // Lost sequences were given out once; they are not given out again.
+        foreach (WalDamage lost in damage)
+            nextAtLeast = Math.Max(nextAtLeast, lost.LastSequence + 1);
         long next = Math.Max(nextAtLeast, (previous?.WrittenLastSequence ?? 0) + 1);
         if (previous is not null)
         {
@@ -132,8 +134,12 @@ public sealed partial class WriteAheadLog
         {
             SegmentsScanned = files.Count,
             RecordsFound = recordsFound,
-            TruncatedRecords = truncatedRecords,
-            TruncatedBytes = truncatedBytes,
+            TruncatedRecords = repair.TruncatedRecords,
+            TruncatedBytes = repair.TruncatedBytes,
+            SkippedRecords = damage.Sum(d => d.Records),
+            SkippedUnconsumedRecords = damage.Sum(d => d.UnconsumedRecords),
+            SkippedBytes = damage.Sum(d => d.Length),
+            Damage = damage,
             SegmentsSetAside = setAside,
             EmptySegmentsRemoved = emptyRemoved,
             CheckpointsReset = checkpointsReset,
@@ -155,123 +161,34 @@ public sealed partial class WriteAheadLog
         return files;
     }
 
-    /// <summary>
-    /// Validates the header and every record of a segment. On return <paramref name="segment"/>'s written
-    /// last sequence is that of the last valid record and <paramref name="validEnd"/> the offset after it.
-    /// </summary>
-    private static ScanOutcome ScanSegment(Segment segment, FrameReader reader, out long fileLength, out long validEnd)
-    {
-        using SafeFileHandle file = File.OpenHandle(segment.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        fileLength = RandomAccess.GetLength(file);
-        validEnd = 0;
-        Span<byte> header = stackalloc byte[WalFormat.SegmentHeaderSize];
-        if (fileLength < WalFormat.SegmentHeaderSize || ReadAt(file, header, 0) < header.Length)
-            return ScanOutcome.Empty;
-        if (!WalFormat.IsValidSegmentHeader(header, segment.FirstSequence))
-            return ScanOutcome.BadHeader;
-        validEnd = WalFormat.SegmentHeaderSize;
-        if (fileLength == WalFormat.SegmentHeaderSize)
-            return ScanOutcome.Empty;
-
-        DateTimeOffset fileTime = ApproximateCreationTime(segment.Path);
-        reader.Reset(file, WalFormat.SegmentHeaderSize, fileLength);
-        long expected = segment.FirstSequence;
-        while (true)
-        {
-            long at = reader.Position;
-            FrameStatus status = reader.TryRead(expected, verifyChecksum: true, out _);
-            if (status != FrameStatus.Ok)
-            {
-                segment.WrittenLastSequence = expected - 1;
-                validEnd = reader.Position;
-                return status == FrameStatus.End ? ScanOutcome.Valid : ScanOutcome.Damaged;
-            }
-            segment.MaybeIndex(expected, at, fileTime);
-            expected++;
-        }
-    }
-
-    /// <summary>
-    /// The last segment has something invalid at <paramref name="validEnd"/>. A crash mid-write leaves that at
-    /// the tail (partial record, garbage or zeros); it is cut off. When a valid record follows the bad one, the
-    /// damage is in the middle of the file instead: the whole file is first copied aside as evidence, then the
-    /// live segment is cut at the same point, so the records before the damage stay in the log.
-    /// </summary>
-    private void RepairLastSegment(Segment segment, FrameReader reader, long fileLength, long validEnd,
-        List<string> setAside, ref long truncatedRecords, ref long truncatedBytes, ref bool directoryChanged)
-    {
-        using (SafeFileHandle file = File.OpenHandle(segment.Path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete))
-        {
-            long expected = segment.WrittenLastSequence + 1;
-            bool damagedInTheMiddle = HasValidSuccessor(file, reader, validEnd, expected, fileLength);
-            truncatedRecords += CountFrames(file, validEnd, fileLength);
-            truncatedBytes += fileLength - validEnd;
-            if (damagedInTheMiddle)
-            {
-                setAside.Add(SetAside(segment.Path, segment.FirstSequence, copy: true));
-                directoryChanged = true;
-            }
-            RandomAccess.SetLength(file, validEnd);
-            RandomAccess.FlushToDisk(file);
-        }
-        segment.TrimIndex(validEnd);
-    }
-
-    /// <summary>Whether the frame at <paramref name="at"/> has a believable length and is followed by the valid record <paramref name="expected"/> + 1.</summary>
-    private static bool HasValidSuccessor(SafeFileHandle file, FrameReader reader, long at, long expected, long fileLength)
-    {
-        Span<byte> header = stackalloc byte[WalFormat.RecordHeaderSize];
-        if (fileLength - at < header.Length || ReadAt(file, header, at) < header.Length)
-            return false;
-        WalFormat.ReadRecordHeader(header, out uint length, out _, out _);
-        if (length > WalFormat.MaxPayloadBytes)
-            return false;
-        long next = at + WalFormat.RecordHeaderSize + length;
-        if (next >= fileLength)
-            return false;
-        reader.Reset(file, next, fileLength);
-        return reader.TryRead(expected + 1, verifyChecksum: true, out _) == FrameStatus.Ok;
-    }
-
-    /// <summary>Frames from <paramref name="at"/> to the end by their length fields: a partial one counts, zeros do not.</summary>
-    private static long CountFrames(SafeFileHandle file, long at, long fileLength)
-    {
-        Span<byte> header = stackalloc byte[WalFormat.RecordHeaderSize];
-        long count = 0;
-        while (at < fileLength)
-        {
-            int read = ReadAt(file, header[..(int)Math.Min(header.Length, fileLength - at)], at);
-            if (!header[..read].ContainsAnyExcept((byte)0))
-                break;
-            count++;
-            if (read < header.Length)
-                break;
-            WalFormat.ReadRecordHeader(header, out uint length, out _, out _);
-            if (length > WalFormat.MaxPayloadBytes)
-                break;
-            at += WalFormat.RecordHeaderSize + length;
-        }
-        return count;
-    }
-
-    /// <summary>Renames (or copies) a segment to <c>{sequence}.wal.corrupt</c> (<c>{sequence}.{n}.wal.corrupt</c> if taken); returns the new file name.</summary>
-    private string SetAside(string path, long firstSequence, bool copy)
+    /// <summary>Renames a segment to <c>{sequence}.wal.corrupt</c> (<c>{sequence}.{n}.wal.corrupt</c> if taken); returns the new file name.</summary>
+    private string SetAside(string path, long firstSequence)
     {
         string stem = Path.GetFileNameWithoutExtension(WalFormat.SegmentFileName(firstSequence));
         string target = Path.Combine(_directory, stem + WalFormat.CorruptSuffix);
         for (int n = 2; File.Exists(target); n++)
             target = Path.Combine(_directory, $"{stem}.{n}{WalFormat.CorruptSuffix}");
-        if (copy)
-        {
-            File.Copy(path, target);
-            using SafeFileHandle evidence = File.OpenHandle(target, FileMode.Open, FileAccess.ReadWrite);
-            RandomAccess.FlushToDisk(evidence);
-        }
-        else
-        {
-            File.Move(path, target);
-        }
+        File.Move(path, target);
         return Path.GetFileName(target);
+    }
+
+    /// <summary>Deletes the temporary files of a repair that a crash interrupted (the damaged segment is still whole).</summary>
+    private bool DeleteRepairLeftovers()
+    {
+        bool deleted = false;
+        foreach (string leftover in Directory.EnumerateFiles(_directory, "*" + WalFormat.RepairSuffix))
+        {
+            File.Delete(leftover);
+            deleted = true;
+        }
+        return deleted;
+    }
+
+    /// <summary>The lowest checkpoint loaded from <c>checkpoints.json</c> (0 when there is none): every record above it is unconsumed.</summary>
+    private long LowestCheckpoint()
+    {
+        lock (_consumersLock)
+            return _consumers.Count == 0 ? 0 : _consumers.Values.Min(c => c.Checkpoint);
     }
 
     /// <summary>Loads <c>checkpoints.json</c>; an unreadable one is renamed aside (returns true) and everyone starts at 0.</summary>
@@ -317,16 +234,5 @@ public sealed partial class WriteAheadLog
         return new DateTimeOffset(created < modified ? created : modified, TimeSpan.Zero);
     }
 
-    private static int ReadAt(SafeFileHandle file, Span<byte> buffer, long offset)
-    {
-        int total = 0;
-        while (total < buffer.Length)
-        {
-            int read = RandomAccess.Read(file, buffer[total..], offset + total);
-            if (read == 0)
-                break;
-            total += read;
-        }
-        return total;
-    }
+    private static int ReadAt(SafeFileHandle file, Span<byte> buffer, long offset) => FrameSearch.ReadFully(file, buffer, offset);
 }

@@ -60,7 +60,8 @@ public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Opens (creating when needed) the log in <see cref="WalOptions.Directory"/>, recovering what a crash left
-    /// (torn tail truncated, damaged segments set aside, empty segments removed; see <see cref="Recovery"/>), and
+    /// (torn tail truncated, damaged records skipped with the records after them kept, foreign files set aside,
+    /// empty segments removed; see <see cref="Recovery"/>), and
     /// starts the writer. Appends continue after the last sequence ever given out.
     /// </summary>
     /// <exception cref="IOException">The directory cannot be used, or another log holds its lock.</exception>

@@ -23,6 +23,8 @@ internal static class WalFormat
 
     public const string SegmentSuffix = ".wal";
     public const string CorruptSuffix = ".wal.corrupt";
+    public const string DamagedInfix = ".damaged-";
+    public const string RepairSuffix = ".repairing";
     public const string CheckpointFileName = "checkpoints.json";
     public const string LockFileName = "wal.lock";
     private const int SequenceDigits = 20;

@@ -81,6 +81,11 @@ public sealed partial class DurableLog : IDisposable
         var recovery = _log.Recovery;
         if (recovery.IsClean) LogOpened(directory, recovery.RecordsFound, recovery.SegmentsScanned);
         else LogRecovered(directory, recovery.ToString());
+        foreach (var d in recovery.Damage)
+        {
+            if (d.Records == 0) LogDamagedHeader(d.Segment, d.Offset, d.Length, d.KeptAs);
+            else LogDamageSkipped(d.Segment, d.Offset, d.Length, d.Records, d.FirstSequence, d.LastSequence, d.UnconsumedRecords, d.KeptAs);
+        }
 
         var rawCheckpoint = _log.RegisterConsumer(RawConsumer);
         Raw = new SequenceTracker(rawCheckpoint);
@@ -101,7 +106,10 @@ public sealed partial class DurableLog : IDisposable
         }, "s", "Age of the oldest log record a consumer has not finished (0 when none).");
         m.CreateObservableCounter("ingest.wal.records.replayed", () => Interlocked.Read(ref _replayed), "{record}", "Log records replayed at start.");
         m.CreateObservableCounter("ingest.wal.records.truncated", () => recovery.TruncatedRecords, "{record}", "Torn or corrupt records cut from the log's tail at start.");
-        m.CreateObservableCounter("ingest.wal.segments.set_aside", () => (long)recovery.SegmentsSetAside.Count, "{segment}", "Damaged segments renamed to *.corrupt at start.");
+        m.CreateObservableCounter("ingest.wal.records.skipped", () => recovery.SkippedRecords, "{record}", "Damaged records skipped at start because valid records follow them.");
+        m.CreateObservableCounter("ingest.wal.records.lost", () => recovery.SkippedUnconsumedRecords, "{record}", "Skipped damaged records that a consumer had not finished: their points were never delivered.");
+        m.CreateObservableCounter("ingest.wal.skipped", () => recovery.SkippedBytes, "By", "Bytes of damage skipped at start (kept in *.damaged-<offset> files).");
+        m.CreateObservableCounter("ingest.wal.segments.set_aside", () => (long)recovery.SegmentsSetAside.Count, "{segment}", "Segment files renamed to *.wal.corrupt at start: nothing of the log in them, or sequences going backwards.");
         m.CreateObservableCounter("ingest.wal.records.unreadable", () => Interlocked.Read(ref _unreadable), "{record}", "Records that passed their checksum but held no readable batch; skipped.");
         m.CreateObservableCounter("ingest.wal.records.dropped", () => Interlocked.Read(ref _dropped), "{record}", "Records deleted undelivered because the log was full (Wal:FullPolicy=drop-oldest).");
         m.CreateObservableCounter("ingest.wal.writes.rejected", () => Interlocked.Read(ref _rejected), "{request}", "Writes answered 503 because the log was full or the disk failed.");
@@ -377,6 +385,12 @@ public sealed partial class DurableLog : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Write-ahead log at {Directory} was damaged and repaired: {Recovery}")]
     private partial void LogRecovered(string directory, string recovery);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Write-ahead log segment {Segment} is damaged at offset {Offset} ({Length} bytes): {Records} records skipped (sequences {FirstSequence}-{LastSequence}), {Unconsumed} of them not yet delivered and lost; the records after the damage are kept. The damaged bytes are in {KeptAs} (delete it once inspected)")]
+    private partial void LogDamageSkipped(string segment, long offset, long length, long records, long firstSequence, long lastSequence, long unconsumed, string keptAs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Write-ahead log segment {Segment} has a damaged header ({Length} bytes at offset {Offset}); no record was lost. The damaged bytes are in {KeptAs} (delete it once inspected)")]
+    private partial void LogDamagedHeader(string segment, long offset, long length, string keptAs);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Write-ahead log refused a write, answering 503: {Error}")]
     private partial void LogAppendRefused(string error);

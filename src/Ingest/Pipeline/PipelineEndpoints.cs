@@ -64,6 +64,10 @@ public static class PipelineEndpoints
                     {
                         truncatedRecords = r.TruncatedRecords,
                         truncatedBytes = r.TruncatedBytes,
+                        skippedRecords = r.SkippedRecords,
+                        lostRecords = r.SkippedUnconsumedRecords,
+                        skippedBytes = r.SkippedBytes,
+                        damaged = r.Damage.Select(d => new { segment = d.Segment, offset = d.Offset, length = d.Length, firstSequence = d.FirstSequence, lastSequence = d.LastSequence, lostRecords = d.UnconsumedRecords, keptAs = d.KeptAs }),
                         segmentsSetAside = r.SegmentsSetAside,
                         emptySegmentsRemoved = r.EmptySegmentsRemoved,
                     } : null,
