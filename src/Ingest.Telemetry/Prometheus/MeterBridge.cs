@@ -38,8 +38,9 @@ public sealed class MeterBridge : IDisposable
         _factory = Metrics.WithCustomRegistry(registry);
         _droppedSeries = _factory.CreateCounter(DroppedSeriesName,
             "Label sets not tracked because an instrument reached the per-instrument series limit.");
-        // Null: a name the bridge holds for its own metric.
+        // Null: names the bridge holds for its own metric.
         _names[DroppedSeriesName] = null;
+        _names["ingest_telemetry_series_dropped"] = null;
         registry.AddBeforeCollectCallback(Observe);
 
         // Subscribing is all the built-in "System.Runtime" meter needs: the runtime creates it when the
@@ -94,7 +95,7 @@ public sealed class MeterBridge : IDisposable
 
     private InstrumentBinding[] ObservableBindings()
     {
-        lock (_namesGate) return _names.Values.OfType<InstrumentBinding>().Where(b => b.IsObservable && b.IsActive).ToArray();
+        lock (_namesGate) return _names.Values.OfType<InstrumentBinding>().Distinct().Where(b => b.IsObservable && b.IsActive).ToArray();
     }
 
     private static void OnMeasurement<T>(Instrument instrument, T value, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
@@ -112,7 +113,7 @@ public sealed class MeterBridge : IDisposable
             var name = Naming.MetricNaming.Create(instrument.Name, instrument.Unit, kind.Type, kind.IsOtelGauge);
             string family = FreeName(name, kind);
             binding = new InstrumentBinding(instrument, kind, name with { Name = family }, _factory, _options, _droppedSeries, () => Volatile.Read(ref _epoch));
-            _names[family] = binding;
+            foreach (var claim in Claims(family, kind)) _names[claim] = binding;
         }
         listener.EnableMeasurementEvents(instrument, binding);
     }
@@ -120,17 +121,27 @@ public sealed class MeterBridge : IDisposable
     /// <summary>
     /// The first instrument to ask for a family name keeps it; a later one of another identity gets "_2", "_3"…
     /// (<see cref="Naming.MetricName.WithOrdinal"/>), since prometheus-net would either refuse a second type
-    /// under one name or silently add two instruments' values into one series. An instrument published again
-    /// after its meter was disposed takes back a name its predecessor of the same type left.
+    /// under one name or silently add two instruments' values into one series. A counter also holds its name
+    /// without "_total", which is its family name in OpenMetrics, so that a gauge "x" and a counter "x_total" do
+    /// not clash there. An instrument published again after its meter was disposed takes back a name its
+    /// predecessor of the same type left.
     /// </summary>
     private string FreeName(Naming.MetricName name, InstrumentKind kind)
     {
         for (int ordinal = 1; ; ordinal++)
         {
             string candidate = ordinal == 1 ? name.Name : name.WithOrdinal(ordinal);
-            if (!_names.TryGetValue(candidate, out var holder)) return candidate;
-            if (holder is { IsActive: false } && holder.Kind.Type == kind.Type) return candidate;
+            if (Claims(candidate, kind).All(c => IsFree(c, kind))) return candidate;
         }
+    }
+
+    private bool IsFree(string claim, InstrumentKind kind) =>
+        !_names.TryGetValue(claim, out var holder) || (holder is { IsActive: false } && holder.Kind.Type == kind.Type);
+
+    private static IEnumerable<string> Claims(string family, InstrumentKind kind)
+    {
+        yield return family;
+        if (kind.Type == Naming.PrometheusType.Counter && family.EndsWith("_total", StringComparison.Ordinal)) yield return family[..^"_total".Length];
     }
 
     private void OnMeasurementsCompleted(Instrument instrument, object? state)
