@@ -50,7 +50,7 @@ public class SystemdTests(ITestOutputHelper output)
             daemon.Launch();
 
             await WaitForOutputAsync(daemon, logStart, "waiting for the buffer", TimeSpan.FromSeconds(90));
-            Assert.True(notify.Available == 0, $"a notification arrived while the replay was stalled: {Receive(notify, TimeSpan.Zero)}");
+            if (notify.Available > 0) Assert.Fail($"a notification arrived while the replay was stalled: {Receive(notify)}");
 
             await stack.Influx.StartAsync();
             var ready = await ReceiveAsync(notify, TimeSpan.FromSeconds(120), daemon);
@@ -131,9 +131,9 @@ public class SystemdTests(ITestOutputHelper output)
         }
     }
 
-    private static string Receive(Socket socket, TimeSpan _)
+    private static string Receive(Socket socket)
     {
         var buffer = new byte[4096];
-        return socket.Available > 0 ? Encoding.UTF8.GetString(buffer, 0, socket.Receive(buffer)) : "";
+        return Encoding.UTF8.GetString(buffer, 0, socket.Receive(buffer));
     }
 }
