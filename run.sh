@@ -26,8 +26,9 @@ Usage: ./run.sh [command] [args]
                   Env: INGEST_PORT (8186), INFLUX_PORT (8086), REDIS_PORT (6379); busy influx/redis ports
                   are replaced by free ones.
   test [args]     Install missing Debian packages (redis-server influxdb influxdb-client prometheus
-                  docker-compose; as root), build once, run every test project of the solution, validate
-                  docker-compose.yml, and print "N passed, N failed[, N skipped]" as the last line.
+                  docker-compose systemd python3-prometheus-client; as root), build once, run every test
+                  project of the solution, validate docker-compose.yml and deploy/systemd/ingest.service, and
+                  print "N passed, N failed[, N skipped]" as the last line.
                   Extra args go to every `dotnet test`, e.g. ./run.sh test --filter "FullyQualifiedName~Outage".
                   Test results: .run/test-results/ (one .trx and one .log per project).
   bench [filter]  BenchmarkDotNet in Release: --filter '<filter>' (default '*'); further args pass through.
@@ -211,7 +212,11 @@ summary_numbers() {
 
 cmd_test() {
   ensure_packages redis-server:redis-server influxd:influxdb influx:influxdb-client promtool:prometheus \
-    docker-compose:docker-compose node:nodejs npm:npm
+    docker-compose:docker-compose node:nodejs npm:npm systemd-analyze:systemd
+  # The OpenMetrics checks parse /metrics with the Python Prometheus client's strict parser.
+  if ! /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null; then
+    install_packages python3 python3-prometheus-client
+  fi
   # The live feed's end-to-end check runs Node's `ws` client, installed under .run/ (not kept in the repo).
   if [[ ! -d $ROOT/.run/node/node_modules/ws ]]; then
     mkdir -p "$ROOT/.run/node"
@@ -303,6 +308,20 @@ cmd_test() {
       echo "promtool check config: ok"
     else
       echo "promtool check config deploy/compose/prometheus.yml: FAILED (counted as a failed test)"
+      failed=$((failed + 1)); rc_all=1
+    fi
+  fi
+
+  if have systemd-analyze; then
+    log "verifying deploy/systemd/ingest.service"
+    # verify exits 0 on unknown keys and bad values too; any message at all counts as a failure.
+    local verify_out verify_rc=0
+    verify_out=$(systemd-analyze verify deploy/systemd/ingest.service 2>&1) || verify_rc=$?
+    if ((verify_rc == 0)) && [[ -z $verify_out ]]; then
+      echo "systemd-analyze verify: ok"
+    else
+      echo "systemd-analyze verify deploy/systemd/ingest.service: FAILED (counted as a failed test)"
+      echo "$verify_out"
       failed=$((failed + 1)); rc_all=1
     fi
   fi

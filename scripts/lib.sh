@@ -19,20 +19,24 @@ ensure_packages() {
     have "$bin" || missing+=("$pkg")
   done
   ((${#missing[@]} == 0)) && return 0
+  install_packages "${missing[@]}"
+  for pair in "$@"; do
+    have "${pair%%:*}" || die "'${pair%%:*}' still missing after installing ${pair#*:}"
+  done
+}
 
+# install_packages PKG... — apt-get install (as root), for packages that bring no command to look for.
+install_packages() {
   if [[ $(id -u) -ne 0 ]] || ! have apt-get; then
-    die "missing: ${missing[*]}. Install them (Debian/Ubuntu: sudo apt-get install -y ${missing[*]}) and run again."
+    die "missing: $*. Install them (Debian/Ubuntu: sudo apt-get install -y $*) and run again."
   fi
-  log "installing Debian packages: ${missing[*]}"
+  log "installing Debian packages: $*"
   if ((APT_UPDATED == 0)); then
     DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed"
     APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-    || die "apt-get install ${missing[*]} failed"
-  for pair in "$@"; do
-    have "${pair%%:*}" || die "'${pair%%:*}' still missing after installing ${pair#*:}"
-  done
+  DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+    || die "apt-get install $* failed"
 }
 
 # True when something accepts TCP connections on 127.0.0.1:PORT.

@@ -9,6 +9,7 @@ using Ingest.Sinks.Influx;
 using Ingest.Sources.Http;
 using Ingest.Telemetry;
 using Ingest.Telemetry.Prometheus;
+using Prometheus;
 
 namespace Ingest.Hosting;
 
@@ -29,6 +30,8 @@ public static class IngestHost
         services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
         services.AddSingleton(options);
+        // First of the hosted services, so that a SIGHUP during the log's replay does not end the daemon.
+        services.AddHostedService<ReloadSignal>();
         // Batches waiting in the buffer come back to the pool once delivered; let it keep about what a full
         // buffer holds (~256 B a point with its index), so that a backlog does not turn into large-object garbage.
         PointBatch.PoolLimitBytes = Math.Max(64L << 20, options.Buffer.Capacity * 256);
@@ -73,11 +76,12 @@ public static class IngestHost
         services.AddHostedService<DependencyProbe>();
         services.AddSingleton<BufferTelemetry>();
 
-        // The exporter's listener must exist before the first request so that ASP.NET Core's and the
-        // runtime's instruments are aggregated from the start.
-        var exporterOptions = new PrometheusExporterOptions();
-        foreach (var meter in ExportedMeters) exporterOptions.MeterNames.Add(meter);
-        services.AddSingleton(_ => new PrometheusExporter(exporterOptions));
+        // A registry of our own: prometheus-net's default one would also start its MeterAdapter and
+        // EventCounterAdapter, publishing the same instruments a second time under other names.
+        var bridgeOptions = new MeterBridgeOptions();
+        foreach (var meter in ExportedMeters) bridgeOptions.MeterNames.Add(meter);
+        services.AddSingleton(_ => new MeterBridge(bridgeOptions, Metrics.NewCustomRegistry()));
+        SystemdIntegration.Add(builder);
         return builder;
     }
 
@@ -90,7 +94,9 @@ public static class IngestHost
         app.Services.GetRequiredService<BufferTelemetry>();
         app.Services.GetRequiredService<AlertTelemetry>();
         app.Services.GetRequiredService<Ingest.Live.LiveStateWriter>();
-        app.Services.GetRequiredService<PrometheusExporter>();
+        // The bridge's listener must exist before the first request so that ASP.NET Core's and the runtime's
+        // instruments are counted from the start.
+        var bridge = app.Services.GetRequiredService<MeterBridge>();
         app.Use((context, next) =>
         {
             // Every answer names itself as InfluxDB-compatible and carries a request id, as InfluxDB's do.
@@ -113,11 +119,8 @@ public static class IngestHost
         PipelineEndpoints.Map(app);
         Ingest.Api.HistoryEndpoint.Map(app);
         Ingest.Api.LiveEndpoints.Map(app);
-        var metrics = app.MapGet("/metrics", async (HttpContext context, PrometheusExporter exporter) =>
-        {
-            context.Response.ContentType = PrometheusExporter.ContentType;
-            await exporter.WriteAsync(context.Response.Body, context.RequestAborted);
-        });
+        // Text format 0.0.4 by default; OpenMetrics (with exemplars) when the scraper's Accept header asks for it.
+        var metrics = app.MapMetrics(s => s.Registry = bridge.Registry, "/metrics");
         if (options.Auth.Enabled && options.Auth.ProtectMetrics) metrics.RequireScope(Scopes.Read);
         app.MapGet("/health", () => Results.Json(new { status = "pass", name = "ingest", message = "alive" }));
         app.MapGet("/ready", (ReadinessState r) => Results.Json(new

@@ -86,18 +86,60 @@ public sealed class DaemonProcess : IAsyncDisposable
         return (p.ExitCode, await stdout + await stderr);
     }
 
+    /// <summary>
+    /// Environment variables for the next start on top of the test's own (a null value removes one), such as
+    /// NOTIFY_SOCKET for the systemd tests.
+    /// </summary>
+    public Dictionary<string, string?> Environment { get; } = new();
+
+    /// <summary>
+    /// A /bin/sh script that starts the daemon with <c>exec "$@"</c> (same process, same output pipes), for what
+    /// must be set up from inside the daemon's own process, such as JOURNAL_STREAM naming its stdout.
+    /// </summary>
+    public string? LaunchScript { get; set; }
+
+    /// <summary>Changes one setting (a <c>--key=value</c> override) for the next start.</summary>
+    public void Set(string key, string value) => _settings[key] = value;
+
+    /// <summary>The process id of the running daemon.</summary>
+    public int ProcessId => _process?.Id ?? throw new InvalidOperationException("the daemon was not started");
+
     public async Task StartAgainAsync()
+    {
+        Launch();
+        await WaitForHealthAsync();
+    }
+
+    /// <summary>Starts the daemon process without waiting for it to answer.</summary>
+    public void Launch()
     {
         var args = new List<string> { "--config", _configFile, "--urls", $"http://127.0.0.1:{Port}" };
         foreach (var (k, v) in _settings) args.Add($"--{k}={v}");
         var psi = StartInfo(args.ToArray());
+        if (LaunchScript is not null)
+        {
+            var original = psi.ArgumentList.ToList();
+            psi.ArgumentList.Clear();
+            foreach (var a in (string[])["-c", LaunchScript, "sh", psi.FileName, .. original]) psi.ArgumentList.Add(a);
+            psi.FileName = "/bin/sh";
+        }
+        foreach (var (k, v) in Environment)
+        {
+            if (v is null) psi.Environment.Remove(k);
+            else psi.Environment[k] = v;
+        }
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
+    }
 
-        var until = DateTime.UtcNow.AddSeconds(30);
+    /// <summary>Waits up to <paramref name="seconds"/> for <c>/health</c> to answer 200.</summary>
+    public async Task WaitForHealthAsync(int seconds = 30)
+    {
+        if (_process is null) throw new InvalidOperationException("the daemon was not started");
+        var until = DateTime.UtcNow.AddSeconds(seconds);
         while (DateTime.UtcNow < until)
         {
             if (_process.HasExited) throw new InvalidOperationException($"daemon exited with {_process.ExitCode}:\n{Output}");
@@ -111,7 +153,7 @@ public sealed class DaemonProcess : IAsyncDisposable
             }
             await Task.Delay(100);
         }
-        throw new TimeoutException("daemon did not answer /health within 30 s:\n" + Output);
+        throw new TimeoutException($"daemon did not answer /health within {seconds} s:\n" + Output);
     }
 
     /// <summary>Stops the daemon gracefully (SIGTERM) and waits for it to exit.</summary>
@@ -121,6 +163,12 @@ public sealed class DaemonProcess : IAsyncDisposable
         Posix.Terminate(_process.Id);
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(40));
         await _process.WaitForExitAsync(cts.Token);
+    }
+
+    /// <summary>Sends SIGHUP, as <c>systemctl reload</c> does through the unit's ExecReload.</summary>
+    public void Hangup()
+    {
+        if (_process is { HasExited: false }) Posix.Hangup(_process.Id);
     }
 
     public void Kill()
@@ -175,5 +223,7 @@ public sealed class DaemonProcess : IAsyncDisposable
         private static extern int kill(int pid, int sig);
 
         public static void Terminate(int pid) => kill(pid, 15);
+
+        public static void Hangup(int pid) => kill(pid, 1);
     }
 }

@@ -92,19 +92,22 @@ public class NamingTests
     }
 
     [Fact]
-    public void NameCollisions_AreResolvedByTypeThenInstrumentName()
+    public void NameCollisions_TheFirstInstrumentKeepsTheName_LaterOnesAreNumbered()
     {
-        using var f = new ExporterFixture();
+        using var f = new BridgeFixture();
         f.Meter.CreateHistogram<int>("ingest.jobs", null, "Histogram jobs.").Record(1);
         f.Meter.CreateGauge<int>("ingest.jobs", null, "Gauge jobs.").Record(2);
         f.Meter.CreateCounter<int>("ingest.jobs.total", null, "Counter jobs b.").Add(3);
         f.Meter.CreateCounter<int>("ingest.jobs", null, "Counter jobs a.").Add(4);
         string text = f.ScrapeInstruments();
 
-        Assert.Contains("# HELP ingest_jobs Gauge jobs.\n# TYPE ingest_jobs gauge\ningest_jobs 2\n", text);
-        Assert.Contains("# HELP ingest_jobs_2 Histogram jobs.\n# TYPE ingest_jobs_2 histogram\n", text);
-        Assert.Contains("# HELP ingest_jobs_total Counter jobs a.\n# TYPE ingest_jobs_total counter\ningest_jobs_total 4\n", text);
-        Assert.Contains("# HELP ingest_jobs_2_total Counter jobs b.\n# TYPE ingest_jobs_2_total counter\ningest_jobs_2_total 3\n", text);
+        Assert.Contains("# HELP ingest_jobs Histogram jobs.\n# TYPE ingest_jobs histogram\n", text);
+        Assert.Contains("# HELP ingest_jobs_2 Gauge jobs.\n# TYPE ingest_jobs_2 gauge\ningest_jobs_2 2\n", text);
+        // A counter also holds its OpenMetrics family name (without _total): ingest_jobs and ingest_jobs_2 are taken.
+        Assert.Contains("# HELP ingest_jobs_3_total Counter jobs b.\n# TYPE ingest_jobs_3_total counter\ningest_jobs_3_total 3\n", text);
+        Assert.Contains("# HELP ingest_jobs_4_total Counter jobs a.\n# TYPE ingest_jobs_4_total counter\ningest_jobs_4_total 4\n", text);
         Assert.Empty(ExpositionChecker.Check(text));
+        var open = OpenMetricsParser.Parse(f.ScrapeOpenMetrics());
+        Assert.True(open.ExitCode == 0, open.Stderr);
     }
 }

@@ -1,29 +1,38 @@
 using System.Diagnostics.Metrics;
 using Ingest.Telemetry.Prometheus;
+using Prometheus;
 using static Ingest.Telemetry.Tests.Prometheus.Exposition;
 
 namespace Ingest.Telemetry.Tests.Prometheus;
 
-/// <summary>Runs the real promtool, so these need /usr/bin/promtool (Debian package "prometheus").</summary>
+/// <summary>
+/// Runs the real promtool (Debian package "prometheus") on the text format and the Python Prometheus client's
+/// OpenMetrics parser (python3-prometheus-client) on the OpenMetrics form of the same registry.
+/// </summary>
 public class PromtoolTests
 {
     [Fact]
-    public void RealisticExposition_WithSystemRuntimeAndAwkwardInstruments_PassesPromtoolAndTheChecker()
+    public void RealisticExposition_WithSystemRuntimeAndAwkwardInstruments_PassesPromtoolTheCheckerAndTheOpenMetricsParser()
     {
         using var meter = new Meter("Ingest.PromtoolTests.Awkward");
-        var options = new PrometheusExporterOptions();
+        var options = new MeterBridgeOptions();
         options.MeterNames.Add("System.Runtime");
         options.MeterNames.Add("Ingest.PromtoolTests*");
-        using var exporter = new PrometheusExporter(options);
+        using var bridge = new MeterBridge(options, Metrics.NewCustomRegistry());
         RecordAwkwardInstruments(meter);
         ExerciseRuntime();
 
-        string text = Render(exporter);
+        string text = Render(bridge.Registry, ExpositionFormat.PrometheusText);
         var (exit, _, stderr) = Promtool.CheckMetrics(text);
-
         Assert.True(exit == 0 && stderr.Length == 0, $"promtool exit {exit}\n{stderr}\n--- exposition ---\n{text}");
         Assert.Empty(ExpositionChecker.Check(text));
         Assert.True(text.Split('\n').Length > 150, text);
+
+        string open = Render(bridge.Registry, ExpositionFormat.OpenMetricsText);
+        var parsed = OpenMetricsParser.Parse(open);
+        Assert.True(parsed.ExitCode == 0, $"OpenMetrics parser exit {parsed.ExitCode}\n{parsed.Stderr}\n--- exposition ---\n{open}");
+        Assert.EndsWith("\n# EOF\n", open);
+        Assert.Contains("counter ingest_points_accepted ingest_points_accepted_total ", parsed.Stdout);
         foreach (var family in new[]
         {
             "dotnet_gc_collections_total{", "dotnet_gc_heap_total_allocated_bytes_total ", "dotnet_process_cpu_time_seconds_total{",
@@ -42,6 +51,14 @@ public class PromtoolTests
 
         Assert.Equal(3, exit);
         Assert.Contains("jobs no help text", stderr);
+    }
+
+    [Fact]
+    public void OpenMetricsParserHarness_RejectsAMissingEofAndACounterSampleWithoutTotal()
+    {
+        Assert.Equal(0, OpenMetricsParser.Parse("# TYPE jobs counter\njobs_total 1\n# EOF\n").ExitCode);
+        Assert.NotEqual(0, OpenMetricsParser.Parse("# TYPE jobs counter\njobs_total 1\n").ExitCode);
+        Assert.NotEqual(0, OpenMetricsParser.Parse("# TYPE jobs counter\njobs 1\n# EOF\n").ExitCode);
     }
 
     private static void RecordAwkwardInstruments(Meter meter)

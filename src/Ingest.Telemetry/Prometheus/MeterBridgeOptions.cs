@@ -1,14 +1,14 @@
 namespace Ingest.Telemetry.Prometheus;
 
-/// <summary>Settings for <see cref="PrometheusExporter"/>; validated when the exporter is constructed.</summary>
-public sealed class PrometheusExporterOptions
+/// <summary>Settings for <see cref="MeterBridge"/>; validated when the bridge is constructed.</summary>
+public sealed class MeterBridgeOptions
 {
     public const int DefaultMaxSeriesPerInstrument = 2000;
 
     /// <summary>
     /// Bucket upper bounds, in seconds, for histograms whose instrument gives no
-    /// <c>HistogramBucketBoundaries</c> advice. For time units other than seconds the bounds are
-    /// converted into the instrument's unit, so a millisecond histogram gets the same buckets once exported.
+    /// <c>HistogramBucketBoundaries</c> advice. Measurements are converted to the base unit before they are
+    /// observed, so a millisecond histogram gets the same buckets as one in seconds.
     /// </summary>
     public static IReadOnlyList<double> DefaultHistogramBoundariesSeconds { get; } =
         [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -34,7 +34,7 @@ public sealed class PrometheusExporterOptions
     {
         if (MaxSeriesPerInstrument <= 0)
             throw new ArgumentOutOfRangeException(nameof(MaxSeriesPerInstrument), MaxSeriesPerInstrument,
-                $"{nameof(PrometheusExporterOptions)}.{nameof(MaxSeriesPerInstrument)} must be positive, got {MaxSeriesPerInstrument}.");
+                $"{nameof(MeterBridgeOptions)}.{nameof(MaxSeriesPerInstrument)} must be positive, got {MaxSeriesPerInstrument}.");
         if (DefaultHistogramBoundaries is null)
             throw new ArgumentNullException(nameof(DefaultHistogramBoundaries));
         for (int i = 0; i < DefaultHistogramBoundaries.Count; i++)
@@ -42,14 +42,14 @@ public sealed class PrometheusExporterOptions
             double b = DefaultHistogramBoundaries[i];
             if (double.IsNaN(b) || double.IsInfinity(b) || (i > 0 && b <= DefaultHistogramBoundaries[i - 1]))
                 throw new ArgumentException(
-                    $"{nameof(PrometheusExporterOptions)}.{nameof(DefaultHistogramBoundaries)} must be finite and strictly ascending; entry {i} is {b}.",
+                    $"{nameof(MeterBridgeOptions)}.{nameof(DefaultHistogramBoundaries)} must be finite and strictly ascending; entry {i} is {b}.",
                     nameof(DefaultHistogramBoundaries));
         }
         foreach (var name in MeterNames)
         {
             if (string.IsNullOrWhiteSpace(name))
                 throw new ArgumentException(
-                    $"{nameof(PrometheusExporterOptions)}.{nameof(MeterNames)} contains an empty entry.", nameof(MeterNames));
+                    $"{nameof(MeterBridgeOptions)}.{nameof(MeterNames)} contains an empty entry.", nameof(MeterNames));
         }
     }
 }

@@ -1,4 +1,4 @@
-namespace Ingest.Telemetry.Prometheus.Aggregation;
+namespace Ingest.Telemetry.Prometheus.Bridge;
 
 /// <summary>
 /// The tags of one measurement, in the order the caller passed them. Lookups use the
