@@ -29,6 +29,8 @@ public partial class MetricsGoldenTests
             ["Thresholds:Rules:0:Measurement"] = "cpu",
             ["Thresholds:Rules:0:Field"] = "usage",
             ["Thresholds:Rules:0:Warn"] = "80",
+            // Room for the first refused point, not for the second: one is set aside, the other dropped.
+            ["DeadLetter:MaxBytes"] = "2048",
         });
         var client = stack.Client;
         var db = ServersFixture.UniqueName("golden");
@@ -38,6 +40,8 @@ public partial class MetricsGoldenTests
         await stack.Influx.WaitForCountAsync(db, "m", 1, TimeSpan.FromSeconds(30));
         // The same field as a string: the daemon accepts it, InfluxDB refuses it for good (field type conflict).
         await WriteAsync(client, db, $"m v=\"text\" {t + 1}", HttpStatusCode.NoContent);
+        await WaitForMetricAsync(client, "ingest_sink_points_dead_lettered_total{", stack);
+        await WriteAsync(client, db, $"m v=\"{new string('x', 3000)}\" {t + 3}", HttpStatusCode.NoContent);
         await WaitForMetricAsync(client, "ingest_sink_points_dropped_total{", stack);
         await stack.Influx.StopAsync();
         await WriteAsync(client, db, $"m v=3i {t + 2}", HttpStatusCode.NoContent);

@@ -92,7 +92,7 @@ public static partial class IngestOptionsLoader
         {
             Enabled = s.Bool("Enabled", d.Enabled),
             Directory = s.String("Directory", d.Directory),
-            MaxBytes = s.Long("MaxBytes", d.MaxBytes, 1 << 20, long.MaxValue),
+            MaxBytes = s.Long("MaxBytes", d.MaxBytes, 1024, long.MaxValue),
             AfterAttempts = s.Int("AfterAttempts", d.AfterAttempts, 1, 1_000_000),
             AfterAge = s.Duration("AfterAge", d.AfterAge, TimeSpan.FromSeconds(1), TimeSpan.FromDays(7)),
         };
