@@ -316,7 +316,7 @@ internal sealed class FeedClient
         {
             return;
         }
-        Abort();
+        Abort(reason);
     }
 
     /// <summary>Asks the send loop to close with 1008 and <paramref name="reason"/>; false when it already is closing.</summary>
@@ -343,13 +343,18 @@ internal sealed class FeedClient
         return true;
     }
 
-    private void Abort()
+    /// <summary>Ends the connection at once; <paramref name="reason"/> is logged unless the client was already told it.</summary>
+    private void Abort(string reason)
     {
+        bool told;
         lock (_lock)
         {
             if (_aborted) return;
             _aborted = true;
+            told = _closeReason is not null;
+            _closeReason ??= reason;
         }
+        if (!told) _hub.DisconnectedSlow(this, reason);
         _closing.Cancel();
         _socket.Abort();
     }
@@ -386,15 +391,12 @@ internal sealed class FeedClient
         Action<Utf8JsonWriter, T> write, Func<T, string> key)
     {
         long added = 0;
-        string? overflow = null;
+        string? overflow = null, stuck = null;
         lock (_lock)
         {
-            if (_closeReason is not null)
-            {
-                AbortIfStuck();
-                return;
-            }
-            if (_conflated.Count == 0 && HasRoom())
+            // On its way out: nothing more is taken; one that stays stuck is aborted.
+            if (_closeReason is not null) stuck = Stuck();
+            else if (_conflated.Count == 0 && HasRoom())
             {
                 var bytes = FeedJson.Json(w =>
                 {
@@ -434,11 +436,13 @@ internal sealed class FeedClient
                 _conflatedBytes += added;
                 if (_conflatedBytes > _options.ClientQueueBytes)
                     overflow = $"too slow: more than {_options.ClientQueueBytes} bytes of updates waited for it";
-                else AbortIfStuck();
+                else stuck = Stuck();
             }
         }
         _hub.AddQueued(added);
         if (overflow is not null) RequestClose(overflow);
+        // Outside the lock: cancelling runs the loops' continuations, which take it.
+        else if (stuck is not null) Abort(stuck);
         else Wake();
     }
 
@@ -495,19 +499,17 @@ internal sealed class FeedClient
     }
 
     // A client that reads nothing at all blocks the send loop inside a send, where it cannot check the deadline:
-    // past twice the timeout the connection is aborted from here (no close frame can get through to it anyway).
-    private void AbortIfStuck()
+    // past twice the timeout behind (or the timeout after it was told to go) the connection is aborted from here,
+    // on the next update (no close frame can get through to it anyway). Null: not stuck, or already aborted.
+    private string? Stuck()
     {
-        if (_aborted) return;
+        if (_aborted) return null;
         var now = Environment.TickCount64;
-        var stuck = _closeReason is not null
-            ? now - _closeRequestedAt > _options.SlowClientTimeout.TotalMilliseconds
-            : _conflated.Count > 0 && now - _behindSince > 2 * _options.SlowClientTimeout.TotalMilliseconds;
-        if (!stuck) return;
-        _aborted = true;
-        if (_closeReason is null) _hub.DisconnectedSlow(this, $"too slow: read nothing for more than {2 * _options.SlowClientTimeout.TotalSeconds:0} s");
-        _closing.Cancel();
-        _socket.Abort();
+        if (_closeReason is not null)
+            return now - _closeRequestedAt > _options.SlowClientTimeout.TotalMilliseconds ? _closeReason : null;
+        return _conflated.Count > 0 && now - _behindSince > 2 * _options.SlowClientTimeout.TotalMilliseconds
+            ? $"too slow: read nothing for more than {2 * _options.SlowClientTimeout.TotalSeconds:0} s"
+            : null;
     }
 
     /// <summary>The conflated updates as one message; their bytes move from the conflated to the queued account.</summary>
