@@ -23,9 +23,9 @@ namespace Ingest.Transforms;
 /// <c>?</c> only at its ends, which become fixed offsets) is searched with Knuth–Morris–Pratt: its table costs
 /// O(|piece|), and the scan at most two comparisons per character read (each comparison either reads a new
 /// character or shortens the current partial match, which grew by at most one per character read). The anchored
-/// head and tail cost O(|S0| + |Sk|) and cutting the pattern O(m). In all O(n + m), whatever the pattern: the
-/// backtracking matcher this replaced took O(n·m) for <c>*aaa…ab</c> against <c>aaa…a</c>. A piece with a <c>?</c>
-/// inside is searched bit-parallel (shift-and over w = ⌈|piece|/64⌉ words, each character's mask found by
+/// head and tail cost O(|S0| + |Sk|) and cutting the pattern O(m). In all O(n + m), however the stars and the
+/// letters are laid out: the backtracking matcher this replaced took O(n·m) for <c>*aaa…ab</c> against
+/// <c>aaa…a</c>. Only a middle piece with a <c>?</c> inside costs more. It is searched bit-parallel (shift-and over w = ⌈|piece|/64⌉ words, each character's mask found by
 /// binary search): O(|piece|·w) to build the masks, O(w + log |piece|) per character read. That is linear in
 /// the text, with a factor the feed's and the API's cap on pattern length (<see cref="MaxPatternLength"/>:
 /// w ≤ 16) keeps small. (Searching with single-character wildcards has no known simple linear method; the
