@@ -9,6 +9,15 @@
 //   ingest-feedbench idle --url http://127.0.0.1:8186 [--clients 10000] [--hold 30]
 //     Opens N clients that subscribe to a measurement nobody writes, holds them for --hold seconds (pinging per
 //     the daemon's keep-alive) and prints the daemon's working set before and after (from /api/status).
+//
+//   ingest-feedbench flood --url http://127.0.0.1:8186 --pid PID [--subscriptions 200] [--series 20000] [--seconds 30]
+//     One client that never reads subscribes --subscriptions times to --series live series (each answer a snapshot
+//     of them all; needs Redis live state); prints the daemon's peak RSS over the attack and how it ended.
+//
+//   ingest-feedbench glob --url http://127.0.0.1:8186 [--pattern-length 30000] [--name-length 60000] [--points 40]
+//                         [--rest-pattern-length 1000]
+//     Costly globs: a feed pattern *aaa…ab against points with very long measurement names, and the same kind of
+//     pattern in /api/snapshot; prints the pipeline's stall, the answers other writers got, and the timings.
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
@@ -24,7 +33,7 @@ string Arg(string name, string fallback)
 }
 var url = Arg("url", "http://127.0.0.1:8186").TrimEnd('/');
 var wsUrl = new Uri(url.Replace("http://", "ws://").Replace("https://", "wss://") + "/ws");
-using var http = new HttpClient { BaseAddress = new Uri(url + "/"), Timeout = TimeSpan.FromSeconds(30) };
+using var http = new HttpClient { BaseAddress = new Uri(url + "/"), Timeout = TimeSpan.FromSeconds(120) };
 
 switch (mode)
 {
@@ -32,8 +41,14 @@ switch (mode)
         return await LatencyAsync(int.Parse(Arg("clients", "100")), int.Parse(Arg("rate", "100000")), int.Parse(Arg("series", "1000")), int.Parse(Arg("seconds", "20")));
     case "idle":
         return await IdleAsync(int.Parse(Arg("clients", "10000")), int.Parse(Arg("hold", "30")));
+    case "flood":
+        return await SubscribeFlood.RunAsync(http, wsUrl, int.Parse(Arg("pid", "0")), int.Parse(Arg("subscriptions", "200")),
+            int.Parse(Arg("series", "20000")), int.Parse(Arg("seconds", "30")));
+    case "glob":
+        return await GlobAttack.RunAsync(http, wsUrl, int.Parse(Arg("pattern-length", "30000")), int.Parse(Arg("name-length", "60000")),
+            int.Parse(Arg("points", "40")), int.Parse(Arg("rest-pattern-length", "1000")));
     default:
-        Console.WriteLine("usage: ingest-feedbench latency|idle --url URL [options]; see the comment at the top of Program.cs");
+        Console.WriteLine("usage: ingest-feedbench latency|idle|flood|glob --url URL [options]; see the comment at the top of Program.cs");
         return 2;
 }
 

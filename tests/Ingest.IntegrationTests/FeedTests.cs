@@ -5,43 +5,13 @@ using System.Text.Json;
 using Ingest.IntegrationTests.Daemon;
 using Ingest.IntegrationTests.Oracle;
 using Ingest.IntegrationTests.Servers;
+using static Ingest.IntegrationTests.Daemon.FeedSocket;
 
 namespace Ingest.IntegrationTests;
 
 /// <summary>The live feed at <c>/ws</c>, with a real WebSocket client against the real daemon.</summary>
 public class FeedTests
 {
-    private static async Task<ClientWebSocket> ConnectAsync(DaemonProcess daemon, string query = "")
-    {
-        var ws = new ClientWebSocket();
-        await ws.ConnectAsync(new Uri($"ws://127.0.0.1:{daemon.Port}/ws{query}"), CancellationToken.None);
-        return ws;
-    }
-
-    private static Task SendAsync(ClientWebSocket ws, object message) =>
-        ws.SendAsync(JsonSerializer.SerializeToUtf8Bytes(message), WebSocketMessageType.Text, true, CancellationToken.None);
-
-    private static async Task<JsonElement> ReceiveAsync(ClientWebSocket ws, TimeSpan? timeout = null)
-    {
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
-        var buffer = new byte[1 << 16];
-        using var message = new MemoryStream();
-        WebSocketReceiveResult result;
-        do
-        {
-            result = await ws.ReceiveAsync(buffer, cts.Token);
-            if (result.MessageType == WebSocketMessageType.Close) throw new WebSocketException($"closed: {result.CloseStatus} {result.CloseStatusDescription}");
-            message.Write(buffer, 0, result.Count);
-        } while (!result.EndOfMessage);
-        return JsonDocument.Parse(message.ToArray()).RootElement.Clone();
-    }
-
-    private static async Task<HttpStatusCode> WriteAsync(DaemonProcess daemon, string body)
-    {
-        using var r = await daemon.Client.PostAsync("write?db=feed", new StringContent(body));
-        return r.StatusCode;
-    }
-
     [Fact]
     public async Task Subscribers_get_a_snapshot_then_only_the_points_and_fields_their_filters_match()
     {

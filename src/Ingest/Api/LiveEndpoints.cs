@@ -30,8 +30,8 @@ public static class LiveEndpoints
     private static IResult List(HttpRequest request, IngestGraph graph, Func<LiveSeries, FeedSubscription, object> fields)
     {
         if (graph.Live is not { } live) return NotEnabled();
-        if (Filter(request) is not { } filter) return Results.Json(new { code = "invalid", message = "tag filters are key:value" }, statusCode: 400);
-        return Results.Json(Matching(live, filter).Select(s => new
+        if (Filter(request, out var error) is not { } filter) return Results.Json(new { code = "invalid", message = error }, statusCode: 400);
+        return Results.Json(Matching(live, filter).OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => new
         {
             database = s.Database,
             seriesKey = s.SeriesKey,
@@ -52,26 +52,37 @@ public static class LiveEndpoints
                 s.Fields.Values.Select(f => f.Timestamp).DefaultIfEmpty(0).Max());
         }).Where(p => p.Fields.Count > 0);
 
+    // Lazily, one series at a time: the feed streams a snapshot in parts from this.
     private static IEnumerable<LiveSeries> Matching(LiveStateTransform live, FeedSubscription filter) =>
-        live.Snapshot(null, [], null)
-            .Where(s => filter.MatchesSeries(s.Measurement, s.Tags.Select(t => new DecodedTag(t.Key, t.Value)).ToList()))
-            .Where(s => s.Fields.Keys.Any(filter.MatchesField));
+        live.Published(filter.MatchesSeries).Where(s => s.Fields.Keys.Any(filter.MatchesField));
 
-    private static FeedSubscription? Filter(HttpRequest request)
+    /// <summary>The query's filters; null with <paramref name="error"/> naming the parameter that is wrong.</summary>
+    private static FeedSubscription? Filter(HttpRequest request, out string? error)
     {
         var tags = new List<(string, string)>();
         foreach (var t in request.Query["tag"].Select(x => x ?? ""))
         {
             var colon = t.IndexOf(':');
-            if (colon <= 0) return null;
+            if (colon <= 0)
+            {
+                error = $"tag={FeedSubscription.Shorten(t)}: tag filters are key:value";
+                return null;
+            }
+            if (FeedSubscription.TooLong("tag key", t[..colon], out error) || FeedSubscription.TooLong($"tag={FeedSubscription.Shorten(t[..colon])}:…", t[(colon + 1)..], out error))
+                return null;
             tags.Add((t[..colon], t[(colon + 1)..]));
         }
         var fields = request.Query["field"].Where(f => !string.IsNullOrEmpty(f)).Select(f => f!).ToList();
+        foreach (var f in fields)
+            if (FeedSubscription.TooLong("field", f, out error)) return null;
+        var measurement = request.Query["measurement"].ToString() is { Length: > 0 } m ? m : null;
+        if (measurement is not null && FeedSubscription.TooLong("measurement", measurement, out error)) return null;
+        error = null;
         return new FeedSubscription
         {
             Id = 0,
             Channel = "points",
-            Measurement = request.Query["measurement"].ToString() is { Length: > 0 } m ? m : null,
+            Measurement = measurement,
             Tags = tags,
             Fields = fields.Count > 0 ? fields : null,
         };

@@ -31,7 +31,10 @@ public static partial class IngestOptionsLoader
         var feed = new Ingest.Feed.FeedOptions
         {
             MaxClients = feedSection.Int("MaxClients", fd.MaxClients, 1, 1_000_000),
+            MaxSubscriptions = feedSection.Int("MaxSubscriptions", fd.MaxSubscriptions, 1, 10_000),
             ClientQueue = feedSection.Int("ClientQueue", fd.ClientQueue, 1, 1_000_000),
+            ClientQueueBytes = feedSection.Long("ClientQueueBytes", fd.ClientQueueBytes, 65_536, 1L << 32),
+            PublishQueue = feedSection.Int("PublishQueue", fd.PublishQueue, 1, 100_000_000),
             SlowClientTimeout = feedSection.Duration("SlowClientTimeout", fd.SlowClientTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)),
             KeepAlive = feedSection.Duration("KeepAlive", fd.KeepAlive, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1)),
             AllowedOrigins = feedSection.List("AllowedOrigins") ?? fd.AllowedOrigins,

@@ -3,7 +3,10 @@ using Ingest.Pipeline;
 
 namespace Ingest.Feed;
 
-/// <summary>The live feed as a stage of the graph: hands every raw batch to the feed's points subscribers.</summary>
+/// <summary>
+/// The live feed as a stage of the graph: hands every raw batch to the feed (a reference queued for its
+/// dispatcher, which matches it against the subscriptions on its own task; nothing is matched here).
+/// </summary>
 public sealed class FeedTransform(FeedHub hub) : ITransformStage
 {
     public string Name => "feed";

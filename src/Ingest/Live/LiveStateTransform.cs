@@ -239,6 +239,21 @@ public sealed class LiveStateTransform : ITransformStage
         return result;
     }
 
+    /// <summary>
+    /// The published series whose measurement and tags <paramref name="match"/> takes, each copied as the caller
+    /// reaches it: a picture of many series is never built whole, and series that do not match are not copied.
+    /// Thread-safe; in no particular order.
+    /// </summary>
+    public IEnumerable<LiveSeries> Published(Func<string, IReadOnlyList<KeyValuePair<string, string>>, bool> match)
+    {
+        // Enumerating the dictionary itself (not .Values, which copies every entry under all its locks) is lazy.
+        foreach (var (_, s) in _published)
+        {
+            if (!match(s.Measurement!, s.Tags!)) continue;
+            if (s.PublishedSeries(null) is { } copy) yield return copy;
+        }
+    }
+
     private int DatabaseIndex(string database)
     {
         for (var i = 0; i < _databases.Count; i++)

@@ -23,7 +23,7 @@ public static class PipelineEndpoints
 {
     public static void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/status", (IngestGraph graph, ReadinessState readiness, RateSampler rates) =>
+        app.MapGet("/api/status", (IngestGraph graph, ReadinessState readiness, RateSampler rates, Feed.FeedHub feed) =>
         {
             var process = Process.GetCurrentProcess();
             return Results.Json(new
@@ -72,6 +72,7 @@ public static class PipelineEndpoints
                         emptySegmentsRemoved = r.EmptySegmentsRemoved,
                     } : null,
                 } : null,
+                feed = new { clients = feed.Count, subscriptions = feed.Subscriptions, queuedBytes = feed.QueuedBytes, queuedPoints = feed.QueuedPoints },
                 memory = new { managedBytes = GC.GetTotalMemory(false), workingSetBytes = process.WorkingSet64 },
                 dependencies = readiness.All.ToDictionary(d => d.Name, d => new { status = d.State.Status, error = d.State.Error }),
             });
