@@ -114,9 +114,9 @@ public static class IngestHost
         {
             context.Response.ContentType = PrometheusExporter.ContentType;
             await exporter.WriteAsync(context.Response.Body, context.RequestAborted);
-        });
+        }).ForMonitoring();
         if (options.Auth.Enabled && options.Auth.ProtectMetrics) metrics.RequireScope(Scopes.Read);
-        app.MapGet("/health", () => Results.Json(new { status = "pass", name = "ingest", message = "alive" }));
+        app.MapGet("/health", () => Results.Json(new { status = "pass", name = "ingest", message = "alive" })).ForMonitoring();
         app.MapGet("/ready", (ReadinessState r) => Results.Json(new
         {
             status = r.Status,
@@ -129,7 +129,7 @@ public static class IngestHost
                 detail = d.State.Detail,
                 lastUp = d.State.LastUp,
             }),
-        }, JsonOptions, statusCode: r.IsReady ? 200 : 503));
+        }, JsonOptions, statusCode: r.IsReady ? 200 : 503)).ForMonitoring();
         return app;
     }
 

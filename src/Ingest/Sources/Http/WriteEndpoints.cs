@@ -1,5 +1,6 @@
 using Ingest.Buffering;
 using Ingest.Configuration;
+using Ingest.Hosting;
 using Ingest.LineProtocol;
 using Ingest.Pipeline;
 using Microsoft.AspNetCore.Builder;
@@ -33,7 +34,7 @@ public sealed class WriteEndpoints(
             if (c.Request.Query["verbose"] == "true")
                 return Results.Json(new { version = o.Http.InfluxVersionHeader });
             return Results.NoContent();
-        });
+        }).ForMonitoring();
     }
 
     public async Task HandleAsync(HttpContext context, InfluxApi api)
