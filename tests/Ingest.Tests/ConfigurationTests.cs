@@ -77,6 +77,39 @@ public class ConfigurationTests
     }
 
     [Fact]
+    public void Token_databases_are_read_and_without_them_a_token_may_use_every_database()
+    {
+        var o = Load(("Auth:Tokens:0:Name", "all"), ("Auth:Tokens:0:Sha256", SomeHash),
+            ("Auth:Tokens:1:Name", "team"), ("Auth:Tokens:1:Sha256", SomeHash.Replace('9', '8')), ("Auth:Tokens:1:Databases:0", "prod"), ("Auth:Tokens:1:Databases:1", " Lab "),
+            ("Auth:Tokens:2:Name", "one"), ("Auth:Tokens:2:Sha256", SomeHash.Replace('9', '7')), ("Auth:Tokens:2:Databases", "solo"));
+        var all = o.Auth.Tokens[SomeHash];
+        Assert.Null(all.Databases);
+        Assert.True(all.MayUse("anything"));
+        var team = o.Auth.Tokens[SomeHash.Replace('9', '8')];
+        Assert.Equal(["Lab", "prod"], team.Databases!.Order(StringComparer.Ordinal));
+        Assert.True(team.MayUse("prod"));
+        Assert.False(team.MayUse("Prod")); // InfluxDB's database names are case-sensitive
+        Assert.False(team.MayUse("staging"));
+        Assert.Equal(["solo"], o.Auth.Tokens[SomeHash.Replace('9', '7')].Databases!);
+    }
+
+    [Theory]
+    [InlineData("Auth:Tokens:0:Databases:0", "prod/autogen", "Auth:Tokens:0:Databases:0 = 'prod/autogen'")]
+    [InlineData("Auth:Tokens:0:Databases:1", " ", "Auth:Tokens:0:Databases:1 = ' '")]
+    public void Bad_token_databases_name_their_key(string key, string value, string expected)
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Load(("Auth:Tokens:0:Name", "t"), ("Auth:Tokens:0:Sha256", SomeHash), ("Auth:Tokens:0:Databases:0", "ok"), (key, value)));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Theory]
+    [InlineData(1, "metrics/autogen", "metrics/autogen")]
+    [InlineData(2, "metrics/autogen", "metrics")]
+    [InlineData(2, "metrics", "metrics")]
+    public void The_database_a_target_names_depends_on_the_sink_api(int api, string target, string database) =>
+        Assert.Equal(database, new InfluxOptions { ApiVersion = api }.DatabaseOf(target));
+
+    [Fact]
     public void Shipped_config_file_states_the_defaults()
     {
         // config/ingest.json documents every key at its default: it must load to the same options.

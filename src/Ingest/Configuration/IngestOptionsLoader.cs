@@ -246,8 +246,8 @@ public static partial class IngestOptionsLoader
         {
             var key = $"Auth:Tokens:{token.Key}";
             foreach (var child in token.GetChildren())
-                if (child.Key is not ("Name" or "Sha256" or "Scopes"))
-                    throw new ConfigurationError($"{key}:{child.Key}", child.Value, "unknown key (a token has Name, Sha256 and Scopes)");
+                if (!TokenKeys.Contains(child.Key))
+                    throw new ConfigurationError($"{key}:{child.Key}", child.Value, "unknown key (a token has Name, Sha256, Scopes and Databases)");
             var hash = token["Sha256"]?.Trim().ToLowerInvariant() ?? "";
             var name = token["Name"]?.Trim() ?? token.Key;
             if (!Sha256Hex().IsMatch(hash))
@@ -271,13 +271,39 @@ public static partial class IngestOptionsLoader
                 throw new ConfigurationError($"{key}:Scopes", token["Scopes"] ?? "", "a token needs at least one scope: write, read or admin");
             if (hashes.ContainsKey(hash))
                 throw new ConfigurationError($"{key}:Sha256", token["Sha256"], "the same token is configured twice");
-            hashes[hash] = new ApiToken(name, scopes);
+            hashes[hash] = new ApiToken(name, scopes, ReadDatabases(token, key));
         }
         s.RejectUnknownKeys();
         if (enabled && hashes.Count == 0)
             throw new ConfigurationError("Auth:Tokens", "", "Auth:Enabled is true but no token is configured, so every write would be refused");
         return new AuthOptions { Enabled = enabled, AllowAnonymousNonLoopback = allowAnonymous, Tokens = hashes, ProtectMetrics = protectMetrics,
             RateLimitPerSecond = rateLimit, RateLimitBurst = burst };
+    }
+
+    private static readonly HashSet<string> TokenKeys = new(["Name", "Sha256", "Scopes", "Databases"], StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>A token's <c>Databases</c>: null when absent (every database), else the exact names (case matters, as in InfluxDB).</summary>
+    private static HashSet<string>? ReadDatabases(IConfigurationSection token, string key)
+    {
+        var section = token.GetSection("Databases");
+        var listed = section.GetChildren().ToList();
+        if (listed.Count == 0)
+        {
+            if (section.Value is null) return null;
+            // A single name given without an index (--Auth:Tokens:0:Databases=metrics).
+            listed = [section];
+        }
+        var databases = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var entry in listed)
+        {
+            var name = entry.Value?.Trim() ?? "";
+            var at = entry == section ? $"{key}:Databases" : $"{key}:Databases:{entry.Key}";
+            if (name.Length == 0) throw new ConfigurationError(at, entry.Value, "expected a database name");
+            if (name.Contains('/'))
+                throw new ConfigurationError(at, entry.Value, "expected a database name; a grant covers all its retention policies, so db/rp is not needed");
+            databases.Add(name);
+        }
+        return databases;
     }
 
     /// <summary>

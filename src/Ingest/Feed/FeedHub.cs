@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
+using Ingest.Configuration;
 using Ingest.LineProtocol;
 using Ingest.Telemetry;
 using Ingest.Transforms.Thresholds;
@@ -57,18 +58,21 @@ public sealed partial class FeedHub
     public FeedOptions Options { get; }
     public int Count => _clients.Count;
 
-    /// <summary>Where a new points subscription gets its first picture (the live state); null: none.</summary>
-    public Func<FeedSubscription, IEnumerable<DecodedPoint>>? PointsSnapshot { get; set; }
+    /// <summary>Where a new points subscription gets its first picture (the live state, of the token's databases); null: none.</summary>
+    public Func<FeedSubscription, ApiToken, IEnumerable<DecodedPoint>>? PointsSnapshot { get; set; }
+
+    /// <summary>The database a batch or alert target names, which is what a token is granted (<see cref="InfluxOptions.DatabaseOf"/>).</summary>
+    public Func<string, string> DatabaseOf { get; set; } = target => target;
 
     /// <summary>Where a new alerts subscription gets the active alerts.</summary>
     public Func<IReadOnlyList<ActiveAlert>>? AlertsSnapshot { get; set; }
 
     private int _pointSubscriptions, _aggregateSubscriptions, _alertSubscriptions;
 
-    /// <summary>Runs one connected client until it or the daemon closes the connection.</summary>
-    public async Task RunAsync(WebSocket socket, string who, CancellationToken stopping)
+    /// <summary>Runs one connected client until it or the daemon closes the connection. It sees the databases <paramref name="token"/> may use.</summary>
+    public async Task RunAsync(WebSocket socket, ApiToken token, CancellationToken stopping)
     {
-        var client = new FeedClient(Interlocked.Increment(ref _nextId), socket, who, this);
+        var client = new FeedClient(Interlocked.Increment(ref _nextId), socket, token, this);
         _clients[client.Id] = client;
         try
         {
@@ -163,6 +167,7 @@ public sealed partial class FeedHub
         DecodedPoint?[]? decoded = null;
         DecodedPoint Decoded(int i) => (decoded ??= new DecodedPoint?[count])[i] ??= PointDecoder.Decode(batch, i);
         List<string>? measurements = null;
+        string? database = null;
         foreach (var group in _groups)
         {
             if (group.Channel != channel) continue;
@@ -184,6 +189,7 @@ public sealed partial class FeedHub
             }
             foreach (var (client, sub) in group.Members)
             {
+                if (client.Token.Databases is not null && !client.Token.MayUse(database ??= DatabaseOf(batch.Database))) continue;
                 var cache = sub.SeriesMatches;
                 if (cache.Count > 100_000) cache.Clear();
                 List<DecodedPoint>? matched = null;
@@ -222,7 +228,7 @@ public sealed partial class FeedHub
             if (group.Channel != "alerts") continue;
             foreach (var (client, sub) in group.Members)
             {
-                var matched = events.Where(e => sub.MatchesSeries(e.Measurement, e.Tags) && sub.MatchesField(e.Field)).ToList();
+                var matched = events.Where(e => client.MayRead(e.Database) && sub.MatchesSeries(e.Measurement, e.Tags) && sub.MatchesField(e.Field)).ToList();
                 if (matched.Count > 0) client.EnqueueAlerts(sub, matched);
             }
         }
@@ -306,17 +312,21 @@ internal sealed class FeedClient
     private long _behindSince;
     private int _nextSubscription;
 
-    public FeedClient(long id, WebSocket socket, string who, FeedHub hub)
+    public FeedClient(long id, WebSocket socket, ApiToken token, FeedHub hub)
     {
         Id = id;
-        Who = who;
+        Token = token;
         _socket = socket;
         _hub = hub;
         _queue = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(hub.Options.ClientQueue) { SingleReader = true });
     }
 
     public long Id { get; }
-    public string Who { get; }
+    public ApiToken Token { get; }
+    public string Who => Token.Name;
+
+    /// <summary>Whether this client's token may read what was written to <paramref name="target"/>.</summary>
+    public bool MayRead(string target) => Token.Databases is null || Token.MayUse(_hub.DatabaseOf(target));
 
     /// <summary>A copy, replaced on every change: publishers read it without locking.</summary>
     public volatile FeedSubscription[] Subscriptions = [];
@@ -435,7 +445,7 @@ internal sealed class FeedClient
     {
         if (sub.Channel == "points" && _hub.PointsSnapshot is { } points)
         {
-            var matched = points(sub).ToList();
+            var matched = points(sub, Token).ToList();
             Reply(w =>
             {
                 w.WriteString("type", "snapshot");
@@ -447,7 +457,7 @@ internal sealed class FeedClient
         }
         else if (sub.Channel == "alerts" && _hub.AlertsSnapshot is { } alerts)
         {
-            var active = alerts().Where(a => sub.MatchesSeries(a.Measurement, a.Tags)).ToList();
+            var active = alerts().Where(a => MayRead(a.Database) && sub.MatchesSeries(a.Measurement, a.Tags)).ToList();
             Reply(w =>
             {
                 w.WriteString("type", "snapshot");

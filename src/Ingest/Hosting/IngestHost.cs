@@ -104,7 +104,8 @@ public static class IngestHost
         var graph = app.Services.GetRequiredService<IngestGraph>();
         var feed = app.Services.GetRequiredService<Ingest.Feed.FeedHub>();
         feed.AlertsSnapshot = () => graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts) ?? [];
-        if (graph.Live is { } live) feed.PointsSnapshot = sub => Ingest.Api.LiveEndpoints.Points(live, sub);
+        feed.DatabaseOf = options.Influx.DatabaseOf;
+        if (graph.Live is { } live) feed.PointsSnapshot = (sub, token) => Ingest.Api.LiveEndpoints.Points(live, sub, token, options.Influx);
         Ingest.Feed.FeedEndpoint.Map(app, options.Feed);
         WriteEndpoints.Map(app);
         PipelineEndpoints.Map(app);

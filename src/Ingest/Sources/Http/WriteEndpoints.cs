@@ -70,6 +70,8 @@ public sealed class WriteEndpoints(
         }
 
         var (database, retentionPolicy) = Target(api, query);
+        if (token.Databases is not null && options.Influx.DatabaseOf(database) is var granted && !token.MayUse(granted))
+            return await Refuse(context, api, 403, $"token '{token.Name}' is not authorized to write to database \"{granted}\"");
 
         if (graph.Paused)
         {
