@@ -170,6 +170,12 @@ public sealed record RedisOptions
 {
     public string Configuration { get; init; } = "";
     public bool Enabled => Configuration.Length > 0;
+
+    /// <summary>The servers the configuration names (<c>host:port,…</c>), for status and logs: unlike the string, never a password.</summary>
+    public string Endpoints { get; init; } = "";
+
+    /// <summary>The configuration's <c>password=</c>, kept out of logs.</summary>
+    public string Password { get; init; } = "";
 }
 
 /// <summary>All daemon settings, read and validated once at start.</summary>

@@ -15,9 +15,7 @@ public static partial class IngestOptionsLoader
         var buffer = ReadBuffer(new SectionReader(configuration, "Buffer"));
         var http = ReadHttp(new SectionReader(configuration, "Http"));
         var auth = ReadAuth(new SectionReader(configuration, "Auth"));
-        var redisSection = new SectionReader(configuration, "Redis");
-        var redis = new RedisOptions { Configuration = redisSection.String("Configuration", "") };
-        redisSection.RejectUnknownKeys();
+        var redis = ReadRedis(new SectionReader(configuration, "Redis"));
 
         if (buffer.Capacity < influx.BatchSize)
             throw new ConfigurationError("Buffer:Capacity", buffer.Capacity.ToString(),
@@ -207,6 +205,46 @@ public static partial class IngestOptionsLoader
         if (o.RetryMaxDelay < o.RetryInitialDelay)
             throw new ConfigurationError("Influx:RetryMaxDelay", DurationParser.Format(o.RetryMaxDelay), "must not be shorter than Influx:RetryInitialDelay");
         return o;
+    }
+
+    /// <summary>
+    /// Parsed now, as the connection would parse it, so that a string the daemon cannot connect with stops the start
+    /// with its reason instead of failing a background service later. StackExchange.Redis skips an endpoint it
+    /// cannot parse (<c>host:notaport</c>), so each endpoint is checked on its own.
+    /// </summary>
+    private static RedisOptions ReadRedis(SectionReader s)
+    {
+        const string key = "Redis:Configuration";
+        var configuration = s.String("Configuration", "");
+        s.RejectUnknownKeys();
+        if (configuration.Length == 0) return new RedisOptions();
+        StackExchange.Redis.ConfigurationOptions parsed;
+        try
+        {
+            parsed = StackExchange.Redis.ConfigurationOptions.Parse(configuration);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ConfigurationError(key, configuration, "not a StackExchange.Redis configuration string: " + e.Message);
+        }
+        foreach (var part in configuration.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (part.Contains('=')) continue;
+            if (StackExchange.Redis.ConfigurationOptions.Parse(part).EndPoints.Count != 1)
+                throw new ConfigurationError(key, configuration, $"'{part}' is not an endpoint: expected host or host:port, the port from 1 to 65535");
+        }
+        if (parsed.EndPoints.Count == 0)
+            throw new ConfigurationError(key, configuration, "no endpoint given: expected host:port, e.g. 127.0.0.1:6379");
+        return new RedisOptions
+        {
+            Configuration = configuration,
+            Endpoints = string.Join(",", parsed.EndPoints.Select(e => e switch
+            {
+                System.Net.DnsEndPoint d => $"{d.Host}:{d.Port}",
+                _ => e.ToString(),
+            })),
+            Password = parsed.Password ?? "",
+        };
     }
 
     private static BufferOptions ReadBuffer(SectionReader s)

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.CommandLine;
+using Microsoft.Extensions.Configuration.Memory;
 
 namespace Ingest.Hosting;
 
@@ -38,8 +39,22 @@ public static class ConfigurationSetup
         return null;
     }
 
+    /// <summary>
+    /// Log levels when no source sets them (a file without a <c>Logging</c> section): the daemon's own messages,
+    /// but neither a line per HTTP request served nor one per request sent to InfluxDB. Any source overrides them.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string?> DefaultLogLevels = new Dictionary<string, string?>
+    {
+        ["Logging:LogLevel:Default"] = "Information",
+        ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+        ["Logging:LogLevel:System.Net.Http.HttpClient"] = "Warning",
+    };
+
     public static void Apply(ConfigurationManager configuration, string[] args, string? configFile)
     {
+        // Lowest precedence of all, below the host's own sources too.
+        configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = DefaultLogLevels });
+
         // Keep the host's own sources (ASPNETCORE_/DOTNET_ variables) but put ours before the command line,
         // which must stay last so that it overrides everything.
         var commandLine = configuration.Sources.OfType<CommandLineConfigurationSource>().ToList();

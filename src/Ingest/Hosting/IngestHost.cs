@@ -27,6 +27,7 @@ public static class IngestHost
             k.AddServerHeader = false;
         });
         services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        RedactingLoggerFactory.Replace(services, new SecretRedactor([options.Influx.Password, options.Influx.Token, options.Redis.Password]));
 
         services.AddSingleton(options);
         // Batches waiting in the buffer come back to the pool once delivered; let it keep about what a full
