@@ -97,6 +97,9 @@ public static partial class IngestOptionsLoader
         return o;
     }
 
+    /// <summary>The shortest downsampling window: below it a tier costs more than the raw points it stands for.</summary>
+    public static readonly TimeSpan MinTierInterval = TimeSpan.FromSeconds(1);
+
     private static DownsampleOptions ReadDownsample(IConfiguration configuration)
     {
         var section = new SectionReader(configuration, "Downsample");
@@ -105,10 +108,14 @@ public static partial class IngestOptionsLoader
         {
             var t = new SectionReader(configuration, $"Downsample:Tiers:{child.Key}");
             var d = new DownsampleTier();
+            var interval = t.OptionalDuration("Interval") ?? TimeSpan.Zero;
+            if (interval > TimeSpan.Zero && interval < MinTierInterval)
+                throw new ConfigurationError($"Downsample:Tiers:{child.Key}:Interval", configuration[$"Downsample:Tiers:{child.Key}:Interval"],
+                    $"must be at least {DurationParser.Format(MinTierInterval)}: every window of every series is a point written to InfluxDB, and shorter windows cost about what the raw points do");
             tiers.Add(new DownsampleTier
             {
                 Name = t.String("Name", ""),
-                Interval = t.OptionalDuration("Interval") ?? TimeSpan.Zero,
+                Interval = interval,
                 Measurements = t.List("Measurements") ?? d.Measurements,
                 Fields = t.List("Fields") ?? d.Fields,
                 Aggregates = t.List("Aggregates") ?? d.Aggregates,
@@ -342,34 +349,6 @@ public static partial class IngestOptionsLoader
             databases.Add(name);
         }
         return databases;
-    }
-
-    /// <summary>
-    /// Refuses anonymous writes on a non-loopback address unless <c>Auth:AllowAnonymousNonLoopback</c> says so.
-    /// </summary>
-    public static void CheckExposure(AuthOptions auth, string? urls)
-    {
-        if (auth.Enabled || auth.AllowAnonymousNonLoopback || string.IsNullOrWhiteSpace(urls)) return;
-        foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            if (!IsLoopback(url))
-                throw new ConfigurationError("urls", urls,
-                    "listening beyond loopback with Auth:Enabled=false would accept anonymous writes from the network; " +
-                    "enable Auth, or set Auth:AllowAnonymousNonLoopback=true to accept that");
-        }
-    }
-
-    private static bool IsLoopback(string url)
-    {
-        // Kestrel's wildcard forms (http://*:8186, http://+:8186) and 0.0.0.0 / [::] bind every interface.
-        var host = url.Contains("://") ? url[(url.IndexOf("://", StringComparison.Ordinal) + 3)..] : url;
-        host = host.Split('/')[0];
-        if (host.StartsWith('['))
-            host = host[1..host.IndexOf(']')];
-        else if (host.LastIndexOf(':') is var colon and >= 0)
-            host = host[..colon];
-        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) return true;
-        return System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip);
     }
 
     [GeneratedRegex("^[0-9a-f]{64}$")]

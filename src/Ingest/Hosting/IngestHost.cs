@@ -26,7 +26,14 @@ public static class IngestHost
             k.Limits.MaxRequestBodySize = options.Http.MaxBodySize * (RequestBody.DrainFactor + 1);
             k.AddServerHeader = false;
         });
-        services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        services.Configure<HostOptions>(h =>
+        {
+            h.ShutdownTimeout = TimeSpan.FromSeconds(30);
+            // ServiceFailures stops the host and sets the exit code; stopping here too would log each failure twice.
+            h.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore;
+        });
+        services.AddSingleton<ServiceFailures>();
+        services.AddSingleton<ListeningGate>();
         RedactingLoggerFactory.Replace(services, new SecretRedactor([options.Influx.Password, options.Influx.Token, options.Redis.Password]));
 
         services.AddSingleton(options);
@@ -89,6 +96,9 @@ public static class IngestHost
         app.Services.GetRequiredService<AlertTelemetry>();
         app.Services.GetRequiredService<Ingest.Live.LiveStateWriter>();
         app.Services.GetRequiredService<PrometheusExporter>();
+        // First of all: nothing is served until the bound addresses have been checked (see Exposure).
+        var gate = app.Services.GetRequiredService<ListeningGate>();
+        app.Use((context, next) => gate.IsOpen ? next(context) : gate.Refuse(context));
         app.Use((context, next) =>
         {
             // Every answer names itself as InfluxDB-compatible and carries a request id, as InfluxDB's do.
