@@ -94,6 +94,10 @@ public class StartupTests
     {
         var run = await DaemonProcess.RunToExitAsync(new Dictionary<string, string> { ["INGEST_Bufer__Capacity"] = "5" }, null, "--urls", Loopback());
         AssertRefused(run, "Bufer:Capacity = '5': unknown section 'Bufer' (set from the environment as INGEST_Bufer__Capacity)");
+
+        // INGEST_PORT (./run.sh's) names no section: it passes the check, and the start fails later, on the bad value.
+        var other = await DaemonProcess.RunToExitAsync(new Dictionary<string, string> { ["INGEST_PORT"] = "8186" }, null, "--urls", Loopback(), "--Influx:BatchSize=lots");
+        AssertRefused(other, "Influx:BatchSize = 'lots'");
     }
 
     [Fact]

@@ -82,12 +82,13 @@ public static class ConfigurationSetup
         if (configFile is not null)
         {
             var json = ReadFile(configFile);
-            RejectUnknownSections(Build(b => b.AddJsonStream(new MemoryStream(json))), $"in {configFile}", key => key);
+            RejectUnknownSections(Build(b => b.AddJsonStream(new MemoryStream(json))), $"in {configFile}", key => key, scalars: true);
             configuration.AddJsonStream(new MemoryStream(json));
         }
+        // Variables that name no section (INGEST_PORT, read by run.sh) share the prefix without being settings.
         RejectUnknownSections(Build(b => b.AddEnvironmentVariables(EnvironmentPrefix)), "from the environment",
-            key => $"{EnvironmentPrefix}{key.Replace(":", "__", StringComparison.Ordinal)}");
-        RejectUnknownSections(Build(b => b.AddCommandLine(settings)), "from the command line", key => "--" + key);
+            key => $"{EnvironmentPrefix}{key.Replace(":", "__", StringComparison.Ordinal)}", scalars: false);
+        RejectUnknownSections(Build(b => b.AddCommandLine(settings)), "from the command line", key => "--" + key, scalars: true);
         configuration.AddEnvironmentVariables(EnvironmentPrefix);
         configuration.AddCommandLine(settings);
         if (string.IsNullOrEmpty(configuration["urls"])) configuration["urls"] = DefaultUrls;
@@ -143,11 +144,11 @@ public static class ConfigurationSetup
     }
 
     /// <summary>A top-level key nobody reads is a typo (<c>Wall:Directory</c>), not a setting to ignore.</summary>
-    private static void RejectUnknownSections(IConfiguration source, string where, Func<string, string> spelling)
+    private static void RejectUnknownSections(IConfiguration source, string where, Func<string, string> spelling, bool scalars)
     {
         foreach (var section in source.GetChildren())
         {
-            if (Known.Contains(section.Key)) continue;
+            if (Known.Contains(section.Key) || (!scalars && section.Value is not null)) continue;
             var (key, value) = FirstValue(section);
             throw new ConfigurationError(key, value,
                 $"unknown section '{section.Key}' (set {where} as {spelling(key)}); the sections are {string.Join(", ", KnownSections)}");
