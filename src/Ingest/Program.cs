@@ -1,6 +1,11 @@
 using Ingest.Configuration;
 using Ingest.Hosting;
 using Ingest.Sources.Http;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+// Exit codes: 0 a clean stop; 2 a configuration the daemon cannot run with (the message names key and value);
+// 1 a failure while starting or running (a background service that failed, an address already in use).
 
 if (args is ["hash-token", var secret])
 {
@@ -13,18 +18,17 @@ if (args is ["replay-dead-letters", .. var replayArgs])
 var configFile = ConfigurationSetup.ResolveConfigFile(args, out var configFileError);
 if (configFileError is not null)
 {
-    Console.Error.WriteLine($"ingest: {configFileError}");
+    Console.Error.WriteLine($"ingest: invalid configuration: {configFileError}");
     return 2;
 }
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-ConfigurationSetup.Apply(builder.Configuration, args, configFile);
-
 IngestOptions options;
 try
 {
+    ConfigurationSetup.Apply(builder.Configuration, args, configFile);
     options = IngestOptionsLoader.Load(builder.Configuration);
-    IngestOptionsLoader.CheckExposure(options.Auth, builder.Configuration["urls"]);
+    Exposure.CheckConfigured(options.Auth, builder.Configuration);
 }
 catch (ConfigurationError e)
 {
@@ -33,7 +37,7 @@ catch (ConfigurationError e)
 }
 
 builder.AddIngest(options);
-var app = builder.Build();
+await using var app = builder.Build();
 try
 {
     app.UseIngest();
@@ -44,7 +48,30 @@ catch (ConfigurationError e)
     Console.Error.WriteLine($"ingest: {e.Message}");
     return 2;
 }
+
+try
+{
+    await app.StartAsync();
+}
+catch (Exception e)
+{
+    // The host has logged the exception; one line says what it means.
+    Console.Error.WriteLine($"ingest: could not start: {e.GetBaseException().Message}");
+    return ServiceFailures.ExitCode;
+}
+
+// The server has bound: check what it actually listens on before the gate lets the first request through.
+var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
+if (Exposure.CheckBound(options.Auth, addresses, builder.Configuration) is { } exposed)
+{
+    Console.Error.WriteLine($"ingest: {exposed.Message}");
+    await app.StopAsync();
+    return 2;
+}
+app.Services.GetRequiredService<ListeningGate>().Open();
+var failures = app.Services.GetRequiredService<ServiceFailures>();
+failures.Watch(app.Services.GetServices<IHostedService>());
 app.Logger.LogInformation("Ingest listening on {Urls}; writes go to InfluxDB at {Influx} (API v{Api}), config file {ConfigFile}",
-    builder.Configuration["urls"], options.Influx.Url, options.Influx.ApiVersion, configFile ?? "(none)");
-await app.RunAsync();
-return 0;
+    string.Join(", ", addresses), app.Services.GetRequiredService<Ingest.Health.ReadinessState>().Influx.Endpoint, options.Influx.ApiVersion, configFile ?? "(none)");
+await app.WaitForShutdownAsync();
+return failures.Failed ? ServiceFailures.ExitCode : 0;

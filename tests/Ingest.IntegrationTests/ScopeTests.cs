@@ -164,4 +164,43 @@ public class RateLimitTests
             Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         }
     }
+
+    [Fact]
+    public async Task Monitoring_endpoints_are_exempt_however_their_path_is_spelt_and_the_API_is_not()
+    {
+        var (_, hash) = await DaemonProcess.RunToExitAsync("hash-token", "reader-secret");
+        await using var daemon = await DaemonProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["Influx:Url"] = "http://127.0.0.1:9",
+            ["Auth:Enabled"] = "true",
+            ["Auth:RateLimitPerSecond"] = "1",
+            ["Auth:RateLimitBurst"] = "1",
+            ["Auth:Tokens:0:Name"] = "grafana",
+            ["Auth:Tokens:0:Sha256"] = hash.Trim(),
+            ["Auth:Tokens:0:Scopes:0"] = "read",
+        });
+
+        // Routing sends each of these to a monitoring endpoint, so each must be as unlimited as its plain form;
+        // all of them share one client address, whose bucket holds a single request.
+        foreach (var path in new[] { "metrics", "metrics/", "METRICS", "Metrics/", "health", "health/", "HEALTH", "ready/", "ping", "ping/", "PING" })
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                using var r = await daemon.Client.GetAsync(path);
+                Assert.True(r.StatusCode != HttpStatusCode.TooManyRequests, $"/{path} (request {i + 1}) was rate limited");
+            }
+        }
+
+        // The limiter is on: the API, with or without its trailing slash, is held to the token's rate.
+        var codes = new List<HttpStatusCode>();
+        foreach (var path in new[] { "api/status/", "api/status/", "api/status", "API/STATUS/", "api/status/", "Api/Status" })
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, path);
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "reader-secret");
+            using var r = await daemon.Client.SendAsync(request);
+            codes.Add(r.StatusCode);
+        }
+        Assert.True(codes.Count(c => c == HttpStatusCode.TooManyRequests) >= 2, string.Join(",", codes));
+        Assert.DoesNotContain(HttpStatusCode.NotFound, codes);
+    }
 }

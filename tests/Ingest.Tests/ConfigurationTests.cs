@@ -80,6 +80,39 @@ public class ConfigurationTests
     }
 
     [Fact]
+    public void Token_databases_are_read_and_without_them_a_token_may_use_every_database()
+    {
+        var o = Load(("Auth:Tokens:0:Name", "all"), ("Auth:Tokens:0:Sha256", SomeHash),
+            ("Auth:Tokens:1:Name", "team"), ("Auth:Tokens:1:Sha256", SomeHash.Replace('9', '8')), ("Auth:Tokens:1:Databases:0", "prod"), ("Auth:Tokens:1:Databases:1", " Lab "),
+            ("Auth:Tokens:2:Name", "one"), ("Auth:Tokens:2:Sha256", SomeHash.Replace('9', '7')), ("Auth:Tokens:2:Databases", "solo"));
+        var all = o.Auth.Tokens[SomeHash];
+        Assert.Null(all.Databases);
+        Assert.True(all.MayUse("anything"));
+        var team = o.Auth.Tokens[SomeHash.Replace('9', '8')];
+        Assert.Equal(["Lab", "prod"], team.Databases!.Order(StringComparer.Ordinal));
+        Assert.True(team.MayUse("prod"));
+        Assert.False(team.MayUse("Prod")); // InfluxDB's database names are case-sensitive
+        Assert.False(team.MayUse("staging"));
+        Assert.Equal(["solo"], o.Auth.Tokens[SomeHash.Replace('9', '7')].Databases!);
+    }
+
+    [Theory]
+    [InlineData("Auth:Tokens:0:Databases:0", "prod/autogen", "Auth:Tokens:0:Databases:0 = 'prod/autogen'")]
+    [InlineData("Auth:Tokens:0:Databases:1", " ", "Auth:Tokens:0:Databases:1 = ' '")]
+    public void Bad_token_databases_name_their_key(string key, string value, string expected)
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Load(("Auth:Tokens:0:Name", "t"), ("Auth:Tokens:0:Sha256", SomeHash), ("Auth:Tokens:0:Databases:0", "ok"), (key, value)));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Theory]
+    [InlineData(1, "metrics/autogen", "metrics/autogen")]
+    [InlineData(2, "metrics/autogen", "metrics")]
+    [InlineData(2, "metrics", "metrics")]
+    public void The_database_a_target_names_depends_on_the_sink_api(int api, string target, string database) =>
+        Assert.Equal(database, new InfluxOptions { ApiVersion = api }.DatabaseOf(target));
+
+    [Fact]
     public void Shipped_config_file_states_the_defaults()
     {
         // config/ingest.json documents every key at its default: it must load to the same options.
@@ -110,6 +143,7 @@ public class ConfigurationTests
 
     [Theory]
     [InlineData("Downsample:Tiers:0:Interval", "0s", "Downsample:Tiers:0:Interval")]
+    [InlineData("Downsample:Tiers:0:Interval", "500ms", "Downsample:Tiers:0:Interval = '500ms': must be at least 1s")]
     [InlineData("Downsample:Tiers:0:Aggregates:0", "p42", "Downsample:Tiers:0:Aggregates:0 = 'p42'")]
     [InlineData("Pipeline:DerivedQueuePolicy", "sometimes", "Pipeline:DerivedQueuePolicy = 'sometimes'")]
     [InlineData("Thresholds:Rules:0:Warn", "95", "Thresholds:Rules:0:Warn = '95'")]
@@ -225,13 +259,20 @@ public class ConfigurationTests
 
 public class ExposureTests
 {
+    private static IConfiguration Config(params (string Key, string Value)[] pairs) =>
+        new ConfigurationBuilder().AddInMemoryCollection(pairs.Select(p => new KeyValuePair<string, string?>(p.Key, p.Value))).Build();
+
     [Theory]
     [InlineData("http://127.0.0.1:8186")]
+    [InlineData("http://127.0.0.2:8186")]
     [InlineData("http://localhost:8186")]
+    [InlineData("http://LOCALHOST:8186")]
     [InlineData("http://[::1]:8186")]
+    [InlineData("http://[::ffff:127.0.0.1]:8186")]
     [InlineData("http://127.0.0.1:8186;http://[::1]:8187")]
-    public void Anonymous_writes_on_loopback_are_fine(string urls) =>
-        IngestOptionsLoader.CheckExposure(new AuthOptions(), urls);
+    [InlineData("http://unix:/run/ingest.sock")]
+    public void Anonymous_access_on_loopback_is_fine(string urls) =>
+        Exposure.CheckConfigured(new AuthOptions(), Config(("urls", urls)));
 
     [Theory]
     [InlineData("http://0.0.0.0:8186")]
@@ -239,18 +280,42 @@ public class ExposureTests
     [InlineData("http://+:8186")]
     [InlineData("http://[::]:8186")]
     [InlineData("http://10.1.2.3:8186")]
+    [InlineData("http://ingest.example:8186")]
     [InlineData("http://127.0.0.1:8186;http://0.0.0.0:9000")]
-    public void Anonymous_writes_beyond_loopback_are_refused_naming_urls(string urls)
+    public void Anonymous_access_beyond_loopback_is_refused_naming_urls(string urls)
     {
-        var e = Assert.Throws<ConfigurationError>(() => IngestOptionsLoader.CheckExposure(new AuthOptions(), urls));
+        var e = Assert.Throws<ConfigurationError>(() => Exposure.CheckConfigured(new AuthOptions(), Config(("urls", urls))));
         Assert.Contains($"urls = '{urls}'", e.Message);
         Assert.Contains("Auth:AllowAnonymousNonLoopback", e.Message);
     }
 
     [Fact]
+    public void A_Kestrel_endpoint_beyond_loopback_is_refused_naming_its_key()
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Exposure.CheckConfigured(new AuthOptions(),
+            Config(("urls", "http://127.0.0.1:8186"), ("Kestrel:Endpoints:Local:Url", "http://127.0.0.1:1"), ("Kestrel:Endpoints:Pub:Url", "http://0.0.0.0:9999"))));
+        Assert.Contains("Kestrel:Endpoints:Pub:Url = 'http://0.0.0.0:9999'", e.Message);
+    }
+
+    [Fact]
     public void Beyond_loopback_is_allowed_with_auth_or_explicit_consent()
     {
-        IngestOptionsLoader.CheckExposure(new AuthOptions { AllowAnonymousNonLoopback = true }, "http://0.0.0.0:8186");
-        IngestOptionsLoader.CheckExposure(new AuthOptions { Enabled = true }, "http://0.0.0.0:8186");
+        var wide = Config(("urls", "http://0.0.0.0:8186"));
+        Exposure.CheckConfigured(new AuthOptions { AllowAnonymousNonLoopback = true }, wide);
+        Exposure.CheckConfigured(new AuthOptions { Enabled = true }, wide);
+        Assert.Null(Exposure.CheckBound(new AuthOptions { AllowAnonymousNonLoopback = true }, ["http://0.0.0.0:8186"], wide));
+        Assert.Null(Exposure.CheckBound(new AuthOptions { Enabled = true }, ["http://[::]:8186"], wide));
+    }
+
+    [Fact]
+    public void A_bound_address_beyond_loopback_is_named_with_the_key_that_asked_for_it_by_port()
+    {
+        var config = Config(("urls", "http://127.0.0.1:8186"), ("Kestrel:Endpoints:Pub:Url", "http://ingest.example:9999"));
+        Assert.Null(Exposure.CheckBound(new AuthOptions(), ["http://127.0.0.1:8186", "http://localhost:8187", "http://unix:/run/x.sock"], config));
+        var named = Exposure.CheckBound(new AuthOptions(), ["http://127.0.0.1:8186", "http://[::]:9999"], config);
+        Assert.Contains("Kestrel:Endpoints:Pub:Url = 'http://ingest.example:9999': the server is listening on http://[::]:9999", named!.Message);
+        var unnamed = Exposure.CheckBound(new AuthOptions(), ["http://0.0.0.0:7000"], config);
+        Assert.Contains("listening on http://0.0.0.0:7000", unnamed!.Message);
+        Assert.Contains("set in code or by a hosting extension", unnamed.Message);
     }
 }

@@ -48,4 +48,29 @@ public class HistoryTierChoiceTests
     [InlineData("yesterday")]
     [InlineData("-5w")]
     public void Other_text_is_not_a_time(string text) => Assert.False(HistoryEndpoint.TryTime(text, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow, out _));
+
+    [Theory]
+    [InlineData("-NaNd", "is not a time")]
+    [InlineData("-Infinityd", "is not a time")]
+    [InlineData("--5m", "is not a time")]
+    [InlineData("-1e300d", "is outside the times InfluxDB stores")]
+    [InlineData("-200000d", "is outside the times InfluxDB stores")]
+    [InlineData("99999999999999", "is outside the times InfluxDB stores")]
+    [InlineData("9223372037", "is outside the times InfluxDB stores")]
+    [InlineData("9999-12-31T00:00:00Z", "is outside the times InfluxDB stores")]
+    [InlineData("1677-09-21T00:12:43Z", "is outside the times InfluxDB stores")]
+    public void Times_outside_what_InfluxDB_stores_are_refused_with_the_reason(string text, string reason) =>
+        Assert.Equal(reason, HistoryEndpoint.ParseTime(text, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow, out _)?[..reason.Length]);
+
+    [Theory]
+    [InlineData("2262-04-11T23:47:16Z", 9223372036000000000)]
+    [InlineData("9223372036", 9223372036000000000)]
+    [InlineData("1677-09-21T00:12:44Z", -9223372036000000000)]
+    [InlineData("-9223372036", -9223372036000000000)]
+    [InlineData("-50", -50_000_000_000)]
+    public void The_edges_of_InfluxDB_time_range_are_accepted(string text, long nanoseconds)
+    {
+        Assert.Null(HistoryEndpoint.ParseTime(text, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow, out var t));
+        Assert.Equal(nanoseconds, (t - DateTimeOffset.UnixEpoch).Ticks * 100);
+    }
 }

@@ -37,8 +37,8 @@ public static class HistoryEndpoint
             if (measurement.Length == 0 || fields.Length == 0)
                 return Problem("measurement and at least one field are required, e.g. ?measurement=cpu&field=usage_user&from=-1h");
             var now = DateTimeOffset.UtcNow;
-            if (!TryTime(q["from"].ToString(), now, now.AddHours(-1), out var from)) return Problem($"from: '{q["from"]}' is not a time (RFC 3339, unix seconds, or -15m/-2h/-7d)");
-            if (!TryTime(q["to"].ToString(), now, now, out var to)) return Problem($"to: '{q["to"]}' is not a time");
+            if (ParseTime(q["from"].ToString(), now, now.AddHours(-1), out var from) is { } badFrom) return Problem($"from: '{q["from"]}' {badFrom}");
+            if (ParseTime(q["to"].ToString(), now, now, out var to) is { } badTo) return Problem($"to: '{q["to"]}' {badTo}");
             if (to <= from) return Problem("to must be after from");
             var aggregate = q["agg"].ToString() is { Length: > 0 } a ? a : "mean";
             if (!Aggregates.Contains(aggregate)) return Problem($"agg: '{aggregate}' is not one of {string.Join(", ", Aggregates)}");
@@ -56,6 +56,8 @@ public static class HistoryEndpoint
             else tier = Choose(to - from, tiers.Select(t => new DownsampleTierChoice(t.Name, t.Interval, t.RetentionPolicy)).ToList());
 
             var database = q["db"].ToString() is { Length: > 0 } db ? db : options.Influx.DefaultTarget;
+            if (ScopeFilters.Caller(request.HttpContext) is var token && !token.MayUse(options.Influx.DatabaseOf(database)))
+                return Results.Json(new { code = "forbidden", message = $"token '{token.Name}' may not read database '{database}'" }, statusCode: 403);
             var retention = tier?.RetentionPolicy is { Length: > 0 } trp ? trp : q["rp"].ToString();
             var sql = new StringBuilder("SELECT ");
             sql.AppendJoin(", ", fields.Select(f => Identifier(tier is null ? f : f + "_" + aggregate)));
@@ -112,26 +114,47 @@ public static class HistoryEndpoint
 
     private static string Identifier(string name) => "\"" + name.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 
-    private static long Nanoseconds(DateTimeOffset t) => (t - DateTimeOffset.UnixEpoch).Ticks * 100;
+    // Times come from ParseTime, inside InfluxDB's range, so the product cannot overflow.
+    private static long Nanoseconds(DateTimeOffset t) => (t - DateTimeOffset.UnixEpoch).Ticks * TimeSpan.NanosecondsPerTick;
+
+    // InfluxDB stores times from math.MinInt64 + 2 to math.MaxInt64 - 1 ns; this daemon counts in 100 ns ticks.
+    // Integer division truncates towards zero, so both bounds stay inside the range.
+    private const long MinNanoseconds = long.MinValue + 2, MaxNanoseconds = long.MaxValue - 1;
+    private static readonly DateTimeOffset Earliest = DateTimeOffset.UnixEpoch.AddTicks(MinNanoseconds / TimeSpan.NanosecondsPerTick);
+    private static readonly DateTimeOffset Latest = DateTimeOffset.UnixEpoch.AddTicks(MaxNanoseconds / TimeSpan.NanosecondsPerTick);
+    private const string NotATime = "is not a time (RFC 3339, unix seconds, or -15m/-2h/-7d)";
+    private const string OutOfRange = "is outside the times InfluxDB stores (1677-09-21T00:12:43Z to 2262-04-11T23:47:16Z)";
 
     /// <summary>RFC 3339, unix seconds, or a negative offset from now (<c>-15m</c>, <c>-2h</c>, <c>-7d</c>); empty gives the default.</summary>
-    public static bool TryTime(string text, DateTimeOffset now, DateTimeOffset fallback, out DateTimeOffset time)
+    public static bool TryTime(string text, DateTimeOffset now, DateTimeOffset fallback, out DateTimeOffset time) =>
+        ParseTime(text, now, fallback, out time) is null;
+
+    /// <summary>As <see cref="TryTime"/>; null for a time InfluxDB can store, otherwise what is wrong with <paramref name="text"/>.</summary>
+    public static string? ParseTime(string text, DateTimeOffset now, DateTimeOffset fallback, out DateTimeOffset time)
     {
         time = fallback;
-        if (text.Length == 0) return true;
-        if (text[0] == '-' && text.Length > 2 && double.TryParse(text[1..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var n))
+        if (text.Length == 0) return null;
+        TimeSpan? unit = text[^1] switch { 's' => TimeSpan.FromSeconds(1), 'm' => TimeSpan.FromMinutes(1), 'h' => TimeSpan.FromHours(1), 'd' => TimeSpan.FromDays(1), _ => null };
+        if (text[0] == '-' && text.Length > 2 && unit is not null)
         {
-            TimeSpan? span = text[^1] switch { 's' => TimeSpan.FromSeconds(n), 'm' => TimeSpan.FromMinutes(n), 'h' => TimeSpan.FromHours(n), 'd' => TimeSpan.FromDays(n), _ => null };
-            if (span is null) return false;
-            time = now - span.Value;
-            return true;
+            if (!double.TryParse(text.AsSpan(1, text.Length - 2), NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out var n) || !double.IsFinite(n))
+                return NotATime;
+            // In doubles first: -1e300d must be refused, not overflow.
+            var ticks = n * unit.Value.Ticks;
+            if (!(ticks <= (now - Earliest).Ticks)) return OutOfRange;
+            time = now - TimeSpan.FromTicks((long)ticks);
+            return null;
         }
-        if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds))
+        if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var seconds))
         {
+            if (seconds < MinNanoseconds / 1_000_000_000 || seconds > MaxNanoseconds / 1_000_000_000) return OutOfRange;
             time = DateTimeOffset.FromUnixTimeSeconds(seconds);
-            return true;
+            return null;
         }
-        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out time);
+        if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)) return NotATime;
+        if (parsed < Earliest || parsed > Latest) return OutOfRange;
+        time = parsed;
+        return null;
     }
 }
 

@@ -19,19 +19,20 @@ public static class LiveEndpoints
     public static void Map(IEndpointRouteBuilder app)
     {
         // Both list the matching series; the snapshot gives each field's value and time, the series list its keys.
-        app.MapGet("/api/snapshot", (HttpRequest request, IngestGraph graph) => List(request, graph, (s, filter) =>
+        app.MapGet("/api/snapshot", (HttpRequest request, IngestGraph graph, IngestOptions options) => List(request, graph, options, (s, filter) =>
             s.Fields.Where(f => filter.MatchesField(f.Key)).ToDictionary(f => f.Key, f => (object)new { value = Value(f.Value), time = f.Value.Timestamp })))
             .RequireScope(Scopes.Read);
-        app.MapGet("/api/series", (HttpRequest request, IngestGraph graph) => List(request, graph, (s, _) =>
+        app.MapGet("/api/series", (HttpRequest request, IngestGraph graph, IngestOptions options) => List(request, graph, options, (s, _) =>
             s.Fields.Keys.Order(StringComparer.Ordinal).ToArray()))
             .RequireScope(Scopes.Read);
     }
 
-    private static IResult List(HttpRequest request, IngestGraph graph, Func<LiveSeries, FeedSubscription, object> fields)
+    private static IResult List(HttpRequest request, IngestGraph graph, IngestOptions options, Func<LiveSeries, FeedSubscription, object> fields)
     {
         if (graph.Live is not { } live) return NotEnabled();
         if (Filter(request, out var error) is not { } filter) return Results.Json(new { code = "invalid", message = error }, statusCode: 400);
-        return Results.Json(Matching(live, filter).OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => new
+        var token = ScopeFilters.Caller(request.HttpContext);
+        return Results.Json(Matching(live, filter, token, options.Influx).OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => new
         {
             database = s.Database,
             seriesKey = s.SeriesKey,
@@ -43,8 +44,8 @@ public static class LiveEndpoints
     }
 
     /// <summary>The live state's series as points, for the feed's snapshot of a points subscription.</summary>
-    public static IEnumerable<DecodedPoint> Points(LiveStateTransform live, FeedSubscription filter) =>
-        Matching(live, filter).Select(s =>
+    public static IEnumerable<DecodedPoint> Points(LiveStateTransform live, FeedSubscription filter, ApiToken token, InfluxOptions influx) =>
+        Matching(live, filter, token, influx).Select(s =>
         {
             var fields = s.Fields.Where(f => filter.MatchesField(f.Key))
                 .Select(f => new DecodedField(f.Key, ToFieldValue(f.Value))).ToList();
@@ -53,8 +54,10 @@ public static class LiveEndpoints
         }).Where(p => p.Fields.Count > 0);
 
     // Lazily, one series at a time: the feed streams a snapshot in parts from this.
-    private static IEnumerable<LiveSeries> Matching(LiveStateTransform live, FeedSubscription filter) =>
-        live.Published(filter.MatchesSeries).Where(s => s.Fields.Keys.Any(filter.MatchesField));
+    private static IEnumerable<LiveSeries> Matching(LiveStateTransform live, FeedSubscription filter, ApiToken token, InfluxOptions influx) =>
+        live.Published(filter.MatchesSeries)
+            .Where(s => token.MayUse(influx.DatabaseOf(s.Database)))
+            .Where(s => s.Fields.Keys.Any(filter.MatchesField));
 
     /// <summary>The query's filters; null with <paramref name="error"/> naming the parameter that is wrong.</summary>
     private static FeedSubscription? Filter(HttpRequest request, out string? error)

@@ -47,6 +47,13 @@ public sealed record InfluxOptions
 
     /// <summary>Target used when a request names no database (v1) or bucket (v2).</summary>
     public string DefaultTarget => ApiVersion == 1 ? Database : Bucket;
+
+    /// <summary>
+    /// The database a batch's target names, which is what a token is granted: the target itself with a 1.x sink;
+    /// with a 2.x sink a target may be <c>db/rp</c> (InfluxDB 1.8's bucket form), whose database is <c>db</c>.
+    /// </summary>
+    public string DatabaseOf(string target) =>
+        ApiVersion == 2 && target.IndexOf('/') is var slash and > 0 ? target[..slash] : target;
 }
 
 /// <summary>The bounded buffer between the write endpoints and the sinks (section <c>Buffer</c>).</summary>
@@ -110,13 +117,20 @@ public enum Scopes
     All = Write | Read | Admin,
 }
 
-/// <summary>A configured API token: its name (for logs and limits) and its scopes.</summary>
-public sealed record ApiToken(string Name, Scopes Scopes)
+/// <summary>
+/// A configured API token: its name (for logs and limits), its scopes, and the databases it may use. As InfluxDB 1.x
+/// grants privileges per database, a token with <see cref="Databases"/> writes and reads those databases only
+/// (writes, history, snapshot, series, alerts, the live feed); a token without that list may use every database.
+/// </summary>
+public sealed record ApiToken(string Name, Scopes Scopes, IReadOnlySet<string>? Databases = null)
 {
     /// <summary>Stands for every request while auth is off.</summary>
     public static readonly ApiToken Anonymous = new("anonymous", Scopes.All);
 
     public bool Allows(Scopes scope) => (Scopes & scope) == scope || (scope == Scopes.Read && Scopes.HasFlag(Scopes.Admin));
+
+    /// <summary>Whether the token may write or read <paramref name="database"/> (a database name, not <c>db/rp</c>: see <see cref="InfluxOptions.DatabaseOf"/>).</summary>
+    public bool MayUse(string database) => Databases is null || Databases.Contains(database);
 }
 
 /// <summary>Redis connection (section <c>Redis</c>). Empty configuration: Redis not used.</summary>
@@ -185,6 +199,12 @@ public sealed record RedisOptions
 {
     public string Configuration { get; init; } = "";
     public bool Enabled => Configuration.Length > 0;
+
+    /// <summary>The servers the configuration names (<c>host:port,…</c>), for status and logs: unlike the string, never a password.</summary>
+    public string Endpoints { get; init; } = "";
+
+    /// <summary>The configuration's <c>password=</c>, kept out of logs.</summary>
+    public string Password { get; init; } = "";
 }
 
 /// <summary>All daemon settings, read and validated once at start.</summary>

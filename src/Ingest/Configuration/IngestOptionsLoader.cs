@@ -15,9 +15,7 @@ public static partial class IngestOptionsLoader
         var buffer = ReadBuffer(new SectionReader(configuration, "Buffer"));
         var http = ReadHttp(new SectionReader(configuration, "Http"));
         var auth = ReadAuth(new SectionReader(configuration, "Auth"));
-        var redisSection = new SectionReader(configuration, "Redis");
-        var redis = new RedisOptions { Configuration = redisSection.String("Configuration", "") };
-        redisSection.RejectUnknownKeys();
+        var redis = ReadRedis(new SectionReader(configuration, "Redis"));
 
         if (buffer.Capacity < influx.BatchSize)
             throw new ConfigurationError("Buffer:Capacity", buffer.Capacity.ToString(),
@@ -120,6 +118,9 @@ public static partial class IngestOptionsLoader
         return o;
     }
 
+    /// <summary>The shortest downsampling window: below it a tier costs more than the raw points it stands for.</summary>
+    public static readonly TimeSpan MinTierInterval = TimeSpan.FromSeconds(1);
+
     private static DownsampleOptions ReadDownsample(IConfiguration configuration)
     {
         var section = new SectionReader(configuration, "Downsample");
@@ -128,10 +129,14 @@ public static partial class IngestOptionsLoader
         {
             var t = new SectionReader(configuration, $"Downsample:Tiers:{child.Key}");
             var d = new DownsampleTier();
+            var interval = t.OptionalDuration("Interval") ?? TimeSpan.Zero;
+            if (interval > TimeSpan.Zero && interval < MinTierInterval)
+                throw new ConfigurationError($"Downsample:Tiers:{child.Key}:Interval", configuration[$"Downsample:Tiers:{child.Key}:Interval"],
+                    $"must be at least {DurationParser.Format(MinTierInterval)}: every window of every series is a point written to InfluxDB, and shorter windows cost about what the raw points do");
             tiers.Add(new DownsampleTier
             {
                 Name = t.String("Name", ""),
-                Interval = t.OptionalDuration("Interval") ?? TimeSpan.Zero,
+                Interval = interval,
                 Measurements = t.List("Measurements") ?? d.Measurements,
                 Fields = t.List("Fields") ?? d.Fields,
                 Aggregates = t.List("Aggregates") ?? d.Aggregates,
@@ -230,6 +235,46 @@ public static partial class IngestOptionsLoader
         return o;
     }
 
+    /// <summary>
+    /// Parsed now, as the connection would parse it, so that a string the daemon cannot connect with stops the start
+    /// with its reason instead of failing a background service later. StackExchange.Redis skips an endpoint it
+    /// cannot parse (<c>host:notaport</c>), so each endpoint is checked on its own.
+    /// </summary>
+    private static RedisOptions ReadRedis(SectionReader s)
+    {
+        const string key = "Redis:Configuration";
+        var configuration = s.String("Configuration", "");
+        s.RejectUnknownKeys();
+        if (configuration.Length == 0) return new RedisOptions();
+        StackExchange.Redis.ConfigurationOptions parsed;
+        try
+        {
+            parsed = StackExchange.Redis.ConfigurationOptions.Parse(configuration);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ConfigurationError(key, configuration, "not a StackExchange.Redis configuration string: " + e.Message);
+        }
+        foreach (var part in configuration.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (part.Contains('=')) continue;
+            if (StackExchange.Redis.ConfigurationOptions.Parse(part).EndPoints.Count != 1)
+                throw new ConfigurationError(key, configuration, $"'{part}' is not an endpoint: expected host or host:port, the port from 1 to 65535");
+        }
+        if (parsed.EndPoints.Count == 0)
+            throw new ConfigurationError(key, configuration, "no endpoint given: expected host:port, e.g. 127.0.0.1:6379");
+        return new RedisOptions
+        {
+            Configuration = configuration,
+            Endpoints = string.Join(",", parsed.EndPoints.Select(e => e switch
+            {
+                System.Net.DnsEndPoint d => $"{d.Host}:{d.Port}",
+                _ => e.ToString(),
+            })),
+            Password = parsed.Password ?? "",
+        };
+    }
+
     private static BufferOptions ReadBuffer(SectionReader s)
     {
         var d = new BufferOptions();
@@ -267,8 +312,8 @@ public static partial class IngestOptionsLoader
         {
             var key = $"Auth:Tokens:{token.Key}";
             foreach (var child in token.GetChildren())
-                if (child.Key is not ("Name" or "Sha256" or "Scopes"))
-                    throw new ConfigurationError($"{key}:{child.Key}", child.Value, "unknown key (a token has Name, Sha256 and Scopes)");
+                if (!TokenKeys.Contains(child.Key))
+                    throw new ConfigurationError($"{key}:{child.Key}", child.Value, "unknown key (a token has Name, Sha256, Scopes and Databases)");
             var hash = token["Sha256"]?.Trim().ToLowerInvariant() ?? "";
             var name = token["Name"]?.Trim() ?? token.Key;
             if (!Sha256Hex().IsMatch(hash))
@@ -292,7 +337,7 @@ public static partial class IngestOptionsLoader
                 throw new ConfigurationError($"{key}:Scopes", token["Scopes"] ?? "", "a token needs at least one scope: write, read or admin");
             if (hashes.ContainsKey(hash))
                 throw new ConfigurationError($"{key}:Sha256", token["Sha256"], "the same token is configured twice");
-            hashes[hash] = new ApiToken(name, scopes);
+            hashes[hash] = new ApiToken(name, scopes, ReadDatabases(token, key));
         }
         s.RejectUnknownKeys();
         if (enabled && hashes.Count == 0)
@@ -301,32 +346,30 @@ public static partial class IngestOptionsLoader
             RateLimitPerSecond = rateLimit, RateLimitBurst = burst };
     }
 
-    /// <summary>
-    /// Refuses anonymous writes on a non-loopback address unless <c>Auth:AllowAnonymousNonLoopback</c> says so.
-    /// </summary>
-    public static void CheckExposure(AuthOptions auth, string? urls)
-    {
-        if (auth.Enabled || auth.AllowAnonymousNonLoopback || string.IsNullOrWhiteSpace(urls)) return;
-        foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            if (!IsLoopback(url))
-                throw new ConfigurationError("urls", urls,
-                    "listening beyond loopback with Auth:Enabled=false would accept anonymous writes from the network; " +
-                    "enable Auth, or set Auth:AllowAnonymousNonLoopback=true to accept that");
-        }
-    }
+    private static readonly HashSet<string> TokenKeys = new(["Name", "Sha256", "Scopes", "Databases"], StringComparer.OrdinalIgnoreCase);
 
-    private static bool IsLoopback(string url)
+    /// <summary>A token's <c>Databases</c>: null when absent (every database), else the exact names (case matters, as in InfluxDB).</summary>
+    private static HashSet<string>? ReadDatabases(IConfigurationSection token, string key)
     {
-        // Kestrel's wildcard forms (http://*:8186, http://+:8186) and 0.0.0.0 / [::] bind every interface.
-        var host = url.Contains("://") ? url[(url.IndexOf("://", StringComparison.Ordinal) + 3)..] : url;
-        host = host.Split('/')[0];
-        if (host.StartsWith('['))
-            host = host[1..host.IndexOf(']')];
-        else if (host.LastIndexOf(':') is var colon and >= 0)
-            host = host[..colon];
-        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) return true;
-        return System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip);
+        var section = token.GetSection("Databases");
+        var listed = section.GetChildren().ToList();
+        if (listed.Count == 0)
+        {
+            if (section.Value is null) return null;
+            // A single name given without an index (--Auth:Tokens:0:Databases=metrics).
+            listed = [section];
+        }
+        var databases = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var entry in listed)
+        {
+            var name = entry.Value?.Trim() ?? "";
+            var at = entry == section ? $"{key}:Databases" : $"{key}:Databases:{entry.Key}";
+            if (name.Length == 0) throw new ConfigurationError(at, entry.Value, "expected a database name");
+            if (name.Contains('/'))
+                throw new ConfigurationError(at, entry.Value, "expected a database name; a grant covers all its retention policies, so db/rp is not needed");
+            databases.Add(name);
+        }
+        return databases;
     }
 
     [GeneratedRegex("^[0-9a-f]{64}$")]

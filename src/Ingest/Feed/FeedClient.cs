@@ -1,3 +1,4 @@
+using Ingest.Configuration;
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Json;
@@ -42,17 +43,21 @@ internal sealed class FeedClient
     private bool _aborted;
     private int _nextSubscription;
 
-    public FeedClient(long id, WebSocket socket, string who, FeedHub hub)
+    public FeedClient(long id, WebSocket socket, ApiToken token, FeedHub hub)
     {
         Id = id;
-        Who = who;
+        Token = token;
         _socket = socket;
         _hub = hub;
         _options = hub.Options;
     }
 
     public long Id { get; }
-    public string Who { get; }
+    public ApiToken Token { get; }
+    public string Who => Token.Name;
+
+    /// <summary>Whether this client's token may read what was written to <paramref name="target"/>.</summary>
+    public bool MayRead(string target) => Token.Databases is null || Token.MayUse(_hub.DatabaseOf(target));
 
     /// <summary>A copy, replaced on every change: the dispatcher reads it without locking.</summary>
     public volatile FeedSubscription[] Subscriptions = [];
@@ -185,9 +190,9 @@ internal sealed class FeedClient
         if (!await EnqueueRequestedAsync(subscribed, ct).ConfigureAwait(false)) return false;
         var complete = sub.Channel switch
         {
-            "points" when _hub.PointsSnapshot is { } points => await SnapshotAsync(sub, "points", points(sub), FeedJson.WritePoint, ct).ConfigureAwait(false),
+            "points" when _hub.PointsSnapshot is { } points => await SnapshotAsync(sub, "points", points(sub, Token), FeedJson.WritePoint, ct).ConfigureAwait(false),
             "alerts" when _hub.AlertsSnapshot is { } alerts => await SnapshotAsync(sub, "alerts",
-                alerts().Where(a => sub.MatchesSeries(a.Measurement, a.Tags)), FeedJson.WriteActive, ct).ConfigureAwait(false),
+                alerts().Where(a => MayRead(a.Database) && sub.MatchesSeries(a.Measurement, a.Tags)), FeedJson.WriteActive, ct).ConfigureAwait(false),
             _ => await SnapshotAsync(sub, sub.Channel == "alerts" ? "alerts" : "points", Array.Empty<DecodedPoint>(), FeedJson.WritePoint, ct).ConfigureAwait(false),
         };
         if (!complete) return false;

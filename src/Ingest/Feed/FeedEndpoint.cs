@@ -25,9 +25,9 @@ public static class FeedEndpoint
                 context.Response.Headers.RetryAfter = "5";
                 return Results.Json(new { code = "unavailable", message = $"the feed has its maximum of {options.MaxClients} clients" }, statusCode: 503);
             }
-            var token = context.Items[WriteCredentials.TokenItem] as ApiToken;
+            var token = Ingest.Pipeline.ScopeFilters.Caller(context);
             using var socket = await context.WebSockets.AcceptWebSocketAsync();
-            await hub.RunAsync(socket, token?.Name ?? "anonymous", lifetime.ApplicationStopping);
+            await hub.RunAsync(socket, token, lifetime.ApplicationStopping);
             return Results.Empty;
         });
     }

@@ -142,6 +142,7 @@ public sealed partial class FeedHub
         DecodedPoint?[]? decoded = null;
         DecodedPoint Decoded(int i) => (decoded ??= new DecodedPoint?[count])[i] ??= PointDecoder.Decode(batch, i);
         List<string>? measurements = null;
+        string? database = null;
         foreach (var group in _groups)
         {
             if (group.Channel != channel) continue;
@@ -163,6 +164,7 @@ public sealed partial class FeedHub
             }
             foreach (var (client, sub) in group.Members)
             {
+                if (client.Token.Databases is not null && !client.Token.MayUse(database ??= DatabaseOf(batch.Database))) continue;
                 var cache = sub.SeriesMatches;
                 if (cache.Count > 100_000) cache.Clear();
                 List<DecodedPoint>? matched = null;
@@ -199,7 +201,7 @@ public sealed partial class FeedHub
             if (group.Channel != "alerts") continue;
             foreach (var (client, sub) in group.Members)
             {
-                var matched = events.Where(e => sub.MatchesSeries(e.Measurement, e.Tags) && sub.MatchesField(e.Field)).ToList();
+                var matched = events.Where(e => client.MayRead(e.Database) && sub.MatchesSeries(e.Measurement, e.Tags) && sub.MatchesField(e.Field)).ToList();
                 if (matched.Count > 0) client.EnqueueAlerts(sub, matched);
             }
         }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
+using Ingest.Configuration;
 using Ingest.LineProtocol;
 using Ingest.Pipeline;
 using Ingest.Telemetry;
@@ -50,8 +51,11 @@ public sealed partial class FeedHub : IAsyncDisposable
     /// <summary>Subscriptions of all clients.</summary>
     public int Subscriptions => Volatile.Read(ref _pointSubscriptions) + Volatile.Read(ref _aggregateSubscriptions) + Volatile.Read(ref _alertSubscriptions);
 
-    /// <summary>Where a new points subscription gets its first picture (the live state), read lazily; null: none.</summary>
-    public Func<FeedSubscription, IEnumerable<DecodedPoint>>? PointsSnapshot { get; set; }
+    /// <summary>Where a new points subscription gets its first picture (the live state, of the token's databases), read lazily; null: none.</summary>
+    public Func<FeedSubscription, ApiToken, IEnumerable<DecodedPoint>>? PointsSnapshot { get; set; }
+
+    /// <summary>The database a batch or alert target names, which is what a token is granted (<see cref="InfluxOptions.DatabaseOf"/>).</summary>
+    public Func<string, string> DatabaseOf { get; set; } = target => target;
 
     /// <summary>Where a new alerts subscription gets the active alerts.</summary>
     public Func<IReadOnlyList<ActiveAlert>>? AlertsSnapshot { get; set; }
@@ -59,9 +63,9 @@ public sealed partial class FeedHub : IAsyncDisposable
     private int _pointSubscriptions, _aggregateSubscriptions, _alertSubscriptions;
 
     /// <summary>Runs one connected client until it or the daemon closes the connection.</summary>
-    public async Task RunAsync(WebSocket socket, string who, CancellationToken stopping)
+    public async Task RunAsync(WebSocket socket, ApiToken token, CancellationToken stopping)
     {
-        var client = new FeedClient(Interlocked.Increment(ref _nextId), socket, who, this);
+        var client = new FeedClient(Interlocked.Increment(ref _nextId), socket, token, this);
         _clients[client.Id] = client;
         try
         {

@@ -11,8 +11,10 @@ public sealed class ReadinessState
 {
     public ReadinessState(IngestOptions options)
     {
-        Influx = new DependencyHealth("influxdb", options.Influx.Url.ToString(), required: true);
-        Redis = options.Redis.Enabled ? new DependencyHealth("redis", options.Redis.Configuration, required: false) : null;
+        // /ready is open to anyone and these appear in logs: no user info, no password.
+        var influx = new UriBuilder(options.Influx.Url) { UserName = "", Password = "" }.Uri.ToString();
+        Influx = new DependencyHealth("influxdb", influx, required: true);
+        Redis = options.Redis.Enabled ? new DependencyHealth("redis", options.Redis.Endpoints, required: false) : null;
     }
 
     public DependencyHealth Influx { get; }

@@ -27,7 +27,15 @@ public static class IngestHost
             k.Limits.MaxRequestBodySize = options.Http.MaxBodySize * (RequestBody.DrainFactor + 1);
             k.AddServerHeader = false;
         });
-        services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        services.Configure<HostOptions>(h =>
+        {
+            h.ShutdownTimeout = TimeSpan.FromSeconds(30);
+            // ServiceFailures stops the host and sets the exit code; stopping here too would log each failure twice.
+            h.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore;
+        });
+        services.AddSingleton<ServiceFailures>();
+        services.AddSingleton<ListeningGate>();
+        RedactingLoggerFactory.Replace(services, new SecretRedactor([options.Influx.Password, options.Influx.Token, options.Redis.Password]));
 
         services.AddSingleton(options);
         // First of the hosted services, so that a SIGHUP during the log's replay does not end the daemon.
@@ -97,6 +105,9 @@ public static class IngestHost
         // The bridge's listener must exist before the first request so that ASP.NET Core's and the runtime's
         // instruments are counted from the start.
         var bridge = app.Services.GetRequiredService<MeterBridge>();
+        // First of all: nothing is served until the bound addresses have been checked (see Exposure).
+        var gate = app.Services.GetRequiredService<ListeningGate>();
+        app.Use((context, next) => gate.IsOpen ? next(context) : gate.Refuse(context));
         app.Use((context, next) =>
         {
             // Every answer names itself as InfluxDB-compatible and carries a request id, as InfluxDB's do.
@@ -113,16 +124,17 @@ public static class IngestHost
         var graph = app.Services.GetRequiredService<IngestGraph>();
         var feed = app.Services.GetRequiredService<Ingest.Feed.FeedHub>();
         feed.AlertsSnapshot = () => graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts) ?? [];
-        if (graph.Live is { } live) feed.PointsSnapshot = sub => Ingest.Api.LiveEndpoints.Points(live, sub);
+        feed.DatabaseOf = options.Influx.DatabaseOf;
+        if (graph.Live is { } live) feed.PointsSnapshot = (sub, token) => Ingest.Api.LiveEndpoints.Points(live, sub, token, options.Influx);
         Ingest.Feed.FeedEndpoint.Map(app, options.Feed);
         WriteEndpoints.Map(app);
         PipelineEndpoints.Map(app);
         Ingest.Api.HistoryEndpoint.Map(app);
         Ingest.Api.LiveEndpoints.Map(app);
         // Text format 0.0.4 by default; OpenMetrics (with exemplars) when the scraper's Accept header asks for it.
-        var metrics = app.MapMetrics(s => s.Registry = bridge.Registry, "/metrics");
+        var metrics = app.MapMetrics(s => s.Registry = bridge.Registry, "/metrics").ForMonitoring();
         if (options.Auth.Enabled && options.Auth.ProtectMetrics) metrics.RequireScope(Scopes.Read);
-        app.MapGet("/health", () => Results.Json(new { status = "pass", name = "ingest", message = "alive" }));
+        app.MapGet("/health", () => Results.Json(new { status = "pass", name = "ingest", message = "alive" })).ForMonitoring();
         app.MapGet("/ready", (ReadinessState r) => Results.Json(new
         {
             status = r.Status,
@@ -135,7 +147,7 @@ public static class IngestHost
                 detail = d.State.Detail,
                 lastUp = d.State.LastUp,
             }),
-        }, JsonOptions, statusCode: r.IsReady ? 200 : 503));
+        }, JsonOptions, statusCode: r.IsReady ? 200 : 503)).ForMonitoring();
         return app;
     }
 

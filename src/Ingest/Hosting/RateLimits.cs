@@ -12,7 +12,13 @@ namespace Ingest.Hosting;
 /// </summary>
 public static class RateLimits
 {
-    private static readonly string[] Unlimited = ["/health", "/ready", "/ping", "/metrics"];
+    /// <summary>
+    /// Exempts an endpoint that monitoring polls from the limit. The exemption is endpoint metadata, so it applies to
+    /// whatever routing sends to the endpoint (<c>/metrics</c>, <c>/metrics/</c>, <c>/METRICS</c>), exactly as the
+    /// endpoint's own scope check does; a list of paths compared as text would drift from routing's rules.
+    /// </summary>
+    public static TBuilder ForMonitoring<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.DisableRateLimiting();
 
     public static void Add(IServiceCollection services, AuthOptions auth)
     {
@@ -27,8 +33,6 @@ public static class RateLimits
             };
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
-                var path = context.Request.Path.Value ?? "";
-                if (Unlimited.Any(p => path.Equals(p, StringComparison.OrdinalIgnoreCase))) return RateLimitPartition.GetNoLimiter("unlimited");
                 var credentials = context.RequestServices.GetRequiredService<WriteCredentials>();
                 var token = credentials.Authenticate(context.Request);
                 // Requests without a valid token share their address's bucket, so guessing cannot go unbounded.
@@ -45,6 +49,7 @@ public static class RateLimits
         });
     }
 
+    /// <summary>Must run after routing (which <see cref="WebApplication"/> puts first), so that the endpoint's exemption is known.</summary>
     public static void Use(WebApplication app, AuthOptions auth)
     {
         if (auth.RateLimitPerSecond > 0) app.UseRateLimiter();

@@ -12,6 +12,10 @@ namespace Ingest.Pipeline;
 /// <summary>Scope checks for the API's endpoints.</summary>
 public static class ScopeFilters
 {
+    /// <summary>The token <see cref="RequireScope"/> admitted the request with (<see cref="ApiToken.Anonymous"/> while auth is off).</summary>
+    public static ApiToken Caller(HttpContext context) => context.Items[WriteCredentials.TokenItem] as ApiToken
+        ?? throw new InvalidOperationException("an endpoint that reads the caller's token must require a scope");
+
     /// <summary>Answers 401 without a valid token and 403 without <paramref name="scope"/>; see <see cref="WriteCredentials.Check"/>.</summary>
     public static TBuilder RequireScope<TBuilder>(this TBuilder builder, Scopes scope) where TBuilder : IEndpointConventionBuilder =>
         builder.AddEndpointFilter(async (context, next) =>
@@ -21,6 +25,8 @@ public static class ScopeFilters
 /// <summary>The admin API of the running graph: status, flush, pause/resume, alerts and acknowledgements.</summary>
 public static class PipelineEndpoints
 {
+    private static ApiToken Caller(HttpContext context) => ScopeFilters.Caller(context);
+
     public static void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/api/status", (IngestGraph graph, ReadinessState readiness, RateSampler rates, Feed.FeedHub feed) =>
@@ -88,8 +94,9 @@ public static class PipelineEndpoints
         app.MapPost("/api/pipeline/pause", (IngestGraph graph) => { graph.Paused = true; return Results.Json(new { paused = true }); }).RequireScope(Scopes.Admin);
         app.MapPost("/api/pipeline/resume", (IngestGraph graph) => { graph.Paused = false; return Results.Json(new { paused = false }); }).RequireScope(Scopes.Admin);
 
-        app.MapGet("/api/alerts", (IngestGraph graph) =>
-            Results.Json(graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts).Select(a => new
+        app.MapGet("/api/alerts", (HttpContext context, IngestGraph graph, IngestOptions options) =>
+            Results.Json(graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts)
+                .Where(a => Caller(context).MayUse(options.Influx.DatabaseOf(a.Database))).Select(a => new
             {
                 id = a.Id,
                 rule = a.Rule,
@@ -104,15 +111,18 @@ public static class PipelineEndpoints
                 acknowledgedAt = a.AcknowledgedAt,
             }).ToArray() ?? [])).RequireScope(Scopes.Read);
 
-        app.MapPost("/api/alerts/{id}/ack", (string id, HttpRequest request, IngestGraph graph) =>
+        app.MapPost("/api/alerts/{id}/ack", (string id, HttpRequest request, IngestGraph graph, IngestOptions options) =>
         {
             if (graph.Thresholds is not { } t) return Results.NotFound(new { error = "no threshold rules are configured" });
             // Who acknowledged: the caller's token, and with auth off whoever the request says (or "anonymous").
-            var token = request.HttpContext.Items[WriteCredentials.TokenItem] as ApiToken;
-            var by = token is not null && token != ApiToken.Anonymous ? token.Name
+            var token = Caller(request.HttpContext);
+            var by = token != ApiToken.Anonymous ? token.Name
                 : request.Query["by"].ToString() is { Length: > 0 } who ? who : "anonymous";
             var at = DateTimeOffset.UtcNow;
-            return graph.Alerts!.RunExclusive(() => t.Engine.Acknowledge(id, by, at))
+            // An alert of a database the token may not use is answered as if it did not exist.
+            return graph.Alerts!.RunExclusive(() =>
+                    (token.Databases is null || t.Engine.ActiveAlerts.Any(a => a.Id == id && token.MayUse(options.Influx.DatabaseOf(a.Database))))
+                    && t.Engine.Acknowledge(id, by, at))
                 ? Results.Json(new { id, acknowledgedBy = by, acknowledgedAt = at })
                 : Results.NotFound(new { error = $"no active alert with id {id}" });
         }).RequireScope(Scopes.Admin);

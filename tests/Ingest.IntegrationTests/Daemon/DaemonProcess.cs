@@ -61,25 +61,39 @@ public sealed class DaemonProcess : IAsyncDisposable
     }
 
     /// <summary>Runs the daemon with <paramref name="args"/> until it exits, for start-up failure tests.</summary>
-    public static async Task<(int ExitCode, string Output)> RunToExitAsync(params string[] args)
+    public static Task<(int ExitCode, string Output)> RunToExitAsync(params string[] args) =>
+        RunToExitAsync(new Dictionary<string, string>(), null, args);
+
+    /// <summary>
+    /// Runs the daemon with <paramref name="args"/> and <paramref name="environment"/> until it exits (at most 30 s);
+    /// <paramref name="whileRunning"/>, when given, runs as soon as the process has started.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output)> RunToExitAsync(IReadOnlyDictionary<string, string> environment, Func<Task>? whileRunning, params string[] args)
     {
         var wal = Path.Combine(Path.GetTempPath(), $"ingest-test-wal-{Guid.NewGuid():N}");
         var deadLetter = Path.Combine(Path.GetTempPath(), $"ingest-test-dl-{Guid.NewGuid():N}");
         if (args is not ["hash-token", ..] && !args.Any(a => a.StartsWith("--Wal:", StringComparison.Ordinal))) args = [.. args, $"--Wal:Directory={wal}"];
         if (args is not ["hash-token", ..] && !args.Any(a => a.StartsWith("--DeadLetter:", StringComparison.Ordinal))) args = [.. args, $"--DeadLetter:Directory={deadLetter}"];
         var psi = StartInfo(args);
+        foreach (var (k, v) in environment) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try
         {
+            if (whileRunning is not null) await whileRunning();
             await p.WaitForExitAsync(cts.Token);
         }
         catch (OperationCanceledException)
         {
             p.Kill(entireProcessTree: true);
             throw new TimeoutException("daemon did not exit: " + await stdout + await stderr);
+        }
+        catch
+        {
+            p.Kill(entireProcessTree: true);
+            throw;
         }
         if (Directory.Exists(wal)) Directory.Delete(wal, recursive: true);
         if (Directory.Exists(deadLetter)) Directory.Delete(deadLetter, recursive: true);
@@ -195,6 +209,21 @@ public sealed class DaemonProcess : IAsyncDisposable
     }
 
     public static string DaemonDll => Path.Combine(AppContext.BaseDirectory, "Ingest.dll");
+
+    /// <summary>
+    /// The environment that loads the test startup hook into the daemon with <paramref name="fault"/> (see
+    /// <c>tests/Ingest.TestHooks</c>), and holds its start after binding until <paramref name="holdUntil"/> exists.
+    /// </summary>
+    public static Dictionary<string, string> Fault(string fault, string? holdUntil = null)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["DOTNET_STARTUP_HOOKS"] = Path.Combine(AppContext.BaseDirectory, "Ingest.TestHooks.dll"),
+            ["INGESTTEST_FAULT"] = fault,
+        };
+        if (holdUntil is not null) environment["INGESTTEST_HOLD"] = holdUntil;
+        return environment;
+    }
 
     private static ProcessStartInfo StartInfo(string[] args)
     {

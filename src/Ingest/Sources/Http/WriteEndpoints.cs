@@ -1,5 +1,6 @@
 using Ingest.Buffering;
 using Ingest.Configuration;
+using Ingest.Hosting;
 using Ingest.LineProtocol;
 using Ingest.Pipeline;
 using Microsoft.AspNetCore.Builder;
@@ -33,7 +34,7 @@ public sealed class WriteEndpoints(
             if (c.Request.Query["verbose"] == "true")
                 return Results.Json(new { version = o.Http.InfluxVersionHeader });
             return Results.NoContent();
-        });
+        }).ForMonitoring();
     }
 
     public async Task HandleAsync(HttpContext context, InfluxApi api)
@@ -69,6 +70,8 @@ public sealed class WriteEndpoints(
         }
 
         var (database, retentionPolicy) = Target(api, query);
+        if (token.Databases is not null && options.Influx.DatabaseOf(database) is var granted && !token.MayUse(granted))
+            return await Refuse(context, api, 403, $"token '{token.Name}' is not authorized to write to database \"{granted}\"");
 
         if (graph.Paused)
         {
