@@ -119,7 +119,6 @@ public sealed record ApiToken(string Name, Scopes Scopes)
     public bool Allows(Scopes scope) => (Scopes & scope) == scope || (scope == Scopes.Read && Scopes.HasFlag(Scopes.Admin));
 }
 
-/// <summary>Redis connection (section <c>Redis</c>). Empty configuration: Redis not used.</summary>
 /// <summary>The write-ahead log under the buffer (section <c>Wal</c>).</summary>
 public sealed record WalSettings
 {
@@ -152,8 +151,10 @@ public enum WalFullPolicy
     DropOldest,
 }
 
+/// <summary>Redis connection (section <c>Redis</c>). Empty configuration: Redis not used.</summary>
 public sealed record RedisOptions
 {
+    /// <summary>A StackExchange.Redis configuration string (<c>host:port[,option=value…]</c>), checked at start.</summary>
     public string Configuration { get; init; } = "";
     public bool Enabled => Configuration.Length > 0;
 }

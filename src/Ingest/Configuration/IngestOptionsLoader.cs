@@ -18,6 +18,7 @@ public static partial class IngestOptionsLoader
         var redisSection = new SectionReader(configuration, "Redis");
         var redis = new RedisOptions { Configuration = redisSection.String("Configuration", "") };
         redisSection.RejectUnknownKeys();
+        if (redis.Enabled) Ingest.Sinks.Redis.RedisConnection.Options(redis.Configuration);
 
         if (buffer.Capacity < influx.BatchSize)
             throw new ConfigurationError("Buffer:Capacity", buffer.Capacity.ToString(),
