@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Diagnostics.Tracing;
 using System.Globalization;
 using System.Text;
 using Ingest.Configuration;
@@ -16,6 +17,7 @@ namespace Ingest.Benchmarks;
 /// [--flushes N]</c>), against a real redis-server: every flush writes all N series once, with new values, as at
 /// 100 000 points/s over 100 000 series. Reported per series: the whole flush (take, publish and Redis write,
 /// every thread of the process counted, so the client's reader and writer too) and the take alone.
+/// <c>--types</c> adds the runtime's allocation samples (one per ~100 KB) of the flushes by type.
 /// </summary>
 public static class LiveRedisMeasure
 {
@@ -25,9 +27,30 @@ public static class LiveRedisMeasure
         public void Dispose() { }
     }
 
+    /// <summary>The runtime's allocation ticks (about one per 100 KB allocated), counted by type while <see cref="On"/>.</summary>
+    private sealed class AllocationSampler : EventListener
+    {
+        public readonly Dictionary<string, long> Bytes = new();
+        public volatile bool On;
+
+        protected override void OnEventSourceCreated(EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime") EnableEvents(source, EventLevel.Verbose, (EventKeywords)0x1);
+        }
+
+        protected override void OnEventWritten(EventWrittenEventArgs e)
+        {
+            if (!On || e.EventName != "GCAllocationTick_V4" || e.Payload is null) return;
+            var type = e.Payload[e.PayloadNames!.IndexOf("TypeName")] as string ?? "?";
+            var amount = Convert.ToInt64(e.Payload[e.PayloadNames.IndexOf("AllocationAmount64")], CultureInfo.InvariantCulture);
+            lock (Bytes) Bytes[type] = Bytes.GetValueOrDefault(type) + amount;
+        }
+    }
+
     public static async Task RunAsync(string[] args)
     {
         string? redis = null;
+        var types = false;
         int series = 100_000, flushes = 10;
         for (var i = 1; i < args.Length; i++)
         {
@@ -36,6 +59,7 @@ public static class LiveRedisMeasure
                 case "--redis": redis = args[++i]; break;
                 case "--series": series = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--flushes": flushes = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--types": types = true; break;
                 default: throw new ArgumentException($"unknown option '{args[i]}'");
             }
         }
@@ -65,6 +89,7 @@ public static class LiveRedisMeasure
             await writer.FlushAsync();
         }
 
+        using var sampler = types ? new AllocationSampler() : null;
         var taken = new List<LiveWrite>(series);
         long takeBytes = 0, flushBytes = 0;
         var flushTime = TimeSpan.Zero;
@@ -83,7 +108,9 @@ public static class LiveRedisMeasure
             live.Process(batches[round++], null!);
             var clock = Stopwatch.StartNew();
             before = GC.GetTotalAllocatedBytes(precise: true);
+            if (sampler is not null) sampler.On = true;
             await writer.FlushAsync();
+            if (sampler is not null) sampler.On = false;
             flushBytes += GC.GetTotalAllocatedBytes(precise: true) - before;
             flushTime += clock.Elapsed;
         }
@@ -94,6 +121,13 @@ public static class LiveRedisMeasure
             $"({takeBytes / writes:F0} B of it taking and publishing, {(flushBytes - takeBytes) / writes:F0} B the Redis write), " +
             $"{flushTime.TotalMilliseconds / flushes:F0} ms per flush, collections gen0/1/2 {GC.CollectionCount(0) - gen0}/" +
             $"{GC.CollectionCount(1) - gen1}/{GC.CollectionCount(2) - gen2}; keys in Redis {written}"));
+        if (sampler is null) return;
+        lock (sampler.Bytes)
+        {
+            var sampled = Math.Max(1, sampler.Bytes.Values.Sum());
+            foreach (var (type, bytes) in sampler.Bytes.OrderByDescending(x => x.Value).Take(15))
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {100.0 * bytes / sampled,5:F1} %  {type}"));
+        }
     }
 
     /// <summary>
