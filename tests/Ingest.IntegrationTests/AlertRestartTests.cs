@@ -315,4 +315,26 @@ public class AlertRestartTests
         Assert.True(failures.Count == 0, string.Join("\n", failures) +
             $"\nalert states in Redis just before the kill: {savedBeforeKill}\n{await RedisKeysAsync(stack)}\n" + DaemonApi.Tail(stack, 30));
     }
+
+    /// <summary>
+    /// A save holds every state changed since the last (all series a rule evaluated): thousands are written in
+    /// several commands and all of them come back after a restart.
+    /// </summary>
+    [Fact]
+    public async Task Thousands_of_alert_states_are_saved_and_restored_across_a_restart()
+    {
+        await using var stack = await IngestStack.StartAsync(RuleSettings());
+        var db = ServersFixture.UniqueName("many");
+        const int Hosts = 4_500;
+        await DaemonApi.WriteAsync(stack, db, Enumerable.Range(0, Hosts).Select(h => $"mem,host=m{h} used=95 {T0}"), perRequest: 500);
+        object? saved = null;
+        Assert.True(await DaemonApi.WaitUntilAsync(async () => (saved = await stack.Redis.CommandAsync("HLEN", "ingest:alerts:state")) is long n && n == Hosts,
+            TimeSpan.FromSeconds(30)), $"alert states in Redis: {saved}, expected {Hosts}\n" + DaemonApi.Tail(stack));
+
+        await stack.Daemon.StopAsync();
+        await stack.Daemon.StartAgainAsync();
+        var active = AlertsOf(await DaemonApi.ActiveAlertsAsync(stack), "mem_high");
+        Assert.Equal(Hosts, active.Length);
+        Assert.All(active, a => Assert.Equal("crit", DaemonApi.Prop(a, "level")));
+    }
 }

@@ -27,7 +27,7 @@ public class LiveStateTests
     private static string Show(Dictionary<string, string> h) =>
         h.Count == 0 ? "(missing)" : "{" + string.Join(", ", h.OrderBy(e => e.Key).Select(e => $"{e.Key}={e.Value}")) + "}";
 
-    /// <summary>Calls of HSET and HMSET (StackExchange.Redis 1.2 sends HMSET for several fields) so far.</summary>
+    /// <summary>Calls of HSET and HMSET (StackExchange.Redis sends HMSET for several fields) so far.</summary>
     private static async Task<long> HashWritesAsync(RedisServer redis)
     {
         var info = (string)(await redis.CommandAsync("INFO", "commandstats"))!;

@@ -187,6 +187,31 @@ public class ConfigurationTests
         Assert.Contains("Influx:BatchSise", e.Message);
     }
 
+    [Theory]
+    [InlineData("127.0.0.1:6379,bogus=1", "bogus")]
+    [InlineData("127.0.0.1:6379,connectTimeout=soon", "connectTimeout")]
+    [InlineData("abortConnect=false", "names no server")]
+    public void Redis_configuration_the_client_cannot_take_stops_the_start(string value, string reason)
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Load(("Redis:Configuration", value)));
+        Assert.Contains($"Redis:Configuration = '{value}'", e.Message);
+        Assert.Contains(reason, e.Message);
+    }
+
+    [Fact]
+    public void A_bad_Redis_configuration_is_reported_without_its_password()
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Load(("Redis:Configuration", "127.0.0.1:6379,password=s3cret,bogus=1")));
+        Assert.DoesNotContain("s3cret", e.Message);
+        Assert.Contains("password=***", e.Message);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:6379")]
+    [InlineData("127.0.0.1:6379,protocol=resp2,password=x,abortConnect=true")]
+    public void Redis_configuration_the_client_takes_is_kept_as_written(string value) =>
+        Assert.Equal(value, Load(("Redis:Configuration", value)).Redis.Configuration);
+
     [Fact]
     public void Buffer_smaller_than_a_batch_is_refused()
     {

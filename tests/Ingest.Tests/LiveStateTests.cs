@@ -18,7 +18,7 @@ public class LiveStateTests
     private static LiveStateTransform Live(int maxSeries = 1000, long now = 1_000_000) =>
         new(new LiveOptions { MaxSeries = maxSeries, Expiry = TimeSpan.FromSeconds(10) }, "metrics") { Clock = () => now };
 
-    private static string Text(byte[] utf8) => Encoding.UTF8.GetString(utf8);
+    private static string Text(ReadOnlyMemory<byte> utf8) => Encoding.UTF8.GetString(utf8.Span);
 
     /// <summary>One flush: the series taken, as the snapshot shows them after it.</summary>
     private static Dictionary<string, LiveSeries> Take(LiveStateTransform live)
@@ -157,7 +157,9 @@ public class LiveStateTests
         live.Process(Batch("b v=1 1\n"), null!);
         Take(live);
         now += 5_000; // a is 11 s old, b 5 s
-        Assert.Equal(["metrics:b"], live.AllPublished(now).Select(s => Text(s.Id)));
+        var all = new List<LiveWrite>();
+        live.AllPublished(now, all);
+        Assert.Equal(["metrics:b"], all.Select(s => Text(s.Id)));
         Assert.Equal(1, live.Prune(now));
         Assert.Equal(1, live.SeriesCount);
         Assert.Equal(["metrics:b"], live.Snapshot(null, [], null).Select(s => s.Id));
@@ -165,15 +167,52 @@ public class LiveStateTests
         Assert.Equal("2", Take(live)["metrics:a"].Fields["v"].Value);
     }
 
-    [Theory]
-    [InlineData(0L)]
-    [InlineData(-5L)]
-    [InlineData(999L)]
-    [InlineData(1_700_000_000_123_456_789L)]
-    [InlineData(long.MinValue)]
-    [InlineData(long.MaxValue)]
-    public void Timestamps_go_to_Redis_as_their_decimal_digits(long value) =>
-        Assert.Equal(value.ToString(System.Globalization.CultureInfo.InvariantCulture), Encoding.UTF8.GetString(LiveStateWriter.Digits(value)));
+    private static byte[] BufferOf(ReadOnlyMemory<byte> value) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(value, out var segment) ? segment.Array! : throw new InvalidOperationException("not an array");
+
+    [Fact]
+    public void A_flush_writes_into_the_buffers_of_the_last_unless_they_were_released()
+    {
+        var live = Live();
+        live.Process(Batch("cpu,host=a v=1.5,s=\"x\" 1\n"), null!);
+        var first = new List<LiveWrite>();
+        live.TakeDirty(first);
+        var buffer = BufferOf(first[0].Fields[0].Value);
+        Assert.Equal("1.5", Text(first[0].Fields[0].Value));
+
+        // Taken again: the same write, its value rewritten in place (nothing allocated per series and flush).
+        live.Process(Batch("cpu,host=a v=2.25,s=\"y\" 2\n"), null!);
+        var second = new List<LiveWrite>();
+        live.TakeDirty(second);
+        Assert.Same(first[0], second[0]);
+        Assert.Equal("2.25", Text(second[0].Fields[0].Value));
+        Assert.Same(buffer, BufferOf(second[0].Fields[0].Value));
+
+        // A flush that gave up may have commands in the client still reading these bytes: they stay as they were.
+        live.ReleaseBuffers();
+        live.Process(Batch("cpu,host=a v=3,s=\"z\" 3\n"), null!);
+        var third = new List<LiveWrite>();
+        live.TakeDirty(third);
+        Assert.Equal("3", Text(third[0].Fields[0].Value));
+        Assert.Equal("z", Text(third[0].Fields[1].Value));
+        Assert.Equal(3, third[0].Fields[0].Timestamp);
+        Assert.NotSame(buffer, BufferOf(third[0].Fields[0].Value));
+        Assert.Equal("2.25", Encoding.UTF8.GetString(buffer, 0, 4));
+    }
+
+    [Fact]
+    public void A_series_that_gains_fields_publishes_all_of_them()
+    {
+        var live = Live();
+        live.Process(Batch("cpu,host=a v=1 1\n"), null!);
+        Take(live);
+        live.Process(Batch("cpu,host=a w=2i,b=f 2\n"), null!);
+        var s = Take(live)["metrics:cpu,host=a"];
+        Assert.Equal(["b", "v", "w"], s.Fields.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal("false", s.Fields["b"].Value);
+        Assert.Equal("2", s.Fields["w"].Value);
+        Assert.Equal(new LiveField("1", FieldType.Float, 1), s.Fields["v"]);
+    }
 
     [Fact]
     public void Options_are_read_and_validated()

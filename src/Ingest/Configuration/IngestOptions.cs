@@ -133,7 +133,6 @@ public sealed record ApiToken(string Name, Scopes Scopes, IReadOnlySet<string>? 
     public bool MayUse(string database) => Databases is null || Databases.Contains(database);
 }
 
-/// <summary>Redis connection (section <c>Redis</c>). Empty configuration: Redis not used.</summary>
 /// <summary>The write-ahead log under the buffer (section <c>Wal</c>).</summary>
 public sealed record WalSettings
 {
@@ -195,8 +194,10 @@ public enum WalFullPolicy
     DropOldest,
 }
 
+/// <summary>Redis connection (section <c>Redis</c>). Empty configuration: Redis not used.</summary>
 public sealed record RedisOptions
 {
+    /// <summary>A StackExchange.Redis configuration string (<c>host:port[,option=value…]</c>), checked at start.</summary>
     public string Configuration { get; init; } = "";
     public bool Enabled => Configuration.Length > 0;
 

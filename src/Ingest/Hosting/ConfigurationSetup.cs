@@ -65,6 +65,7 @@ public static class ConfigurationSetup
         ["Logging:LogLevel:Default"] = "Information",
         ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
         ["Logging:LogLevel:System.Net.Http.HttpClient"] = "Warning",
+        ["Logging:LogLevel:StackExchange.Redis"] = "Warning",
     };
 
     /// <summary>Adds the daemon's sources to the host's and checks what they hold; throws <see cref="ConfigurationError"/>.</summary>

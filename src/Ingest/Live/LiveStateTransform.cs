@@ -28,16 +28,38 @@ public sealed record LiveSeries(
 
 /// <summary>
 /// One field of a <see cref="LiveWrite"/>: the hash fields <c>{Name}</c> = <c>{Value}</c> and <c>{TsName}</c>
-/// (<c>{Name}:ts</c>) = <c>{Timestamp}</c>. All text as UTF-8: the Redis client sends bytes as they are, where a
-/// string would be encoded anew at every write (names are encoded once per series and kept).
+/// (<c>{Name}:ts</c>) = <c>{Timestamp}</c>. Text as UTF-8: the Redis client sends bytes as they are, where a string
+/// would be encoded anew at every write (names are encoded once per field and kept).
 /// </summary>
-public readonly record struct LiveWriteField(byte[] Name, byte[] TsName, byte[] Value, long Timestamp);
+/// <param name="Value">The published value as text, in the field's own buffer: valid until the next
+/// <see cref="LiveStateTransform.TakeDirty"/>, or for good after <see cref="LiveStateTransform.ReleaseBuffers"/>.</param>
+public readonly record struct LiveWriteField(byte[] Name, byte[] TsName, ReadOnlyMemory<byte> Value, long Timestamp);
 
-/// <summary>What the writer sends to Redis for one series at one flush. Short-lived: built per flush, then dropped.</summary>
-/// <param name="Id"><c>{db}:{seriesKey}</c> (UTF-8), the member of the Redis index.</param>
-/// <param name="RedisKey"><c>ingest:live:{db}:{seriesKey}</c> (UTF-8).</param>
-/// <param name="UpdatedMs">Wall-clock Unix time (ms) of the last point received for the series.</param>
-public sealed record LiveWrite(byte[] Id, byte[] RedisKey, LiveWriteField[] Fields, long UpdatedMs);
+/// <summary>
+/// What the writer sends to Redis for one series: its published state. One per series, kept with it and brought up
+/// to date at each publication, so that a flush allocates nothing per series; read it before the next
+/// <see cref="LiveStateTransform.TakeDirty"/>.
+/// </summary>
+public sealed class LiveWrite
+{
+    internal LiveWrite(byte[] id, byte[] redisKey)
+    {
+        Id = id;
+        RedisKey = redisKey;
+    }
+
+    /// <summary><c>{db}:{seriesKey}</c> (UTF-8), the member of the Redis index.</summary>
+    public byte[] Id { get; }
+
+    /// <summary><c>ingest:live:{db}:{seriesKey}</c> (UTF-8).</summary>
+    public byte[] RedisKey { get; }
+
+    /// <summary>Every published field, in the order the series first had them.</summary>
+    public LiveWriteField[] Fields { get; internal set; } = [];
+
+    /// <summary>Wall-clock Unix time (ms) of the last point received for the series.</summary>
+    public long UpdatedMs { get; internal set; }
+}
 
 /// <summary>
 /// Keeps the latest value and event time of every field of every series, as a pipeline transform (it derives
@@ -47,11 +69,14 @@ public sealed record LiveWrite(byte[] Id, byte[] RedisKey, LiveWriteField[] Fiel
 /// hands them on to Redis.
 /// </summary>
 /// <remarks>
-/// Publishing copies each field's bytes into a second slot of the same series, in place: no object lives from
-/// one flush to the next but the series itself. (Published copies made anew each flush lived just long enough
-/// to reach the oldest generation of the heap, and at 100 000 series the collections of that garbage paused
-/// the whole process for a quarter of the time.) Readers of the published state lock the one series they copy,
-/// never the pipeline.
+/// Publishing writes each field's value as text into a second slot of the same series, in place, and brings the
+/// series' <see cref="LiveWrite"/> up to date: nothing is allocated per series and flush. (Published copies made
+/// anew each flush lived just long enough to reach the oldest generation of the heap, and at 100 000 series the
+/// collections of that garbage paused the whole process for a quarter of the time.) Readers of the published
+/// state lock the one series they copy, never the pipeline.
+/// <para>The Redis client reads a value's bytes when it sends the command, which may be after the flush that
+/// handed them out gave up waiting: <see cref="ReleaseBuffers"/> then makes the next publication of every field
+/// write a new buffer instead of overwriting one a pending command still points at.</para>
 /// </remarks>
 public sealed class LiveStateTransform : ITransformStage
 {
@@ -68,6 +93,8 @@ public sealed class LiveStateTransform : ITransformStage
     private readonly StageStats? _stats;
     private int _count;
     private long _untracked;
+    // Buffers handed out before the last ReleaseBuffers are never written again.
+    private int _bufferGeneration;
 
     public LiveStateTransform(LiveOptions options, string defaultDatabase, StageStats? stats = null)
     {
@@ -152,25 +179,35 @@ public sealed class LiveStateTransform : ITransformStage
             {
                 var s = _dirty[i];
                 s.Dirty = false;
-                if (s.Publish(_databases[s.Database])) _published[s.PublishedId!] = s;
-                into.Add(s.PublishedWrite());
+                if (s.Publish(_databases[s.Database], _bufferGeneration)) _published[s.PublishedId!] = s;
+                into.Add(s.Write!);
             }
             _dirty.RemoveRange(_dirty.Count - n, n);
             return n;
         }
     }
 
-    /// <summary>Every published series as a write (for a full rewrite), stale ones (older than the expiry) left out.</summary>
-    public List<LiveWrite> AllPublished(long nowMs)
+    /// <summary>
+    /// Every published series (for a full rewrite), stale ones (older than the expiry) left out. Not to be called
+    /// while <see cref="TakeDirty"/> runs (the writer calls both, one after the other).
+    /// </summary>
+    public void AllPublished(long nowMs, List<LiveWrite> into)
     {
         var expiry = (long)_options.Expiry.TotalMilliseconds;
-        var all = new List<LiveWrite>(_published.Count);
         foreach (var s in _published.Values)
         {
-            var write = s.PublishedWrite();
-            if (expiry == 0 || nowMs - write.UpdatedMs < expiry) all.Add(write);
+            var write = s.Write!;
+            if (expiry == 0 || nowMs - write.UpdatedMs < expiry) into.Add(write);
         }
-        return all;
+    }
+
+    /// <summary>
+    /// Says that the value buffers handed out so far may still be read (by commands of a flush that gave up
+    /// waiting for Redis): from now on each field publishes into a new buffer once, and the old ones are left alone.
+    /// </summary>
+    public void ReleaseBuffers()
+    {
+        lock (_sync) _bufferGeneration++;
     }
 
     /// <summary>
@@ -295,7 +332,6 @@ public sealed class LiveStateTransform : ITransformStage
         private int _fieldCount, _publishedCount;
         private long _publishedUpdatedMs;
         private string? _id, _databaseName, _keyText;
-        private byte[]? _idBytes, _redisKey;
 
         public int Database { get; } = database;
         public byte[] Key { get; } = key;
@@ -303,6 +339,8 @@ public sealed class LiveStateTransform : ITransformStage
         public bool Dirty;
         public long UpdatedMs;
         public string? PublishedId => _id;
+        /// <summary>The published state as Redis gets it; null before the first publication.</summary>
+        public LiveWrite? Write { get; private set; }
         public string? Measurement { get; private set; }
         public KeyValuePair<string, string>[]? Tags { get; private set; }
 
@@ -314,8 +352,11 @@ public sealed class LiveStateTransform : ITransformStage
             return _fields[_fieldCount++] = new FieldSlot(key.ToArray());
         }
 
-        /// <summary>Copies the current values to the published ones; true at the first publication.</summary>
-        public bool Publish(string database)
+        /// <summary>
+        /// Copies the current values to the published ones, as text, and brings <see cref="Write"/> up to date;
+        /// true at the first publication.
+        /// </summary>
+        public bool Publish(string database, int bufferGeneration)
         {
             var first = _id is null;
             if (first)
@@ -324,31 +365,25 @@ public sealed class LiveStateTransform : ITransformStage
                 _keyText = Encoding.UTF8.GetString(Key);
                 (Measurement, Tags) = SplitSeriesKey(Key);
                 _id = database + ":" + _keyText;
-                _idBytes = Encoding.UTF8.GetBytes(_id);
-                _redisKey = Encoding.UTF8.GetBytes(KeyPrefix + _id);
+                Write = new LiveWrite(Encoding.UTF8.GetBytes(_id), Encoding.UTF8.GetBytes(KeyPrefix + _id));
             }
             lock (this)
             {
-                for (var i = 0; i < _fieldCount; i++) _fields[i].Publish();
+                var write = Write!;
+                // The array is replaced only when the series gained fields; its elements are rewritten in place.
+                var fields = write.Fields.Length == _fieldCount ? write.Fields : new LiveWriteField[_fieldCount];
+                for (var i = 0; i < _fieldCount; i++)
+                {
+                    var f = _fields[i];
+                    f.Publish(bufferGeneration);
+                    fields[i] = new LiveWriteField(f.NameBytes, f.TsNameBytes, f.PublishedTextBytes, f.PublishedTimestamp);
+                }
+                write.Fields = fields;
+                write.UpdatedMs = UpdatedMs;
                 _publishedCount = _fieldCount;
                 _publishedUpdatedMs = UpdatedMs;
             }
             return first;
-        }
-
-        /// <summary>The published state as Redis gets it; value texts are made here, for this write only.</summary>
-        public LiveWrite PublishedWrite()
-        {
-            lock (this)
-            {
-                var fields = new LiveWriteField[_publishedCount];
-                for (var i = 0; i < fields.Length; i++)
-                {
-                    var f = _fields[i];
-                    fields[i] = new LiveWriteField(f.NameBytes, f.TsNameBytes, f.PublishedTextBytes(), f.PublishedTimestamp);
-                }
-                return new LiveWrite(_idBytes!, _redisKey!, fields, _publishedUpdatedMs);
-            }
         }
 
         /// <summary>A copy of the published state, with only <paramref name="only"/> of its fields when given; null when none of them is there.</summary>
@@ -369,7 +404,7 @@ public sealed class LiveStateTransform : ITransformStage
         }
     }
 
-    /// <summary>One field of a series: its current value and, copied at each flush, its published one (raw bytes).</summary>
+    /// <summary>One field of a series: its current value (raw bytes) and, made at each flush, its published one (text).</summary>
     private sealed class FieldSlot(byte[] key)
     {
         private byte[] _value = new byte[16];
@@ -377,6 +412,7 @@ public sealed class LiveStateTransform : ITransformStage
         private FieldType _type;
         private byte[] _published = new byte[16];
         private int _publishedLength;
+        private int _publishedGeneration;
 
         public byte[] Key { get; } = key;
         public string Name { get; } = Escaping.Unescape(key, EscapeKind.Key);
@@ -395,34 +431,53 @@ public sealed class LiveStateTransform : ITransformStage
             Timestamp = timestamp;
         }
 
-        public void Publish()
+        /// <summary>
+        /// Writes the current value as text into the published buffer: into the same one as last time unless it is
+        /// too small or was handed out before <paramref name="generation"/> began.
+        /// </summary>
+        public void Publish(int generation)
         {
-            if (_length > _published.Length) _published = new byte[_value.Length];
-            _value.AsSpan(0, _length).CopyTo(_published);
-            _publishedLength = _length;
+            // The text is never longer than the raw value (a suffix dropped, escapes removed; true/false at most 5).
+            var room = Math.Max(_length, 5);
+            if (room > _published.Length || generation != _publishedGeneration)
+            {
+                _published = new byte[Math.Max(room, _published.Length)];
+                _publishedGeneration = generation;
+            }
+            _publishedLength = ToText(_value.AsSpan(0, _length), _type, _published);
             PublishedType = _type;
             PublishedTimestamp = Timestamp;
         }
 
         /// <summary>For readers of the snapshot (rare): the same text Redis gets.</summary>
-        public string PublishedText() => Encoding.UTF8.GetString(PublishedTextBytes());
+        public string PublishedText() => Encoding.UTF8.GetString(_published, 0, _publishedLength);
 
-        public byte[] PublishedTextBytes() => ToTextBytes(_published.AsSpan(0, _publishedLength), PublishedType);
+        public ReadOnlyMemory<byte> PublishedTextBytes => new(_published, 0, _publishedLength);
     }
 
-    private static readonly byte[] True = "true"u8.ToArray(), False = "false"u8.ToArray();
-
     /// <summary>
-    /// A field value as text, UTF-8: floats as written, integers without their <c>i</c>/<c>u</c> suffix,
-    /// <c>true</c>/<c>false</c>, strings unescaped. The shared true/false arrays are only read (the client sends them).
+    /// A field value as text, UTF-8, into <paramref name="text"/> (at least as long as <paramref name="raw"/> and 5):
+    /// floats as written, integers without their <c>i</c>/<c>u</c> suffix, <c>true</c>/<c>false</c>, strings unescaped.
+    /// Returns the length.
     /// </summary>
-    private static byte[] ToTextBytes(ReadOnlySpan<byte> raw, FieldType type) => type switch
+    private static int ToText(ReadOnlySpan<byte> raw, FieldType type, Span<byte> text)
     {
-        FieldType.Integer or FieldType.Unsigned => raw[..^1].ToArray(),
-        FieldType.Boolean => raw[0] is (byte)'t' or (byte)'T' ? True : False,
-        FieldType.String => Encoding.UTF8.GetBytes(Escaping.Unescape(raw, EscapeKind.StringValue)),
-        _ => raw.ToArray(),
-    };
+        switch (type)
+        {
+            case FieldType.Integer or FieldType.Unsigned:
+                raw[..^1].CopyTo(text);
+                return raw.Length - 1;
+            case FieldType.Boolean:
+                var value = raw[0] is (byte)'t' or (byte)'T' ? "true"u8 : "false"u8;
+                value.CopyTo(text);
+                return value.Length;
+            case FieldType.String:
+                return Escaping.Unescape(raw, EscapeKind.StringValue, text);
+            default:
+                raw.CopyTo(text);
+                return raw.Length;
+        }
+    }
 
     /// <summary>Splits a canonical series key (<c>m,k=v,…</c>, escaped) into the measurement and its tags, unescaped.</summary>
     internal static (string Measurement, KeyValuePair<string, string>[] Tags) SplitSeriesKey(ReadOnlySpan<byte> key)

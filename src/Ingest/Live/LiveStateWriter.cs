@@ -24,7 +24,9 @@ namespace Ingest.Live;
 public sealed partial class LiveStateWriter : BackgroundService
 {
     public const string IndexKey = "ingest:live:series";
-    private const int ChunkSeries = 5_000;
+    // Series per pipelined chunk: the chunk's index entries (24 bytes each) stay below the large object heap's
+    // 85 000 bytes, whose allocations only a full collection frees.
+    private const int ChunkSeries = 2_000;
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
     private readonly LiveStateTransform? _live;
@@ -35,6 +37,8 @@ public sealed partial class LiveStateWriter : BackgroundService
     // What this flush writes. A flush that fails leaves nothing queued (the full state goes out later), so
     // nothing outlives a flush.
     private readonly List<LiveWrite> _taken = new();
+    // The field lists of HSET, by number of entries, reused: the client copies them into its command when called.
+    private readonly List<HashEntry[]> _entries = new();
     private ConnectionMultiplexer? _subscribed;
     private int _needFull;
     private bool _reportedDown;
@@ -103,8 +107,8 @@ public sealed partial class LiveStateWriter : BackgroundService
         if (Interlocked.Exchange(ref _needFull, 0) == 1)
         {
             // Redis may have lost everything: write all of it again, taken series included (they are published).
-            pending = _live.AllPublished(now);
             _taken.Clear();
+            _live.AllPublished(now, _taken);
             LogFullRewrite(pending.Count);
         }
         var db = multiplexer.GetDatabase();
@@ -112,7 +116,7 @@ public sealed partial class LiveStateWriter : BackgroundService
         if (pending.Count == 0)
         {
             // Nothing changed: the index still loses its stale members now and then.
-            if (pruned) await TryAsync(WriteAsync(db, [], expiry, now)).ConfigureAwait(false);
+            if (pruned) await TryAsync(WriteAsync(db, pending, 0, 0, expiry, now)).ConfigureAwait(false);
             return;
         }
         try
@@ -120,13 +124,15 @@ public sealed partial class LiveStateWriter : BackgroundService
             for (var start = 0; start < pending.Count; start += ChunkSeries)
             {
                 var count = Math.Min(ChunkSeries, pending.Count - start);
-                await WriteAsync(db, pending.GetRange(start, count), expiry, now).WaitAsync(Timeout).ConfigureAwait(false);
+                await WriteAsync(db, pending, start, count, expiry, now).WaitAsync(Timeout).ConfigureAwait(false);
                 _writes?.Add(count);
                 _reportedDown = false;
             }
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
+            // Commands of this flush may still be waiting in the client with the values' buffers: leave those alone.
+            _live.ReleaseBuffers();
             _errors?.Add(1);
             Lost(e.Message, pending.Count);
         }
@@ -149,55 +155,64 @@ public sealed partial class LiveStateWriter : BackgroundService
         }
     }
 
-    private static Task WriteAsync(IDatabase db, List<LiveWrite> chunk, TimeSpan expiry, long now)
+    /// <summary>
+    /// Writes <paramref name="count"/> series from <paramref name="start"/> of <paramref name="pending"/> in one
+    /// batch, with the index update (and, with an expiry, the index pruning) last; the task completes when Redis has
+    /// answered those, and so every command of the batch.
+    /// </summary>
+    private Task WriteAsync(IDatabase db, List<LiveWrite> pending, int start, int count, TimeSpan expiry, long now)
     {
         var batch = db.CreateBatch();
         // The per-series commands go without a reply object each (fire and forget): at 100 000 series that was
         // 200 000 tasks per second, alive until Redis answered and so promoted by the collector. The commands of a
         // batch run in order on one connection, so the index update awaited last answers after all of them; a
         // lost connection fails it, and the full state is written again.
-        var tasks = new List<Task>(2);
-        var index = new List<SortedSetEntry>(chunk.Count);
-        // The fields of a point share its timestamp, and series written together often share it too: the digits
-        // are made once per distinct timestamp in a row (the client only reads them).
-        long lastTimestamp = 0;
-        byte[]? lastDigits = null;
-        foreach (var s in chunk)
+        Task? added = null, removed = null;
+        // The client keeps this array in its command and reads it when sending: one per chunk, not reused.
+        var index = new SortedSetEntry[count];
+        var indexed = 0;
+        for (var n = start; n < start + count; n++)
         {
+            var s = pending[n];
             TimeSpan? ttl = null;
             if (expiry > TimeSpan.Zero)
             {
                 ttl = expiry - TimeSpan.FromMilliseconds(Math.Max(0, now - s.UpdatedMs));
                 if (ttl <= TimeSpan.Zero) continue; // stale already: let it expire
             }
-            var entries = new HashEntry[s.Fields.Length * 2];
+            var fields = s.Fields;
+            var entries = Entries(fields.Length * 2);
             var i = 0;
-            foreach (var field in s.Fields)
+            foreach (var field in fields)
             {
+                // Values go as the bytes of the series' own buffer, timestamps as numbers the client formats
+                // into its output: nothing is allocated for either.
                 entries[i++] = new HashEntry(field.Name, field.Value);
-                if (lastDigits is null || field.Timestamp != lastTimestamp) (lastTimestamp, lastDigits) = (field.Timestamp, Digits(field.Timestamp));
-                entries[i++] = new HashEntry(field.TsName, lastDigits);
+                entries[i++] = new HashEntry(field.TsName, field.Timestamp);
             }
             batch.HashSetAsync(s.RedisKey, entries, CommandFlags.FireAndForget);
             if (ttl is { } t) batch.KeyExpireAsync(s.RedisKey, t, CommandFlags.FireAndForget);
-            index.Add(new SortedSetEntry(s.Id, s.UpdatedMs));
+            index[indexed++] = new SortedSetEntry(s.Id, s.UpdatedMs);
         }
-        if (index.Count > 0) tasks.Add(batch.SortedSetAddAsync(IndexKey, index.ToArray()));
+        if (indexed < count) Array.Resize(ref index, indexed);
+        if (indexed > 0) added = batch.SortedSetAddAsync(IndexKey, index);
         if (expiry > TimeSpan.Zero)
-            tasks.Add(batch.SortedSetRemoveRangeByScoreAsync(IndexKey, double.NegativeInfinity, now - expiry.TotalMilliseconds, Exclude.Stop));
+            removed = batch.SortedSetRemoveRangeByScoreAsync(IndexKey, double.NegativeInfinity, now - expiry.TotalMilliseconds, Exclude.Stop);
         batch.Execute();
-        return Task.WhenAll(tasks);
+        return (added, removed) switch
+        {
+            ({ } a, { } r) => Task.WhenAll(a, r),
+            ({ } a, null) => a,
+            (null, { } r) => r,
+            _ => Task.CompletedTask,
+        };
     }
 
-    /// <summary>
-    /// The decimal digits of <paramref name="value"/> as UTF-8. The Redis client would turn a number above 999
-    /// into a string and then into bytes, two objects per field and write; this is one.
-    /// </summary>
-    internal static byte[] Digits(long value)
+    /// <summary>A field list of <paramref name="length"/> entries, the same array every time.</summary>
+    private HashEntry[] Entries(int length)
     {
-        Span<byte> buffer = stackalloc byte[20];
-        System.Buffers.Text.Utf8Formatter.TryFormat(value, buffer, out var written);
-        return buffer[..written].ToArray();
+        while (_entries.Count <= length) _entries.Add(new HashEntry[_entries.Count]);
+        return _entries[length];
     }
 
     // Nothing is queued while Redis is away: the full state goes out once it is back.

@@ -28,6 +28,10 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
 {
     public const string StateKey = "ingest:alerts:state";
     public const string WatermarkKey = "ingest:alerts:watermark";
+    // States per HSET: the command's arguments (two values of 16 bytes per state) stay below the large object
+    // heap's 85 000 bytes, whose allocations only a full collection frees. Every evaluated series' state changes
+    // with each point (last value, last evaluated), so a save can hold tens of thousands.
+    private const int StatesPerCommand = 2_000;
 
     private readonly Dictionary<string, AlertStateRecord> _unwritten = new();
     private Cut? _waiting, _next;
@@ -132,10 +136,7 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
             try
             {
                 var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
-                var entries = _unwritten.Select(e => new HashEntry(e.Key, ThresholdSnapshotJson.Serialize(e.Value))).ToArray();
-                await Task.WhenAll(
-                    db.HashSetAsync(StateKey, entries),
-                    db.StringSetAsync(WatermarkKey, ready.Watermark)).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+                await Task.WhenAll(Write(db, ready.Watermark)).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
                 _unwritten.Clear();
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
@@ -146,6 +147,26 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
             }
         }
         log.CheckpointAlerts(ready.From);
+    }
+
+    /// <summary>Sends the unwritten states, <see cref="StatesPerCommand"/> to an HSET, and the watermark; pipelined.</summary>
+    private List<Task> Write(IDatabase db, long watermark)
+    {
+        var writes = new List<Task>(_unwritten.Count / StatesPerCommand + 2);
+        var left = _unwritten.Count;
+        HashEntry[]? entries = null;
+        var n = 0;
+        foreach (var (id, record) in _unwritten)
+        {
+            entries ??= new HashEntry[Math.Min(StatesPerCommand, left)];
+            entries[n++] = new HashEntry(id, ThresholdSnapshotJson.Serialize(record));
+            if (n < entries.Length) continue;
+            writes.Add(db.HashSetAsync(StateKey, entries));
+            left -= n;
+            (entries, n) = (null, 0);
+        }
+        writes.Add(db.StringSetAsync(WatermarkKey, watermark));
+        return writes;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Restored {Restored} alert states from Redis ({Skipped} skipped: rule gone or no longer matching)")]

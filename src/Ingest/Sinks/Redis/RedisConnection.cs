@@ -1,13 +1,16 @@
+using System.Text.RegularExpressions;
 using Ingest.Configuration;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace Ingest.Sinks.Redis;
 
 /// <summary>
 /// The daemon's one connection to Redis, shared by everything that talks to it (readiness probe, alert
-/// state). Connecting never fails the caller for a server that is down: the multiplexer keeps reconnecting.
+/// state, live state, status). Connecting never fails the caller for a server that is down: the multiplexer
+/// keeps reconnecting.
 /// </summary>
-public sealed class RedisConnection(IngestOptions options) : IDisposable
+public sealed partial class RedisConnection(IngestOptions options, ILoggerFactory? loggerFactory = null) : IDisposable
 {
     private readonly SemaphoreSlim _connecting = new(1, 1);
     private ConnectionMultiplexer? _multiplexer;
@@ -20,9 +23,8 @@ public sealed class RedisConnection(IngestOptions options) : IDisposable
         {
             if (_multiplexer is null)
             {
-                var config = ConfigurationOptions.Parse(options.Redis.Configuration);
-                config.AbortOnConnectFail = false;
-                config.ConnectTimeout = 2000;
+                var config = Options(options.Redis.Configuration);
+                config.LoggerFactory = loggerFactory;
                 _multiplexer = await ConnectionMultiplexer.ConnectAsync(config).ConfigureAwait(false);
             }
             return _multiplexer;
@@ -32,6 +34,40 @@ public sealed class RedisConnection(IngestOptions options) : IDisposable
             _connecting.Release();
         }
     }
+
+    /// <summary>
+    /// The client's options for <c>Redis:Configuration</c>, with what the daemon's guarantees need on top of it
+    /// (see README, "Redis:Configuration"). Throws <see cref="ConfigurationError"/> naming the key for a string the
+    /// client does not take, so a bad one stops the start instead of the first Redis call.
+    /// </summary>
+    public static ConfigurationOptions Options(string configuration)
+    {
+        ConfigurationOptions config;
+        try
+        {
+            config = ConfigurationOptions.Parse(configuration);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ConfigurationError("Redis:Configuration", Redact(configuration), e.Message);
+        }
+        if (config.EndPoints.Count == 0)
+            throw new ConfigurationError("Redis:Configuration", Redact(configuration), "names no server (host:port)");
+        // A server that is down at start is not an error: the multiplexer connects once it answers.
+        config.AbortOnConnectFail = false;
+        config.ConnectTimeout = 2000;
+        // Nothing waits on Redis: while it is away, commands fail at once rather than queue (the client's default
+        // since 2.x holds them until reconnected, for up to the async timeout), and the live state is written whole
+        // once it is back instead.
+        config.BacklogPolicy = BacklogPolicy.FailFast;
+        return config;
+    }
+
+    /// <summary>The configuration string with passwords masked, for error messages.</summary>
+    internal static string Redact(string configuration) => Password().Replace(configuration, "$1=***");
+
+    [GeneratedRegex("((?:sentinelPassword|password))=[^,]*", RegexOptions.IgnoreCase)]
+    private static partial Regex Password();
 
     public void Dispose()
     {
