@@ -190,7 +190,7 @@ public class ConfigurationTests
     [Theory]
     [InlineData("127.0.0.1:6379,bogus=1", "bogus")]
     [InlineData("127.0.0.1:6379,connectTimeout=soon", "connectTimeout")]
-    [InlineData("abortConnect=false", "names no server")]
+    [InlineData("abortConnect=false", "no endpoint given")]
     public void Redis_configuration_the_client_cannot_take_stops_the_start(string value, string reason)
     {
         var e = Assert.Throws<ConfigurationError>(() => Load(("Redis:Configuration", value)));

@@ -16,8 +16,6 @@ public static partial class IngestOptionsLoader
         var http = ReadHttp(new SectionReader(configuration, "Http"));
         var auth = ReadAuth(new SectionReader(configuration, "Auth"));
         var redis = ReadRedis(new SectionReader(configuration, "Redis"));
-        // What the client itself will refuse (no endpoint at all, say) is found at start too.
-        if (redis.Enabled) Ingest.Sinks.Redis.RedisConnection.Options(redis.Configuration);
 
         if (buffer.Capacity < influx.BatchSize)
             throw new ConfigurationError("Buffer:Capacity", buffer.Capacity.ToString(),
