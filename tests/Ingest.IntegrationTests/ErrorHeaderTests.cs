@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -97,11 +96,6 @@ public class ErrorHeaderTests(LoneDaemon fixture) : IClassFixture<LoneDaemon>
         Assert.DoesNotContain('\uFFFD', Uri.UnescapeDataString(header));
     }
 
-    private async Task<long> AcceptedAsync(string endpoint)
-    {
-        var text = await Daemon.Client.GetStringAsync("metrics");
-        var prefix = $"ingest_points_accepted_total{{endpoint=\"{endpoint}\"}} ";
-        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
-        return line is null ? 0 : (long)double.Parse(line[prefix.Length..], CultureInfo.InvariantCulture);
-    }
+    private async Task<long> AcceptedAsync(string endpoint) =>
+        (long)await Daemon.MetricAsync($"ingest_points_accepted_total{{endpoint=\"{endpoint}\"}}");
 }
