@@ -100,6 +100,8 @@ public static class InfluxResponses
         403 => "forbidden",
         404 => "not found",
         405 => "method not allowed",
+        // InfluxDB has no code of its own for a client too slow to send its body.
+        408 => "request timeout",
         413 => "request too large",
         422 => "unprocessable entity",
         429 => "too many requests",
