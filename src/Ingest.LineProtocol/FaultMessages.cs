@@ -13,6 +13,8 @@ internal static class FaultMessages
 
     public static string Reason(ReadOnlySpan<byte> line, Fault fault)
     {
+        // The bytes of a bad sequence are shown in hex: as text they would only be replacement characters.
+        if (fault.Kind == LineFault.InvalidUtf8) return InvalidUtf8(line, fault);
         string detail = Encoding.UTF8.GetString(line.Slice(fault.Start, fault.Length));
         return fault.Kind switch
         {
@@ -43,6 +45,14 @@ internal static class FaultMessages
                 $"invalid field name: input field \"time\" on measurement \"{MeasurementOf(line)}\" is invalid",
             _ => fault.Kind.ToString(),
         };
+    }
+
+    private static string InvalidUtf8(ReadOnlySpan<byte> line, Fault fault)
+    {
+        var bytes = line.Slice(fault.Start, fault.Length);
+        var hex = new StringBuilder();
+        foreach (byte b in bytes) hex.Append(hex.Length == 0 ? "" : " ").Append("0x").Append(b.ToString("X2"));
+        return $"invalid UTF-8: {hex} at byte {fault.Start + 1}";
     }
 
     private static string MeasurementOf(ReadOnlySpan<byte> line)

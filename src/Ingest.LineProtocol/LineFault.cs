@@ -26,6 +26,7 @@ internal enum LineFault : byte
     TimestampOutOfRange,
     TrailingDataAfterTimestamp,
     TimeIsOnlyField,
+    InvalidUtf8,
 
     /// <summary>Not a fault of the line: the caller's tag scratch space is too small; retry with more.</summary>
     NeedMoreTagSpace,

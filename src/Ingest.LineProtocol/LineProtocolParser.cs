@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Unicode;
 
 namespace Ingest.LineProtocol;
 
@@ -48,6 +50,7 @@ public sealed partial class LineProtocolParser
     /// Parses a whole request body. Every valid point is appended to <paramref name="batch"/> in canonical form
     /// (see <see cref="PointRef"/>); bad lines are skipped and reported, and the good lines around them kept.
     /// A line without a timestamp gets <paramref name="nowNanoseconds"/> truncated to <paramref name="precision"/>.
+    /// A line that is not valid UTF-8 is a bad line; comments and blank lines are skipped unchecked.
     /// Allocates nothing per line once the batch's buffers have grown (errors aside).
     /// </summary>
     [SkipLocalsInit]
@@ -61,6 +64,9 @@ public sealed partial class LineProtocolParser
         TagSpan[]? rentedTags = null;
         List<LineError>? errors = null;
         int points = 0, badLines = 0, lineNumber = 1, pos = 0;
+        // One vectorised pass over the whole body; only a body that fails it pays for a check per line. LF is
+        // ASCII and never part of a multi-byte sequence, so a body is valid exactly when each of its lines is.
+        bool checkEachLine = !Utf8.IsValid(body);
         try
         {
             while (pos < body.Length)
@@ -78,7 +84,8 @@ public sealed partial class LineProtocolParser
                 if (start == block.Length || block[start] == (byte)'#') continue;
                 var line = block.Slice(start);
 
-                var fault = ParseLine(line, in context, tags, batch);
+                var fault = checkEachLine ? CheckUtf8(line) : Fault.None;
+                if (fault.IsNone) fault = ParseLine(line, in context, tags, batch);
                 if (fault.Kind == LineFault.NeedMoreTagSpace)
                 {
                     // Each tag takes at least four bytes (",k=v"), which bounds how many one line can hold.
@@ -106,6 +113,23 @@ public sealed partial class LineProtocolParser
     }
 
     private const int StackTagCapacity = 64;
+
+    /// <summary>
+    /// The first invalid UTF-8 sequence of <paramref name="line"/>, if any. InfluxDB would store such bytes in a
+    /// series key or string and then fail to open the shard holding them, so the whole line is refused.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Fault CheckUtf8(ReadOnlySpan<byte> line)
+    {
+        if (Utf8.IsValid(line)) return Fault.None;
+        int i = 0;
+        while (true)
+        {
+            var status = Rune.DecodeFromUtf8(line.Slice(i), out _, out int consumed);
+            if (status != OperationStatus.Done) return new Fault(LineFault.InvalidUtf8, i, consumed);
+            i += consumed;
+        }
+    }
 
     /// <summary>Per-request settings the line parser needs, computed once per body.</summary>
     private readonly record struct LineContext(long NanosPerUnit, long DefaultTimestamp, bool UnsignedAsInteger);

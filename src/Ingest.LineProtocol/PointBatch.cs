@@ -41,7 +41,7 @@ public sealed class PointBatch : IBufferWriter<byte>
 
     public PointBatch()
     {
-        _data = ArrayPool<byte>.Shared.Rent(InitialBytes);
+        _data = ByteBuffers.Rent(InitialBytes);
         _points = ArrayPool<PointRef>.Shared.Rent(InitialPoints);
     }
 
@@ -160,9 +160,10 @@ public sealed class PointBatch : IBufferWriter<byte>
         if (sizeHint < 1) sizeHint = 1;
         if (_data.Length - _length >= sizeHint) return;
         var size = Math.Max(_data.Length * 2, _length + sizeHint);
-        var bigger = ArrayPool<byte>.Shared.Rent(size);
+        // Not the shared pool beyond a megabyte: one large body must not leave its buffers pooled for good.
+        var bigger = ByteBuffers.Rent(size);
         _data.AsSpan(0, _length).CopyTo(bigger);
-        ArrayPool<byte>.Shared.Return(_data);
+        ByteBuffers.Return(_data);
         _data = bigger;
     }
 

@@ -38,6 +38,21 @@ public class AllocationTests
         Assert.True(allocated <= 256, $"allocated {allocated} bytes");
     }
 
+    [Fact]
+    public void Lines_with_invalid_UTF8_beyond_the_reported_ones_allocate_nothing()
+    {
+        var line = System.Text.Encoding.UTF8.GetBytes("m,t=x v=1 1\n");
+        line[5] = 0xFF;
+        var body = Enumerable.Repeat(line, 2_000).SelectMany(l => l.Concat("cpu v=1 1\n"u8.ToArray())).ToArray();
+        var parser = new LineProtocolParser(new ParserOptions { MaxReportedErrors = 0 });
+        var batch = new PointBatch();
+        parser.Parse(body, Precision.Nanoseconds, 0, batch);
+        Assert.Equal(2_000, batch.Count);
+        batch.Clear();
+        long allocated = Measure(parser, batch, body);
+        Assert.True(allocated <= 256, $"allocated {allocated} bytes");
+    }
+
     private static long Measure(LineProtocolParser parser, PointBatch batch, byte[] body) =>
         Allocations.Fewest(() =>
         {

@@ -27,6 +27,8 @@ public class ConfigurationTests
         Assert.False(o.Influx.Gzip);
         Assert.Equal(1_000_000, o.Buffer.Capacity);
         Assert.Equal(25_000_000, o.Http.MaxBodySize);
+        Assert.Equal(100_000_000, o.Http.BodyBytesInFlight);
+        Assert.Equal(TimeSpan.FromSeconds(10), o.Http.BodyReadTimeout);
         Assert.False(o.Auth.Enabled);
         Assert.False(o.Redis.Enabled);
     }
@@ -40,11 +42,21 @@ public class ConfigurationTests
     [InlineData("Influx:Gzip", "maybe")]
     [InlineData("Buffer:Capacity", "-5")]
     [InlineData("Http:MaxBodySize", "12")]
+    [InlineData("Http:MaxBodyBytesInFlight", "49999999")]
+    [InlineData("Http:MaxBodyBytesInFlight", "-1")]
+    [InlineData("Http:BodyReadTimeout", "0s")]
     public void Invalid_value_fails_naming_key_and_value(string key, string value)
     {
         var e = Assert.Throws<ConfigurationError>(() => Load((key, value)));
         Assert.Contains(key, e.Message);
         Assert.Contains($"'{value}'", e.Message);
+    }
+
+    [Fact]
+    public void Bodies_in_flight_default_to_four_largest_bodies_and_may_be_set_down_to_two()
+    {
+        Assert.Equal(4_000_000, Load(("Http:MaxBodySize", "1000000")).Http.BodyBytesInFlight);
+        Assert.Equal(2_000_000, Load(("Http:MaxBodySize", "1000000"), ("Http:MaxBodyBytesInFlight", "2000000")).Http.BodyBytesInFlight);
     }
 
     private const string SomeHash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";

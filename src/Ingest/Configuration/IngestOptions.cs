@@ -75,6 +75,21 @@ public sealed record HttpOptions
     /// <summary>Largest request body, after decompression, in bytes (InfluxDB's default).</summary>
     public long MaxBodySize { get; init; } = 25_000_000;
 
+    /// <summary>
+    /// Most memory the buffers of all request bodies being read or parsed may hold together, in bytes (after
+    /// decompression); 0 means <see cref="DefaultBodyBytesInFlightFactor"/> × <see cref="MaxBodySize"/>. A write
+    /// that finds no room within <c>Buffer:FullWaitTimeout</c> is answered 503 with <c>Retry-After</c>.
+    /// </summary>
+    public long MaxBodyBytesInFlight { get; init; }
+
+    /// <summary>Longest a client may send nothing in the middle of a body before it is answered 408.</summary>
+    public TimeSpan BodyReadTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public const int DefaultBodyBytesInFlightFactor = 4;
+
+    /// <summary><see cref="MaxBodyBytesInFlight"/> with its default applied.</summary>
+    public long BodyBytesInFlight => MaxBodyBytesInFlight > 0 ? MaxBodyBytesInFlight : DefaultBodyBytesInFlightFactor * MaxBodySize;
+
     /// <summary>The <c>X-Influxdb-Version</c> header; clients read it to tell a 1.x from a 2.x server.</summary>
     public string InfluxVersionHeader { get; init; } = "1.8.10-ingest";
 }

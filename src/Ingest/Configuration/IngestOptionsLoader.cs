@@ -294,9 +294,15 @@ public static partial class IngestOptionsLoader
         var o = new HttpOptions
         {
             MaxBodySize = s.Long("MaxBodySize", d.MaxBodySize, 1024, 1L << 31),
+            MaxBodyBytesInFlight = s.Long("MaxBodyBytesInFlight", d.MaxBodyBytesInFlight, 0, long.MaxValue),
+            BodyReadTimeout = s.Duration("BodyReadTimeout", d.BodyReadTimeout, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)),
             InfluxVersionHeader = s.String("InfluxVersionHeader", d.InfluxVersionHeader),
         };
         s.RejectUnknownKeys();
+        // A body's buffer grows by doubling, so reading one of the largest holds up to twice the limit for a moment.
+        if (o.MaxBodyBytesInFlight > 0 && o.MaxBodyBytesInFlight < 2 * o.MaxBodySize)
+            throw new ConfigurationError("Http:MaxBodyBytesInFlight", o.MaxBodyBytesInFlight.ToString(),
+                $"must be 0 (the default, {HttpOptions.DefaultBodyBytesInFlightFactor} x Http:MaxBodySize) or at least twice Http:MaxBodySize ({2 * o.MaxBodySize}), or the largest body could never be read");
         return o;
     }
 

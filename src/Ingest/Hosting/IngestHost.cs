@@ -49,6 +49,8 @@ public static class IngestHost
         services.AddSingleton(new LineProtocolParser(new ParserOptions { UnsignedAsInteger = options.Influx.ApiVersion == 1 }));
         services.AddSingleton(new WriteCredentials(options.Auth));
         RateLimits.Add(services, options.Auth);
+        services.AddSingleton(new BodyBudget(options.Http.BodyBytesInFlight));
+        services.AddHostedService<BodyMemoryReclaimer>();
         services.AddSingleton<WriteTelemetry>();
         services.AddSingleton<WriteEndpoints>();
 

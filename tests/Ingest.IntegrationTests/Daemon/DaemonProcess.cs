@@ -170,6 +170,18 @@ public sealed class DaemonProcess : IAsyncDisposable
         throw new TimeoutException($"daemon did not answer /health within {seconds} s:\n" + Output);
     }
 
+    /// <summary>
+    /// The value of one sample on <c>/metrics</c>, named with its labels as exported
+    /// (<c>ingest_points_accepted_total{endpoint="/write"}</c>); 0 when it is not there (yet).
+    /// </summary>
+    public async Task<double> MetricAsync(string sample)
+    {
+        var text = await Client.GetStringAsync("metrics");
+        var prefix = sample + " ";
+        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
+        return line is null ? 0 : double.Parse(line[prefix.Length..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Stops the daemon gracefully (SIGTERM) and waits for it to exit.</summary>
     public async Task StopAsync(TimeSpan? timeout = null)
     {

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
@@ -24,7 +25,7 @@ public static class InfluxResponses
         if (status == StatusCodes.Status401Unauthorized)
             response.Headers.WWWAuthenticate = "Basic realm=\"Ingest\"";
         else if (api == InfluxApi.V1)
-            response.Headers["X-Influxdb-Error"] = message.Length > 1024 ? message[..1024] : message;
+            response.Headers["X-Influxdb-Error"] = HeaderValue(message);
         if (api == InfluxApi.V2) response.Headers["X-Platform-Error-Code"] = code;
 
         using var stream = new MemoryStream();
@@ -54,6 +55,41 @@ public static class InfluxResponses
         return response.Body.WriteAsync(stream.GetBuffer(), 0, (int)stream.Length, context.RequestAborted);
     }
 
+    /// <summary>Longest <c>X-Influxdb-Error</c>, in characters, as InfluxDB cuts it.</summary>
+    public const int MaxHeaderLength = 1024;
+
+    /// <summary>
+    /// The message as a header value. Messages quote the client's lines and parameters, and Kestrel refuses a
+    /// header holding a control or non-ASCII character (the answer would become an empty 500), so those, and
+    /// '%' itself, are percent-encoded as UTF-8: any URL decoder gives the message back. The value is cut at
+    /// <see cref="MaxHeaderLength"/> between characters, never inside one's escape. The JSON body keeps the text as is.
+    /// </summary>
+    public static string HeaderValue(string message)
+    {
+        bool plain = true;
+        foreach (char c in message)
+        {
+            if (c is < ' ' or > '~' or '%') { plain = false; break; }
+        }
+        if (plain) return message.Length > MaxHeaderLength ? message[..MaxHeaderLength] : message;
+
+        var value = new StringBuilder(Math.Min(message.Length * 3, MaxHeaderLength));
+        Span<byte> utf8 = stackalloc byte[4];
+        foreach (var rune in message.EnumerateRunes())
+        {
+            if (rune.Value is >= ' ' and <= '~' and not '%')
+            {
+                if (value.Length + 1 > MaxHeaderLength) break;
+                value.Append((char)rune.Value);
+                continue;
+            }
+            int n = rune.EncodeToUtf8(utf8);
+            if (value.Length + 3 * n > MaxHeaderLength) break;
+            foreach (byte b in utf8[..n]) value.Append('%').Append(b.ToString("X2"));
+        }
+        return value.ToString();
+    }
+
     // Quotes stay \" as InfluxDB writes them, not \u0022: people read these messages in logs.
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
@@ -64,6 +100,8 @@ public static class InfluxResponses
         403 => "forbidden",
         404 => "not found",
         405 => "method not allowed",
+        // InfluxDB has no code of its own for a client too slow to send its body.
+        408 => "request timeout",
         413 => "request too large",
         422 => "unprocessable entity",
         429 => "too many requests",

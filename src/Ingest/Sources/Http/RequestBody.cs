@@ -1,17 +1,23 @@
-using System.Buffers;
 using System.IO.Compression;
+using Ingest.LineProtocol;
 using Microsoft.AspNetCore.Http;
 
 namespace Ingest.Sources.Http;
 
-public enum BodyError { None, TooLarge, BadGzip, UnsupportedEncoding, Aborted }
+public enum BodyError { None, TooLarge, BadGzip, UnsupportedEncoding, Aborted, NoMemory, Timeout }
 
-/// <summary>A request body read whole into a pooled buffer. Dispose returns the buffer.</summary>
+/// <summary>What a body is read under: its size limit, the longest pause between two reads, and how long to wait for memory.</summary>
+public readonly record struct BodyLimits(long MaxBytes, TimeSpan ReadTimeout, TimeSpan MemoryWait);
+
+/// <summary>
+/// A request body read whole into one buffer whose bytes are reserved in the <see cref="BodyBudget"/>.
+/// Dispose gives the buffer and the reservation back.
+/// </summary>
 public sealed class RequestBody : IDisposable
 {
-    private byte[]? _buffer;
+    private Buffer? _buffer;
 
-    private RequestBody(byte[]? buffer, int length, long wireBytes, BodyError error, string? detail)
+    private RequestBody(Buffer? buffer, int length, long wireBytes, BodyError error, string? detail)
     {
         _buffer = buffer;
         Length = length;
@@ -30,76 +36,140 @@ public sealed class RequestBody : IDisposable
     /// <summary>True when the request body was read to its end, so the connection can serve another request.</summary>
     public bool Consumed { get; private init; } = true;
     public string? Detail { get; }
-    public ReadOnlySpan<byte> Span => _buffer.AsSpan(0, Length);
+    public ReadOnlySpan<byte> Span => _buffer is { } b ? b.Array.AsSpan(0, Length) : default;
 
     public void Dispose()
     {
-        if (_buffer is { } b) ArrayPool<byte>.Shared.Return(b);
+        _buffer?.Dispose();
         _buffer = null;
     }
 
     /// <summary>
-    /// Reads the body, decompressing <c>gzip</c>/<c>x-gzip</c>, and stops with <see cref="BodyError.TooLarge"/> as
-    /// soon as more than <paramref name="maxBytes"/> (after decompression) arrive, without reading the rest.
+    /// Reads the body, decompressing <c>gzip</c>/<c>x-gzip</c> and checking that the gzip stream is complete. Stops
+    /// with <see cref="BodyError.TooLarge"/> as soon as more than <see cref="BodyLimits.MaxBytes"/> (after
+    /// decompression) arrive, with <see cref="BodyError.NoMemory"/> when the budget has no room for the next
+    /// buffer within <see cref="BodyLimits.MemoryWait"/>, and with <see cref="BodyError.Timeout"/> when the
+    /// client sends nothing for <see cref="BodyLimits.ReadTimeout"/>; in each case without reading the rest.
     /// </summary>
-    public static async Task<RequestBody> ReadAsync(HttpRequest request, long maxBytes, CancellationToken ct)
+    public static async Task<RequestBody> ReadAsync(HttpRequest request, BodyLimits limits, BodyBudget budget, CancellationToken ct)
     {
         var encoding = request.Headers.ContentEncoding.ToString().Trim();
         var gzip = encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase) || encoding.Equals("x-gzip", StringComparison.OrdinalIgnoreCase);
         if (!gzip && encoding.Length > 0 && !encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
             return new RequestBody(null, 0, 0, BodyError.UnsupportedEncoding, $"unsupported Content-Encoding \"{encoding}\" (use gzip or identity)");
-        if (request.ContentLength > maxBytes && !gzip)
-            return await TooLargeAsync(request.Body, 0, maxBytes, ct).ConfigureAwait(false);
+        if (request.ContentLength > limits.MaxBytes && !gzip)
+            return await TooLargeAsync(request.Body, 0, limits.MaxBytes, ct).ConfigureAwait(false);
+        if (request.ContentLength == 0) return new RequestBody(null, 0, 0, BodyError.None, null);
 
-        var counting = new CountingStream(request.Body);
-        Stream source = gzip ? new GZipStream(counting, CompressionMode.Decompress, leaveOpen: true) : counting;
-        var initial = (int)Math.Clamp(request.ContentLength is { } cl ? (gzip ? cl * 4 : cl) + 1 : 64 * 1024, 1024, Math.Min(maxBytes + 1, 64L * 1024 * 1024));
-        var buffer = ArrayPool<byte>.Shared.Rent(initial);
-        var length = 0;
+        // An array holds at most Array.MaxLength bytes; a larger limit is the same as that.
+        int maxBytes = (int)Math.Min(limits.MaxBytes, Array.MaxLength - 1);
+        var wire = new WireStream(request.Body);
+        var buffer = new Buffer(budget);
+        using var silence = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Stream source = gzip ? new GZipStream(wire, CompressionMode.Decompress, leaveOpen: true) : wire;
+        int length = 0;
+        var error = BodyError.None;
+        string? detail = null;
+        var consumed = false;
+        var drainExcess = true;
         try
         {
-            while (true)
+            if (!await buffer.GrowAsync(FirstLength(request.ContentLength, gzip, maxBytes), 0, limits.MemoryWait, ct).ConfigureAwait(false))
+                error = BodyError.NoMemory;
+            while (error == BodyError.None)
             {
-                if (length == buffer.Length)
+                int room = Math.Min(buffer.Array.Length, maxBytes) - length;
+                if (room == 0)
                 {
-                    if (length > maxBytes) break;
-                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)buffer.Length * 2, maxBytes + 1));
-                    buffer.AsSpan(0, length).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
+                    if (length >= maxBytes)
+                    {
+                        // Full at the limit: one byte more, and the body is too large.
+                        if (await ReadAsync(source, new byte[1], silence, limits.ReadTimeout).ConfigureAwait(false) > 0) error = BodyError.TooLarge;
+                        break;
+                    }
+                    // Waiting for memory is not the client's silence.
+                    silence.CancelAfter(Timeout.InfiniteTimeSpan);
+                    int next = (int)Math.Min(buffer.Array.Length * 2L, maxBytes);
+                    if (!await buffer.GrowAsync(next, length, limits.MemoryWait, ct).ConfigureAwait(false)) error = BodyError.NoMemory;
+                    continue;
                 }
-                var read = await source.ReadAsync(buffer.AsMemory(length), ct).ConfigureAwait(false);
+                int read = await ReadAsync(source, buffer.Array.AsMemory(length, room), silence, limits.ReadTimeout).ConfigureAwait(false);
                 if (read == 0) break;
                 length += read;
-                if (length > maxBytes) break;
             }
+
+            if (error == BodyError.None && gzip)
+            {
+                // The decoder stops at the end of the last member; the wire may hold more, which must be nothing.
+                await DrainAsync(wire, silence, limits.ReadTimeout).ConfigureAwait(false);
+                if (wire.Count > 0 && !wire.EndsWithGzipTrailer(buffer.Array.AsSpan(0, length)))
+                    (error, detail) = (BodyError.BadGzip, "the stream is cut short or followed by other data (it does not end with the CRC-32 and size of what it holds)");
+            }
+            consumed = error is BodyError.None or BodyError.BadGzip;
         }
-        catch (InvalidDataException e)
+        catch (InvalidDataException)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
-            return new RequestBody(null, 0, counting.Count, BodyError.BadGzip, e.Message);
+            // .NET's own text for this is misleading ("unsupported compression method" for a wrong checksum).
+            (error, detail) = (BodyError.BadGzip, "the data is not a valid gzip stream (corrupt, or its CRC-32 or size does not match)");
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
-            return new RequestBody(null, 0, counting.Count, BodyError.TooLarge, null) { Consumed = false };
+            // Past Kestrel's own limit the rest is not drained: the connection closes.
+            (error, drainExcess) = (BodyError.TooLarge, false);
+        }
+        catch (OperationCanceledException) when (silence.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            (error, detail) = (BodyError.Timeout, $"no body bytes for {limits.ReadTimeout.TotalSeconds:0.###} s");
         }
         catch (Exception e) when (e is IOException or BadHttpRequestException or OperationCanceledException)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
-            return new RequestBody(null, 0, counting.Count, BodyError.Aborted, e.Message);
+            (error, detail) = (BodyError.Aborted, e.Message);
         }
         finally
         {
             if (gzip) await source.DisposeAsync().ConfigureAwait(false);
         }
 
-        if (length > maxBytes)
+        if (error == BodyError.None) return new RequestBody(buffer, length, wire.Count, BodyError.None, null);
+        buffer.Dispose();
+        if (error == BodyError.TooLarge && drainExcess)
+            return await TooLargeAsync(request.Body, wire.Count, limits.MaxBytes, ct).ConfigureAwait(false);
+        return new RequestBody(null, 0, wire.Count, error, detail) { Consumed = consumed };
+    }
+
+    /// <summary>
+    /// The first buffer: the whole body when its length is known; for gzip a guess from the compressed length,
+    /// grown as needed, so that a small compressed body cannot reserve much before it has shown its size.
+    /// </summary>
+    private static int FirstLength(long? contentLength, bool gzip, long maxBytes)
+    {
+        long first = contentLength switch
         {
-            ArrayPool<byte>.Shared.Return(buffer);
-            return await TooLargeAsync(request.Body, counting.Count, maxBytes, ct).ConfigureAwait(false);
+            null => 64 * 1024,
+            { } n when gzip => Math.Clamp(n * 4, 4 * 1024, ByteBuffers.MaxPooledLength),
+            { } n => n + 1, // the extra byte lets the read that finds the end return 0 without a growth
+        };
+        return (int)Math.Clamp(first, 1, maxBytes);
+    }
+
+    /// <summary>One read, cancelled when the client sends nothing for <paramref name="timeout"/>.</summary>
+    private static ValueTask<int> ReadAsync(Stream source, Memory<byte> into, CancellationTokenSource silence, TimeSpan timeout)
+    {
+        silence.CancelAfter(timeout);
+        return source.ReadAsync(into, silence.Token);
+    }
+
+    private static async Task DrainAsync(Stream wire, CancellationTokenSource silence, TimeSpan timeout)
+    {
+        var scratch = ByteBuffers.Rent(4096);
+        try
+        {
+            while (await ReadAsync(wire, scratch, silence, timeout).ConfigureAwait(false) > 0) { }
         }
-        return new RequestBody(buffer, length, counting.Count, BodyError.None, null);
+        finally
+        {
+            ByteBuffers.Return(scratch);
+        }
     }
 
     /// <summary>
@@ -110,7 +180,7 @@ public sealed class RequestBody : IDisposable
     private static async Task<RequestBody> TooLargeAsync(Stream body, long alreadyRead, long maxBytes, CancellationToken ct)
     {
         var budget = maxBytes * DrainFactor;
-        var scratch = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        var scratch = ByteBuffers.Rent(64 * 1024);
         var read = alreadyRead;
         var consumed = false;
         try
@@ -127,7 +197,7 @@ public sealed class RequestBody : IDisposable
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(scratch);
+            ByteBuffers.Return(scratch);
         }
         return new RequestBody(null, 0, read, BodyError.TooLarge, null) { Consumed = consumed };
     }
@@ -135,29 +205,38 @@ public sealed class RequestBody : IDisposable
     /// <summary>How much of an oversized body is read and thrown away, as a multiple of the limit.</summary>
     public const int DrainFactor = 4;
 
-    /// <summary>Counts the bytes read from the wire, under any decompression.</summary>
-    private sealed class CountingStream(Stream inner) : Stream
+    /// <summary>The body's buffer and its reservation in the budget, which always covers the buffer's length.</summary>
+    private sealed class Buffer(BodyBudget budget) : IDisposable
     {
-        public long Count { get; private set; }
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => Count; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => Add(inner.Read(buffer, offset, count));
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) =>
-            Add(await inner.ReadAsync(buffer, ct).ConfigureAwait(false));
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
-            ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public byte[] Array { get; private set; } = [];
 
-        private int Add(int n)
+        /// <summary>
+        /// Moves the first <paramref name="keep"/> bytes into a buffer of at least <paramref name="minimumLength"/>,
+        /// reserving it first; false when the budget has no room for it in time (the current buffer is kept).
+        /// </summary>
+        public async ValueTask<bool> GrowAsync(int minimumLength, int keep, TimeSpan wait, CancellationToken ct)
         {
-            Count += n;
-            return n;
+            int length = ByteBuffers.LengthFor(minimumLength);
+            if (!await budget.TryAcquireAsync(length, wait, ct).ConfigureAwait(false)) return false;
+            var bigger = ByteBuffers.Rent(minimumLength);
+            var old = Array;
+            old.AsSpan(0, keep).CopyTo(bigger);
+            Array = bigger;
+            Give(old);
+            return true;
+        }
+
+        public void Dispose()
+        {
+            Give(Array);
+            Array = [];
+        }
+
+        private void Give(byte[] array)
+        {
+            if (array.Length == 0) return;
+            ByteBuffers.Return(array);
+            budget.Release(array.Length);
         }
     }
 }

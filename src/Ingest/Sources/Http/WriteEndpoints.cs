@@ -20,7 +20,8 @@ public sealed class WriteEndpoints(
     LineProtocolParser parser,
     WriteCredentials credentials,
     WriteTelemetry telemetry,
-    IngestGraph graph)
+    IngestGraph graph,
+    BodyBudget bodyBudget)
 {
     public const string V1Path = "/write";
     public const string V2Path = "/api/v2/write";
@@ -79,7 +80,8 @@ public sealed class WriteEndpoints(
             return await Refuse(context, api, 503, "ingestion is paused (POST /api/pipeline/resume)");
         }
 
-        using var body = await RequestBody.ReadAsync(request, options.Http.MaxBodySize, context.RequestAborted).ConfigureAwait(false);
+        var limits = new BodyLimits(options.Http.MaxBodySize, options.Http.BodyReadTimeout, options.Buffer.FullWaitTimeout);
+        using var body = await RequestBody.ReadAsync(request, limits, bodyBudget, context.RequestAborted).ConfigureAwait(false);
         telemetry.BytesReceived(endpoint, body.WireBytes);
         switch (body.Error)
         {
@@ -93,6 +95,14 @@ public sealed class WriteEndpoints(
                     : $"unable to read data: request body is larger than {options.Http.MaxBodySize} bytes");
             case BodyError.BadGzip:
                 return await Refuse(context, api, 400, "unable to decompress gzip body: " + body.Detail);
+            case BodyError.NoMemory:
+                telemetry.Refused(endpoint, "body_memory");
+                context.Response.Headers.RetryAfter = options.Buffer.RetryAfterSeconds.ToString();
+                return await Refuse(context, api, 503,
+                    $"request bodies in flight hold Http:MaxBodyBytesInFlight ({bodyBudget.Capacity} bytes): the daemon cannot take this body now, retry later");
+            case BodyError.Timeout:
+                telemetry.Refused(endpoint, "body_timeout");
+                return await Refuse(context, api, 408, "unable to read data: " + body.Detail);
             case BodyError.UnsupportedEncoding:
                 return await Refuse(context, api, 415, body.Detail!);
             case BodyError.Aborted:
