@@ -31,6 +31,7 @@ public partial class MetricsGoldenTests
             ["Thresholds:Rules:0:Warn"] = "80",
             // Room for the first refused point, not for the second: one is set aside, the other dropped.
             ["DeadLetter:MaxBytes"] = "2048",
+            ["Http:BodyReadTimeout"] = "1s",
         });
         var client = stack.Client;
         var db = ServersFixture.UniqueName("golden");
@@ -43,6 +44,12 @@ public partial class MetricsGoldenTests
         await WaitForMetricAsync(client, "ingest_sink_points_dead_lettered_total{", stack);
         await WriteAsync(client, db, $"m v=\"{new string('x', 3000)}\" {t + 3}", HttpStatusCode.NoContent);
         await WaitForMetricAsync(client, "ingest_sink_points_dropped_total{", stack);
+        // A body that stops halfway: refused with 408 once the daemon has waited Http:BodyReadTimeout for the rest.
+        var gzip = new MemoryStream();
+        using (var z = new System.IO.Compression.GZipStream(gzip, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+            z.Write(System.Text.Encoding.UTF8.GetBytes($"m v=9i {t + 9}\n"));
+        using (var upload = await SlowUpload.StartAsync(stack.Daemon.Port, gzip.ToArray(), (int)gzip.Length / 2, $"/write?db={db}"))
+            Assert.Equal(408, (await upload.AnswerAsync().WaitAsync(TimeSpan.FromSeconds(30))).Status);
         await stack.Influx.StopAsync();
         await WriteAsync(client, db, $"m v=3i {t + 2}", HttpStatusCode.NoContent);
         await WaitForMetricAsync(client, "ingest_sink_retries_total{", stack);
