@@ -4,6 +4,20 @@ namespace Ingest.LineProtocol.Tests;
 
 public class FieldEnumeratorTests
 {
+    [Theory]
+    [InlineData("m f=-1.5e3,i=-42i,u=18446744073709551615u,s=\"a\\\"b,c d\",b=T,k\\ e\\,y=false,g=1,h=.5,t=true,F=FALSE 1")]
+    [InlineData("m x=1i,y=2u,z=3,w=\"i\",v=t 1")]
+    public void Without_conversion_each_field_has_the_same_key_type_and_raw_value(string line)
+    {
+        var (batch, _) = Lp.Parse(line);
+        var converted = new List<(string, FieldType, string)>();
+        foreach (var f in new FieldEnumerator(batch.Fields(0))) converted.Add((f.KeyString(), f.Type, System.Text.Encoding.UTF8.GetString(f.RawValue)));
+        var raw = new List<(string, FieldType, string)>();
+        foreach (var f in new FieldEnumerator(batch.Fields(0), convert: false)) raw.Add((f.KeyString(), f.Type, System.Text.Encoding.UTF8.GetString(f.RawValue)));
+        Assert.Equal(converted, raw);
+        Assert.True(raw.Count >= 5);
+    }
+
     [Fact]
     public void Yields_every_field_with_its_type_and_value()
     {

@@ -134,7 +134,7 @@ public sealed class LiveStateTransform : ITransformStage
                     untracked++;
                     continue;
                 }
-                foreach (var field in new FieldEnumerator(input.Fields(i)))
+                foreach (var field in new FieldEnumerator(input.Fields(i), convert: false))
                 {
                     var slot = series.Field(field.Key);
                     // Newer event time wins; at the same time the later arrival does.
