@@ -236,6 +236,17 @@ internal sealed partial class TierState
 
     private int AddWindow(int series, long start)
     {
+        int slot = NewWindow(series, start);
+        var group = GroupFor(start);
+        group.Add(slot);
+        // A series first seen in a window already written still has to be written.
+        if (group.Emitted) Enqueue(slot, ref _windows[slot]);
+        return slot;
+    }
+
+    /// <summary>A live window slot for (<paramref name="series"/>, <paramref name="start"/>), in the hash table but in no group yet.</summary>
+    private int NewWindow(int series, long start)
+    {
         int slot;
         if (_freeWindow >= 0) { slot = _freeWindow; _freeWindow = _windows[slot].HashNext; }
         else
@@ -251,11 +262,6 @@ internal sealed partial class TierState
         if (series >= _seriesWindows.Length) Array.Resize(ref _seriesWindows, Math.Max(_seriesWindows.Length * 2, series + 1));
         if (_seriesWindows[series]++ == 0) ActiveSeries++;
         _catalog.AddRef(series);
-
-        var group = GroupFor(start);
-        group.Add(slot);
-        // A series first seen in a window already written still has to be written.
-        if (group.Emitted) Enqueue(slot, ref _windows[slot]);
         return slot;
     }
 
