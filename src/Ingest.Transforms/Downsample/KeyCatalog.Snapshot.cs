@@ -4,63 +4,48 @@ using Ingest.Transforms.Snapshots;
 
 namespace Ingest.Transforms.Downsample;
 
-// The names in a snapshot: databases, field keys and series, each numbered densely in the order written, so
-// that the windows refer to them by those numbers whatever ids they had in the table. Masks are not written: a
-// restored catalog matches the names against the tiers configured now.
+// The names in a snapshot: databases and field keys up front, numbered densely in the order written; series inline,
+// each numbered the first time a window of it is written, so that the windows refer to them by those numbers
+// whatever ids they have in the tables. Masks are not written: a restored catalog matches the names against the
+// tiers configured then.
 internal sealed partial class KeyCatalog
 {
-    /// <summary>Ids to snapshot numbers, valid between <see cref="WriteSnapshot"/> and <see cref="EndSnapshot"/>.</summary>
-    public sealed class Numbering(int[] series, int[] fields)
-    {
-        public int[] Series { get; } = series;
-        public int[] Fields { get; } = fields;
-    }
-
-    public Numbering WriteSnapshot(StateWriter writer)
+    /// <summary>Writes the databases and field keys; gives the field keys' numbers by id (a pooled array).</summary>
+    public int[] WriteSnapshotNames(StateWriter writer)
     {
         writer.WriteVarint((ulong)_databases.Count);
         foreach (var name in _databases) writer.WriteString(name);
-        var fields = WriteTable(writer, _fields, static (_, _) => { });
-        var series = WriteTable(writer, Series, (w, id) =>
-        {
-            w.WriteVarint((ulong)Series.ScopeOf(id));
-            w.WriteVarint((ulong)_measurementLengths[id]);
-        });
-        return new Numbering(series, fields);
-    }
-
-    public static void EndSnapshot(Numbering numbering)
-    {
-        ArrayPool<int>.Shared.Return(numbering.Series);
-        ArrayPool<int>.Shared.Return(numbering.Fields);
-    }
-
-    private static int[] WriteTable(StateWriter writer, KeyTable table, Action<StateWriter, int> extra)
-    {
-        var numbers = ArrayPool<int>.Shared.Rent(Math.Max(1, table.IdLimit));
-        writer.WriteVarint((ulong)table.Count);
+        var numbers = ArrayPool<int>.Shared.Rent(Math.Max(1, _fields.IdLimit));
+        writer.WriteVarint((ulong)_fields.Count);
         int next = 0;
-        for (int id = 0; id < table.IdLimit; id++)
+        for (int id = 0; id < _fields.IdLimit; id++)
         {
-            if (!table.IsLive(id)) continue;
+            if (!_fields.IsLive(id)) continue;
             numbers[id] = next++;
-            extra(writer, id);
-            writer.WriteBytes(table.KeyOf(id));
+            writer.WriteBytes(_fields.KeyOf(id));
         }
         return numbers;
     }
 
+    /// <summary>A series' first appearance in a snapshot: its database number, measurement length and key.</summary>
+    public void WriteSnapshotSeries(StateWriter writer, int series)
+    {
+        writer.WriteVarint((ulong)Series.ScopeOf(series));
+        writer.WriteVarint((ulong)_measurementLengths[series]);
+        writer.WriteBytes(Series.KeyOf(series));
+    }
+
     /// <summary>
-    /// Interns the names of a snapshot into this (empty) catalog; gives, by snapshot number, the series ids and
-    /// the field ids (-1 for a field key no tier takes any more).
+    /// Interns the databases and field keys of a snapshot into this (empty) catalog; gives the database ids and the
+    /// field ids by snapshot number (-1 for a field key no tier takes any more).
     /// </summary>
-    public (int[] Series, int[] Fields) ReadSnapshot(StateReader reader)
+    public (int[] Databases, int[] Fields) ReadSnapshotNames(StateReader reader)
     {
         int databases = reader.ReadCount(1 << 16, "database count");
         var databaseIds = new int[databases];
         for (int i = 0; i < databases; i++) databaseIds[i] = Database(reader.ReadString());
-
-        int fieldCount = ReadTableCount(reader, "field key count");
+        // Every entry takes at least two bytes: a larger count is garbage, refused before anything is sized to it.
+        int fieldCount = reader.ReadCount((int)Math.Min(int.MaxValue, reader.Remaining / 2 + 1), "field key count");
         var fields = new int[fieldCount];
         for (int i = 0; i < fieldCount; i++)
         {
@@ -68,31 +53,26 @@ internal sealed partial class KeyCatalog
             if (key.IsEmpty) throw new FormatException("snapshot: an empty field key");
             fields[i] = Field(key, out _);
         }
+        return (databaseIds, fields);
+    }
 
-        int seriesCount = ReadTableCount(reader, "series count");
-        var series = new int[seriesCount];
-        for (int i = 0; i < seriesCount; i++)
-        {
-            int database = databaseIds[reader.ReadCount(databases, "series database")];
-            int measurementLength = (int)Math.Min(int.MaxValue, reader.ReadVarint());
-            var key = reader.ReadBytes();
-            if (measurementLength == 0 || measurementLength > key.Length)
-                throw new FormatException($"snapshot: series key of {key.Length} bytes with a measurement of {measurementLength}");
-            series[i] = InternSeries(key, SeriesKeyHash.Compute(key), database, measurementLength, MeasurementMask(key[..measurementLength]));
-        }
-        return (series, fields);
+    /// <summary>Interns a series written by <see cref="WriteSnapshotSeries"/>; gives its id.</summary>
+    public int ReadSnapshotSeries(StateReader reader, int[] databases)
+    {
+        int database = databases[reader.ReadCount(databases.Length, "series database")];
+        int measurementLength = (int)Math.Min(int.MaxValue, reader.ReadVarint());
+        var key = reader.ReadBytes();
+        if (measurementLength == 0 || measurementLength > key.Length)
+            throw new FormatException($"snapshot: series key of {key.Length} bytes with a measurement of {measurementLength}");
+        return InternSeries(key, SeriesKeyHash.Compute(key), database, measurementLength, MeasurementMask(key[..measurementLength]));
     }
 
     /// <summary>Forgets the series of a snapshot that no restored window holds (their tier was not restored).</summary>
-    public void ReleaseUnheld(int[] series)
+    public void ReleaseUnheld(List<int> series)
     {
         foreach (int id in series)
         {
-            if (_seriesRefs[id] == 0) Series.Remove(id);
+            if (_seriesRefs[id] == 0 && Series.IsLive(id)) Series.Remove(id); // (a garbled list may name one twice)
         }
     }
-
-    // Every entry takes at least two bytes, so a count beyond that is garbage, refused before anything is sized to it.
-    private static int ReadTableCount(StateReader reader, string what) =>
-        reader.ReadCount((int)Math.Min(int.MaxValue, reader.Remaining / 2 + 1), what);
 }

@@ -179,6 +179,8 @@ internal sealed partial class TierState
     public void Add(int window, int field, double value, long time)
     {
         ref var w = ref _windows[window];
+        // A snapshot in progress takes the window as it was before this point.
+        if ((w.Flags & SeriesWindow.SnapshotFlag) != 0) WriteSnapshotWindow(window);
         FieldFor(ref w, field).Add(value, time);
         if ((w.Flags & (SeriesWindow.EmittedFlag | SeriesWindow.QueuedFlag)) == SeriesWindow.EmittedFlag) Enqueue(window, ref w);
     }
@@ -192,6 +194,7 @@ internal sealed partial class TierState
         int window = FindWindow(series, start);
         if (window < 0) window = AddWindow(series, start);
         ref var w = ref _windows[window];
+        if ((w.Flags & SeriesWindow.SnapshotFlag) != 0) WriteSnapshotWindow(window);
         FieldFor(ref w, state.FieldId).Merge(state);
         if ((w.Flags & (SeriesWindow.EmittedFlag | SeriesWindow.QueuedFlag)) == SeriesWindow.EmittedFlag) Enqueue(window, ref w);
         return true;

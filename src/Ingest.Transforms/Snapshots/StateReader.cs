@@ -52,6 +52,24 @@ public sealed class StateReader : IDisposable
 
     public ulong ReadVarint()
     {
+        if (_filled - _position >= 10)
+        {
+            // The common case, a whole varint in the buffer: no refill checks per byte.
+            var buffer = _buffer!;
+            int position = _position;
+            ulong fast = 0;
+            for (int shift = 0; shift < 64; shift += 7)
+            {
+                byte b = buffer[position++];
+                fast |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80)
+                {
+                    _position = position;
+                    return fast;
+                }
+            }
+            throw new FormatException("snapshot: a varint longer than 64 bits");
+        }
         ulong value = 0;
         for (int shift = 0; shift < 64; shift += 7)
         {
@@ -78,13 +96,13 @@ public sealed class StateReader : IDisposable
 
     public double ReadDouble()
     {
-        Span<byte> bytes = stackalloc byte[8];
         if (_filled - _position >= 8)
         {
             double d = BinaryPrimitives.ReadDoubleLittleEndian(_buffer.AsSpan(_position));
             _position += 8;
             return d;
         }
+        Span<byte> bytes = stackalloc byte[8];
         for (int i = 0; i < 8; i++) bytes[i] = ReadByte();
         return BinaryPrimitives.ReadDoubleLittleEndian(bytes);
     }

@@ -129,6 +129,84 @@ public class SnapshotTests
         }).QuickCheckThrowOnFailure();
     }
 
+    /// <summary>
+    /// A snapshot written a few windows at a time while the stage goes on processing batches holds the state as it was
+    /// when it began: read back, it is the stage that was stopped there, and it continues exactly as the original.
+    /// </summary>
+    [Fact]
+    public void A_snapshot_written_in_slices_while_batches_go_on_is_the_state_at_its_start()
+    {
+        Prop.ForAll(Arb.From(Gen.Choose(0, 100_000)), Arb.From(Gen.Choose(20, 150)), Arb.From(Gen.Choose(1, 6)), (seed, cut, slice) =>
+        {
+            var options = new DownsampleOptions { Tiers = Tiers };
+            var stream = Stream(seed, 200);
+            var running = new DownsampleHarness(Tiers);
+            var stopped = new DownsampleHarness(Tiers);
+            for (int i = 0; i < cut; i++)
+            {
+                running.Process(Batch(stream[i], i + 1));
+                stopped.Process(Batch(stream[i], i + 1));
+            }
+
+            using var file = new MemoryStream();
+            var writer = new StateWriter(file);
+            var snapshot = running.Stage.BeginSnapshot(writer);
+            int next = cut;
+            // Batches (with their new points, merges, writes and closings) and slices of the snapshot take turns.
+            while (!snapshot.WriteSome(TimeSpan.MaxValue, slice))
+            {
+                if (next < stream.Count) running.Process(Batch(stream[next], ++next));
+                if (next == cut + 30) running.Flush();
+            }
+            snapshot.Complete();
+            writer.Complete();
+            writer.Dispose();
+            Assert.Equal(snapshot.Windows, snapshot.Written);
+
+            var restored = new DownsampleHarness(Restore(options, file.ToArray(), out var notes));
+            Assert.Empty(notes);
+            // Read back, it is the stage stopped at the start of the snapshot, byte for byte.
+            Assert.Equal(Snapshot(stopped.Stage), Snapshot(restored.Stage));
+            int before = stopped.Lines.Count;
+            for (int i = cut; i < stream.Count; i++)
+            {
+                stopped.Process(Batch(stream[i], i + 1));
+                restored.Process(Batch(stream[i], i + 1));
+            }
+            stopped.Flush();
+            restored.Flush();
+            Assert.Equal(stopped.Lines.Skip(before), restored.Lines);
+            return snapshot.WrittenEarly > 0 || snapshot.Windows <= slice;
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void A_snapshot_given_up_leaves_the_stage_as_if_none_had_been_taken()
+    {
+        var stream = Stream(77, 120);
+        var plain = new DownsampleHarness(Tiers);
+        var aborted = new DownsampleHarness(Tiers);
+        for (int i = 0; i < 60; i++)
+        {
+            plain.Process(Batch(stream[i], i + 1));
+            aborted.Process(Batch(stream[i], i + 1));
+        }
+        var snapshot = aborted.Stage.BeginSnapshot(new StateWriter(System.IO.Stream.Null));
+        snapshot.WriteSome(TimeSpan.MaxValue, 2);
+        aborted.Process(Batch(stream[60], 61));
+        plain.Process(Batch(stream[60], 61));
+        snapshot.Abort();
+        Assert.Equal(Snapshot(plain.Stage), Snapshot(aborted.Stage));
+        for (int i = 61; i < stream.Count; i++)
+        {
+            plain.Process(Batch(stream[i], i + 1));
+            aborted.Process(Batch(stream[i], i + 1));
+        }
+        Assert.Equal(plain.Lines, aborted.Lines);
+        // And the next snapshot can begin.
+        Assert.NotNull(aborted.Stage.BeginSnapshot(new StateWriter(System.IO.Stream.Null)));
+    }
+
     [Fact]
     public void First_and_last_ties_across_the_snapshot_keep_arrival_order()
     {
