@@ -102,12 +102,15 @@ public class ConfigurationTests
         Assert.Equal(defaults.Thresholds.StateFlushInterval, fromFile.Thresholds.StateFlushInterval);
         Assert.Empty(fromFile.Thresholds.Rules);
         Assert.Empty(fromFile.Downsample.Tiers);
+        Assert.Equal(defaults.WindowSnapshots, fromFile.WindowSnapshots);
     }
 
     [Theory]
     [InlineData("Downsample:Tiers:0:Interval", "0s", "Downsample:Tiers:0:Interval")]
     [InlineData("Downsample:Tiers:0:Aggregates:0", "p42", "Downsample:Tiers:0:Aggregates:0 = 'p42'")]
     [InlineData("Pipeline:DerivedQueuePolicy", "sometimes", "Pipeline:DerivedQueuePolicy = 'sometimes'")]
+    [InlineData("Downsample:SnapshotInterval", "50ms", "Downsample:SnapshotInterval = '50ms'")]
+    [InlineData("Downsample:SnapshotInterval", "often", "Downsample:SnapshotInterval = 'often'")]
     [InlineData("Thresholds:Rules:0:Warn", "95", "Thresholds:Rules:0:Warn = '95'")]
     [InlineData("Thresholds:Rules:0:For", "a while", "Thresholds:Rules:0:For = 'a while'")]
     [InlineData("Thresholds:Rules:0:Direction", "sideways", "Thresholds:Rules:0:Direction = 'sideways'")]

@@ -146,6 +146,19 @@ public sealed record WalSettings
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);
 }
 
+/// <summary>Checkpoints of the downsampling windows (section <c>Downsample</c>, beside <c>Tiers</c>).</summary>
+public sealed record WindowSnapshotOptions
+{
+    public static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How often the open windows are written to <c>transforms.snapshot</c> (with the write-ahead log on). The log
+    /// keeps about this much ingest for the windows (plus the time a snapshot takes); a snapshot costs about 250
+    /// bytes per series and window written and 0.3-0.6 µs of CPU each, whatever happened since the last one.
+    /// </summary>
+    public TimeSpan Interval { get; init; } = DefaultInterval;
+}
+
 public enum WalFullPolicy
 {
     Reject,
@@ -171,5 +184,6 @@ public sealed record IngestOptions
     public Ingest.Live.LiveOptions Live { get; init; } = new();
     public PipelineOptions Pipeline { get; init; } = new();
     public Ingest.Transforms.Downsample.DownsampleOptions Downsample { get; init; } = new() { Tiers = [] };
+    public WindowSnapshotOptions WindowSnapshots { get; init; } = new();
     public ThresholdsOptions Thresholds { get; init; } = new();
 }

@@ -37,13 +37,13 @@ public static partial class IngestOptionsLoader
         };
         feedSection.RejectUnknownKeys();
         var live = Ingest.Live.LiveOptions.Read(configuration);
-        var downsample = ReadDownsample(configuration);
+        var (downsample, snapshots) = ReadDownsample(configuration);
         var thresholds = ReadThresholds(configuration);
 
         return new IngestOptions
         {
             Influx = influx, Buffer = buffer, Http = http, Auth = auth, Redis = redis,
-            Pipeline = pipeline, Downsample = downsample, Thresholds = thresholds, Wal = wal, Feed = feed, Live = live,
+            Pipeline = pipeline, Downsample = downsample, WindowSnapshots = snapshots, Thresholds = thresholds, Wal = wal, Feed = feed, Live = live,
         };
     }
 
@@ -99,9 +99,13 @@ public static partial class IngestOptionsLoader
         return o;
     }
 
-    private static DownsampleOptions ReadDownsample(IConfiguration configuration)
+    private static (DownsampleOptions, WindowSnapshotOptions) ReadDownsample(IConfiguration configuration)
     {
         var section = new SectionReader(configuration, "Downsample");
+        var snapshots = new WindowSnapshotOptions
+        {
+            Interval = section.Duration("SnapshotInterval", WindowSnapshotOptions.DefaultInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)),
+        };
         var tiers = new List<DownsampleTier>();
         foreach (var child in section.Elements("Tiers"))
         {
@@ -123,7 +127,7 @@ public static partial class IngestOptionsLoader
         section.RejectUnknownKeys();
         var options = new DownsampleOptions { Tiers = tiers };
         if (options.Validate() is { Count: > 0 } errors) throw ConfigurationError.FirstOf(errors, "Downsample:");
-        return options;
+        return (options, snapshots);
     }
 
     private static readonly Dictionary<string, ThresholdDirection> Directions = new()
