@@ -207,12 +207,23 @@ public sealed partial class WindowCheckpoints
         TryDelete(temp);
     }
 
-    /// <summary>Runs <paramref name="step"/> under the runner's exclusion, timing the pause.</summary>
+    /// <summary>Runs <paramref name="step"/> under the runner's exclusion, timing the pause (not the wait for the exclusion).</summary>
     private T Hold<T>(Func<T> step)
     {
-        var held = Stopwatch.GetTimestamp();
-        var result = _runner.RunExclusive(step);
-        _pause.Record(Stopwatch.GetElapsedTime(held).TotalSeconds);
+        long held = 0;
+        var result = _runner.RunExclusive(() =>
+        {
+            held = Stopwatch.GetTimestamp();
+            try
+            {
+                return step();
+            }
+            finally
+            {
+                held = Stopwatch.GetTimestamp() - held;
+            }
+        });
+        _pause.Record((double)held / Stopwatch.Frequency);
         return result;
     }
 
