@@ -82,7 +82,7 @@ internal sealed partial class TierState
                 WriteSnapshotWindow(window, early: false);
                 allowance--;
             }
-            if (++_snapshotCursor % 512 == 0 && _snapshotCursor < _snapshotCount && Stopwatch.GetTimestamp() >= until) return false;
+            if (++_snapshotCursor % 64 == 0 && _snapshotCursor < _snapshotCount && Stopwatch.GetTimestamp() >= until) return false;
         }
         return Finish();
 

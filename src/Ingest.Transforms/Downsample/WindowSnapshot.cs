@@ -56,7 +56,7 @@ public sealed class WindowSnapshot
     public bool IsFinished { get; private set; }
 
     /// <summary>
-    /// Writes windows in order until all are written, <paramref name="budget"/> has passed (checked every few hundred
+    /// Writes windows in order until all are written, <paramref name="budget"/> has passed (checked every 64
     /// windows) or <paramref name="maxWindows"/> were written; true when all are. Call between batches.
     /// </summary>
     public bool WriteSome(TimeSpan budget, int maxWindows = int.MaxValue)
