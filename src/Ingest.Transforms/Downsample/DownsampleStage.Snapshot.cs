@@ -26,6 +26,9 @@ public sealed partial class DownsampleStage
         return _snapshot = new WindowSnapshot(this, _catalog, _tiers, writer);
     }
 
+    /// <summary>Whether a snapshot begun is not complete or given up yet.</summary>
+    public bool SnapshotInProgress => _snapshot is not null;
+
     /// <summary>Writes a whole snapshot now (<see cref="BeginSnapshot"/> and every window at once).</summary>
     public void WriteSnapshot(StateWriter writer) => BeginSnapshot(writer).Complete();
 

@@ -41,6 +41,7 @@ public sealed partial class WindowCheckpoints
     private readonly Histogram<double> _pause;
     private long _saved, _failed, _lastBytes;
     private long _changesSaved = -1;
+    private long _longestHold;
 
     public WindowCheckpoints(DurableLog log, TransformRunner runner, DownsampleTransform downsample, IngestMeter meter, ILogger<WindowCheckpoints> logger)
     {
@@ -91,7 +92,7 @@ public sealed partial class WindowCheckpoints
             foreach (var note in notes) LogRestoreNote(note);
             var bytes = new FileInfo(path).Length;
             Interlocked.Exchange(ref _lastBytes, bytes);
-            Last = new SnapshotInfo(header.Covered, bytes, header.TakenAt, 0, 0);
+            Last = new SnapshotInfo(header.Covered, bytes, header.TakenAt, 0, 0, 0);
             LogRestored(header.Covered, stage.GetStats().Sum(s => (long)s.OpenWindows), bytes, header.TakenAt, Stopwatch.GetElapsedTime(started).TotalSeconds);
             return new RestoredWindows(header.Covered, header.Held);
         }
@@ -119,13 +120,15 @@ public sealed partial class WindowCheckpoints
     public async Task<bool> TakeAsync(bool final, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
+        _longestHold = 0;
         var temp = FilePath + WindowSnapshotFile.TempSuffix;
         using var spool = new SpoolStream();
         using var writer = new StateWriter(spool);
         var begun = Hold(() =>
         {
             long changes = _downsample.Changes;
-            if (changes == _changesSaved) return null;
+            // Nothing new, or the last one is still being written (stuck on the disk: shutdown does not wait for it).
+            if (changes == _changesSaved || _downsample.Engine.SnapshotInProgress) return null;
             // Every record up to the transforms' checkpoint is taken (or was refused and is nobody's); above it, the
             // ones taken out of order are listed.
             long covered = _log.Transforms.Checkpoint;
@@ -157,7 +160,8 @@ public sealed partial class WindowCheckpoints
                 spool.DrainTo(file);
                 file.Flush(flushToDisk: true);
             }
-            _duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            var writing = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            _duration.Record(writing);
 
             // Safe once every window written before the snapshot began is in InfluxDB (or dropped by its queue's policy).
             while (_log.Derived.OldestPending <= begun.Emitted)
@@ -165,7 +169,7 @@ public sealed partial class WindowCheckpoints
                 if (final) throw new OperationCanceledException("windows written before the final snapshot are not delivered");
                 await Task.Delay(20, cancellationToken).ConfigureAwait(false);
             }
-            Promote(temp, begun, spool.Length, started);
+            Promote(temp, begun, spool.Length, writing);
             return true;
         }
         catch (OperationCanceledException)
@@ -184,7 +188,7 @@ public sealed partial class WindowCheckpoints
         }
     }
 
-    private void Promote(string temp, Begun begun, long bytes, long started)
+    private void Promote(string temp, Begun begun, long bytes, double writing)
     {
         var path = FilePath;
         File.Move(temp, path, overwrite: true);
@@ -193,8 +197,8 @@ public sealed partial class WindowCheckpoints
         _changesSaved = begun.Changes;
         Interlocked.Increment(ref _saved);
         Interlocked.Exchange(ref _lastBytes, bytes);
-        Last = new SnapshotInfo(begun.Fallback.Covered, bytes, DateTimeOffset.UtcNow, begun.Snapshot.Windows, Stopwatch.GetElapsedTime(started).TotalSeconds);
-        LogSaved(begun.Fallback.Covered, begun.Snapshot.Windows, bytes, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        Last = new SnapshotInfo(begun.Fallback.Covered, bytes, DateTimeOffset.UtcNow, begun.Snapshot.Windows, writing, (double)_longestHold / Stopwatch.Frequency);
+        LogSaved(begun.Fallback.Covered, begun.Snapshot.Windows, bytes, writing, (double)_longestHold / Stopwatch.Frequency);
     }
 
     private void Abandon(WindowSnapshot snapshot, string temp)
@@ -224,6 +228,7 @@ public sealed partial class WindowCheckpoints
             }
         });
         _pause.Record((double)held / Stopwatch.Frequency);
+        _longestHold = Math.Max(_longestHold, held);
         return result;
     }
 
@@ -251,8 +256,8 @@ public sealed partial class WindowCheckpoints
     [LoggerMessage(Level = LogLevel.Error, Message = "The snapshot of the downsampling windows {Path} cannot be used ({Error}); set aside as {Aside}. The windows are rebuilt from the write-ahead log as far as it still holds their records")]
     private partial void LogRestoreFailed(string path, string error, string aside);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Saved a snapshot of the downsampling windows: log records up to {Covered}, {Windows} windows, {Bytes} bytes in {Seconds:F3} s")]
-    private partial void LogSaved(long covered, long windows, long bytes, double seconds);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Saved a snapshot of the downsampling windows: log records up to {Covered}, {Windows} windows, {Bytes} bytes written in {Seconds:F3} s, longest pause {Pause:F4} s")]
+    private partial void LogSaved(long covered, long windows, long bytes, double seconds, double pause);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write a snapshot of the downsampling windows; the write-ahead log keeps their records meanwhile: {Error}")]
     private partial void LogSnapshotFailed(string error);
@@ -261,5 +266,8 @@ public sealed partial class WindowCheckpoints
     private partial void LogFinalSkipped();
 }
 
-/// <summary>The last snapshot of the windows: the log records it holds, its size, when it was saved, windows, and the seconds it took.</summary>
-public sealed record SnapshotInfo(long Covered, long Bytes, DateTimeOffset SavedAt, long Windows, double Seconds);
+/// <summary>
+/// The last snapshot of the windows: the log records it holds, its size, when it was saved, its windows, the seconds
+/// it took to write (from its start until the file was on disk) and the longest the transforms were held for it.
+/// </summary>
+public sealed record SnapshotInfo(long Covered, long Bytes, DateTimeOffset SavedAt, long Windows, double Seconds, double LongestPauseSeconds);

@@ -63,7 +63,17 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         }
         await _stopCheckpoints.CancelAsync().ConfigureAwait(false);
         if (_checkpoints is not null) await _checkpoints.ConfigureAwait(false);
-        if (_snapshots is not null) await _snapshots.ConfigureAwait(false);
+        if (_snapshots is not null)
+        {
+            try
+            {
+                // A snapshot blocked on a hung disk must not hold the stop: the log still has everything it would hold.
+                await _snapshots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
         // The runner has stopped: a last snapshot holds everything it took, so the next start replays nothing for the
         // windows. Only when every window written so far was delivered; else the last snapshot and the log serve.
         if (graph.WindowCheckpoints is { } windows && !cancellationToken.IsCancellationRequested)
