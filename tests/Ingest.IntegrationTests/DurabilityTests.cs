@@ -19,7 +19,7 @@ namespace Ingest.IntegrationTests;
 /// checked point by point: every acknowledged point present with its value, nothing unknown, nothing twice.
 /// Each test has a private stack, as they stop servers.
 /// </summary>
-public class DurabilityTests(ITestOutputHelper output)
+public partial class DurabilityTests(ITestOutputHelper output)
 {
     private const long S = RawDataSet.Second, M = RawDataSet.Minute, T0 = RawDataSet.Base;
     private const string OneMiB = "1048576";
@@ -40,8 +40,10 @@ public class DurabilityTests(ITestOutputHelper output)
         var settings = DownsampleOracleTests.TierSettings();
         settings["Influx:BatchSize"] = "200";
         settings["Wal:SegmentBytes"] = OneMiB;
-        // Progress is recorded often, so that the last checkpoint before the kill is recent (see the timeline below).
+        // Progress is recorded often, so that the last checkpoint before the kill is recent (see the timeline below);
+        // so are the windows' snapshots, several of which then wait for windows written while influxd is down.
         settings["Wal:CheckpointInterval"] = "200ms";
+        settings["Downsample:SnapshotInterval"] = "200ms";
         await using var stack = await IngestStack.StartAsync(settings);
         var db = ServersFixture.UniqueName("walkill");
         // 20 000 points, 30 ms apart over 10 minutes, round 8 series; 20 points per request.
@@ -674,6 +676,9 @@ public class DurabilityTests(ITestOutputHelper output)
                 .SelectMany(r => Enumerable.Range(0, perRequest).Select(k => (long)r * perRequest + k));
 
         public HashSet<long> AcknowledgedIndexes() => IndexesOf(s => s is >= 200 and < 300).ToHashSet();
+
+        /// <summary>Requests answered <paramref name="status"/> (0: failed outright).</summary>
+        public int CountStatus(int status) => _status.Count(s => s == status);
 
         /// <summary>Points of requests that failed outright or with 5xx other than a refusal: they may or may not have been logged.</summary>
         public HashSet<long> InDoubtIndexes() => IndexesOf(s => s == 0 || (s >= 500 && s != 503)).ToHashSet();

@@ -151,6 +151,7 @@ public class ConfigurationTests
         Assert.Equal(defaults.Thresholds.StateFlushInterval, fromFile.Thresholds.StateFlushInterval);
         Assert.Empty(fromFile.Thresholds.Rules);
         Assert.Empty(fromFile.Downsample.Tiers);
+        Assert.Equal(defaults.WindowSnapshots, fromFile.WindowSnapshots);
     }
 
     [Theory]
@@ -158,6 +159,8 @@ public class ConfigurationTests
     [InlineData("Downsample:Tiers:0:Interval", "500ms", "Downsample:Tiers:0:Interval = '500ms': must be at least 1s")]
     [InlineData("Downsample:Tiers:0:Aggregates:0", "p42", "Downsample:Tiers:0:Aggregates:0 = 'p42'")]
     [InlineData("Pipeline:DerivedQueuePolicy", "sometimes", "Pipeline:DerivedQueuePolicy = 'sometimes'")]
+    [InlineData("Downsample:SnapshotInterval", "50ms", "Downsample:SnapshotInterval = '50ms'")]
+    [InlineData("Downsample:SnapshotInterval", "often", "Downsample:SnapshotInterval = 'often'")]
     [InlineData("Thresholds:Rules:0:Warn", "95", "Thresholds:Rules:0:Warn = '95'")]
     [InlineData("Thresholds:Rules:0:For", "a while", "Thresholds:Rules:0:For = 'a while'")]
     [InlineData("Thresholds:Rules:0:Direction", "sideways", "Thresholds:Rules:0:Direction = 'sideways'")]

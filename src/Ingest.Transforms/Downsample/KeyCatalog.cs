@@ -9,7 +9,7 @@ namespace Ingest.Transforms.Downsample;
 /// The interned names every tier shares: series (per database), field keys and measurements, each with the
 /// bit mask of tiers whose patterns it matches, so that glob matching runs once per new name, not per point.
 /// </summary>
-internal sealed class KeyCatalog
+internal sealed partial class KeyCatalog
 {
     // Field keys and measurements are few and are never evicted; past this many, new ones are matched
     // each time instead of cached, so hostile cardinality costs time, not memory.
@@ -112,6 +112,9 @@ internal sealed class KeyCatalog
     public ulong FieldMask(int field) => _fieldMasks[field];
 
     public void AddRef(int series) => _seriesRefs[series]++;
+
+    /// <summary>Windows (over all tiers) that hold the series.</summary>
+    public int RefsOf(int series) => _seriesRefs[series];
 
     public void Release(int series)
     {

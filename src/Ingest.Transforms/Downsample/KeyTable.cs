@@ -39,6 +39,9 @@ internal sealed class KeyTable
 
     public int ScopeOf(int id) => _entries[id].Scope;
 
+    /// <summary>Whether <paramref name="id"/> (below <see cref="IdLimit"/>) names a key, rather than a freed slot.</summary>
+    public bool IsLive(int id) => _entries[id].Length >= 0;
+
     /// <summary>
     /// The id of (<paramref name="scope"/>, <paramref name="key"/>), adding it if new. The scope separates equal keys that
     /// must stay apart (the same series written to two databases).

@@ -18,7 +18,7 @@ namespace Ingest.Transforms.Downsample;
 /// DDSketch does; only ranks among those collapsed values then lose the bound. Merging adds bucket counts, so
 /// (short of collapsing) the merge of two sketches is the sketch of the union. Not thread-safe.</para>
 /// </remarks>
-internal sealed class LogSketch
+internal sealed partial class LogSketch
 {
     /// <summary>The relative error the guarantee states.</summary>
     public const double RelativeError = 0.01;
@@ -98,7 +98,7 @@ internal sealed class LogSketch
 
     /// <summary>Dense counts over the bucket indices [Lo, Hi], in a pooled array with slack on both sides.</summary>
     /// <remarks>32-bit counts halve the memory of a sketch; a bucket saturates at 2^31 - 1 values.</remarks>
-    private struct Store
+    private partial struct Store
     {
         private const int InitialLength = 16;
         private const int KeptLength = 1024; // 4 KB: typical ranges stay with their sketch, a freak one goes back

@@ -6,11 +6,13 @@ internal struct SeriesWindow
     public const byte EmittedFlag = 1;  // written at least once: a later write is a re-emission
     public const byte QueuedFlag = 2;   // in the tier's re-emission queue
     public const byte LiveFlag = 4;
+    public const byte SnapshotFlag = 8; // in the snapshot being written, and not written yet
 
     public int Series;
     public long Start;
     public int FirstField;
-    public int LastField;
+    /// <summary>Its place among the windows of a snapshot being written (valid while <see cref="SnapshotFlag"/> is set).</summary>
+    public int SnapshotOrdinal;
     public int HashNext;
     public byte Flags;
 

@@ -49,6 +49,7 @@ internal sealed partial class TierState
         {
             int window = group.Members[i];
             ref var w = ref _windows[window];
+            if ((w.Flags & SeriesWindow.SnapshotFlag) != 0) WriteSnapshotWindow(window); // before it is gone
             int series = w.Series;
             for (int f = w.FirstField; f >= 0;)
             {

@@ -11,6 +11,7 @@ internal sealed partial class TierState
     private void Write(int window, OutputBatches output)
     {
         ref var w = ref _windows[window];
+        if ((w.Flags & SeriesWindow.SnapshotFlag) != 0) WriteSnapshotWindow(window); // before its flags change
         if (IsQuiet(w.Start))
         {
             WritesSuppressed++;

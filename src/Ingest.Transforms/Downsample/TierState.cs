@@ -179,6 +179,8 @@ internal sealed partial class TierState
     public void Add(int window, int field, double value, long time)
     {
         ref var w = ref _windows[window];
+        // A snapshot in progress takes the window as it was before this point.
+        if ((w.Flags & SeriesWindow.SnapshotFlag) != 0) WriteSnapshotWindow(window);
         FieldFor(ref w, field).Add(value, time);
         if ((w.Flags & (SeriesWindow.EmittedFlag | SeriesWindow.QueuedFlag)) == SeriesWindow.EmittedFlag) Enqueue(window, ref w);
     }
@@ -192,6 +194,7 @@ internal sealed partial class TierState
         int window = FindWindow(series, start);
         if (window < 0) window = AddWindow(series, start);
         ref var w = ref _windows[window];
+        if ((w.Flags & SeriesWindow.SnapshotFlag) != 0) WriteSnapshotWindow(window);
         FieldFor(ref w, state.FieldId).Merge(state);
         if ((w.Flags & (SeriesWindow.EmittedFlag | SeriesWindow.QueuedFlag)) == SeriesWindow.EmittedFlag) Enqueue(window, ref w);
         return true;
@@ -236,6 +239,17 @@ internal sealed partial class TierState
 
     private int AddWindow(int series, long start)
     {
+        int slot = NewWindow(series, start);
+        var group = GroupFor(start);
+        group.Add(slot);
+        // A series first seen in a window already written still has to be written.
+        if (group.Emitted) Enqueue(slot, ref _windows[slot]);
+        return slot;
+    }
+
+    /// <summary>A live window slot for (<paramref name="series"/>, <paramref name="start"/>), in the hash table but in no group yet.</summary>
+    private int NewWindow(int series, long start)
+    {
         int slot;
         if (_freeWindow >= 0) { slot = _freeWindow; _freeWindow = _windows[slot].HashNext; }
         else
@@ -251,11 +265,6 @@ internal sealed partial class TierState
         if (series >= _seriesWindows.Length) Array.Resize(ref _seriesWindows, Math.Max(_seriesWindows.Length * 2, series + 1));
         if (_seriesWindows[series]++ == 0) ActiveSeries++;
         _catalog.AddRef(series);
-
-        var group = GroupFor(start);
-        group.Add(slot);
-        // A series first seen in a window already written still has to be written.
-        if (group.Emitted) Enqueue(slot, ref _windows[slot]);
         return slot;
     }
 

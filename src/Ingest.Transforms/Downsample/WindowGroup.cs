@@ -21,6 +21,13 @@ internal sealed class WindowGroup
         Members[Count++] = window;
     }
 
+    /// <summary>Makes room for <paramref name="count"/> members, to be placed by position (a snapshot being read).</summary>
+    public void Presize(int count)
+    {
+        if (Members.Length < count) Members = new int[count];
+        Members.AsSpan(0, count).Fill(-1);
+    }
+
     public void Reset(long start, long end)
     {
         Start = start;

@@ -5,12 +5,13 @@ namespace Ingest.Wal;
 /// <summary>
 /// fsync of a directory, so that a created, renamed or deleted name survives a machine crash. .NET cannot open a
 /// directory as a file, so this goes through libc; it is best effort (nothing on Windows, where NTFS journals
-/// names, or where libc is missing).
+/// names, or where libc is missing). Public for the files kept beside the log (the windows' snapshot).
 /// </summary>
-internal static partial class DirectorySync
+public static partial class DirectorySync
 {
     private static bool _unavailable = !(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD());
 
+    /// <summary>fsyncs <paramref name="directory"/> where that is possible; never throws.</summary>
     public static void TrySync(string directory)
     {
         if (_unavailable)

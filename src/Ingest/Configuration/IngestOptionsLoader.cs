@@ -39,13 +39,13 @@ public static partial class IngestOptionsLoader
         };
         feedSection.RejectUnknownKeys();
         var live = Ingest.Live.LiveOptions.Read(configuration);
-        var downsample = ReadDownsample(configuration);
+        var (downsample, snapshots) = ReadDownsample(configuration);
         var thresholds = ReadThresholds(configuration);
 
         return new IngestOptions
         {
             Influx = influx, Buffer = buffer, Http = http, Auth = auth, Redis = redis,
-            Pipeline = pipeline, Downsample = downsample, Thresholds = thresholds, Wal = wal, DeadLetter = deadLetter, Feed = feed, Live = live,
+            Pipeline = pipeline, Downsample = downsample, WindowSnapshots = snapshots, Thresholds = thresholds, Wal = wal, DeadLetter = deadLetter, Feed = feed, Live = live,
         };
     }
 
@@ -121,9 +121,13 @@ public static partial class IngestOptionsLoader
     /// <summary>The shortest downsampling window: below it a tier costs more than the raw points it stands for.</summary>
     public static readonly TimeSpan MinTierInterval = TimeSpan.FromSeconds(1);
 
-    private static DownsampleOptions ReadDownsample(IConfiguration configuration)
+    private static (DownsampleOptions, WindowSnapshotOptions) ReadDownsample(IConfiguration configuration)
     {
         var section = new SectionReader(configuration, "Downsample");
+        var snapshots = new WindowSnapshotOptions
+        {
+            Interval = section.Duration("SnapshotInterval", WindowSnapshotOptions.DefaultInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)),
+        };
         var tiers = new List<DownsampleTier>();
         foreach (var child in section.Elements("Tiers"))
         {
@@ -149,7 +153,7 @@ public static partial class IngestOptionsLoader
         section.RejectUnknownKeys();
         var options = new DownsampleOptions { Tiers = tiers };
         if (options.Validate() is { Count: > 0 } errors) throw ConfigurationError.FirstOf(errors, "Downsample:");
-        return options;
+        return (options, snapshots);
     }
 
     private static readonly Dictionary<string, ThresholdDirection> Directions = new()

@@ -17,8 +17,9 @@ namespace Ingest.Durability;
 /// <list type="bullet">
 /// <item><c>influx</c>: the raw sink; a record is done once its points are delivered (or excluded, or refused
 /// for good by InfluxDB).</item>
-/// <item><c>transforms</c>: downsampling; a record is done once every window it fed is final and delivered.
-/// Its checkpoint comes with the tiers' clocks (<c>transforms.json</c>), which a replay needs.</item>
+/// <item><c>transforms</c>: downsampling; a record is done once a snapshot of the windows that holds it is on disk
+/// (<see cref="WindowCheckpoints"/>, <c>transforms.snapshot</c>) with every window written before it delivered.
+/// With it go the tiers' clocks (<c>transforms.json</c>), for a replay without the snapshot.</item>
 /// <item><c>alerts</c> (with threshold rules and Redis): the threshold check; a record is done once the alert
 /// state it led to is saved in Redis with every alert event it caused delivered, so that a replay from here
 /// against the saved state derives again exactly the events that may not have reached InfluxDB.</item>
@@ -44,7 +45,7 @@ public sealed partial class DurableLog : IDisposable
     private readonly string? _directory;
 
     private string TransformsPath => Path.Combine(_directory!, TransformsFile);
-    private readonly Queue<(TransformsCheckpoint Checkpoint, long Emitted)> _candidates = new();
+    private HashSet<long> _transformsSkip = [];
 
     public DurableLog(IngestOptions options, IngestMeter meter, ILogger<DurableLog> logger)
     {
@@ -63,7 +64,7 @@ public sealed partial class DurableLog : IDisposable
         var directory = Path.GetFullPath(_settings.Directory);
         try
         {
-            Directory.CreateDirectory(directory);
+            System.IO.Directory.CreateDirectory(directory);
             _log = WriteAheadLog.Open(new WalOptions
             {
                 Directory = directory,
@@ -147,6 +148,9 @@ public sealed partial class DurableLog : IDisposable
 
     public WalRecovery? Recovery => _log?.Recovery;
 
+    /// <summary>The log's directory (null when disabled).</summary>
+    public string? Directory => _directory;
+
     public long SizeBytes => _log?.SizeBytes ?? 0;
     public int SegmentCount => _log?.SegmentCount ?? 0;
     public long Replayed => Interlocked.Read(ref _replayed);
@@ -219,17 +223,24 @@ public sealed partial class DurableLog : IDisposable
     }
 
     /// <summary>
-    /// The records some consumer had not finished at the last checkpoint, oldest first, decoded; with the tiers'
-    /// clocks to restore before replaying. Sets <see cref="ReplayRawDoneThrough"/> and
+    /// The records some consumer had not finished at the last checkpoint, oldest first, decoded. With
+    /// <paramref name="windows"/> (a snapshot of the windows was restored) the transforms take the records after it,
+    /// but not those it already holds; without, they take every record the open windows need, and the tiers' clocks
+    /// to restore before replaying are returned. Sets <see cref="ReplayRawDoneThrough"/> and
     /// <see cref="ReplayTransformsFrom"/>; each batch is already counted as pending by the consumers that need it.
     /// </summary>
-    public (IEnumerable<PointBatch> Batches, TransformsCheckpoint? Transforms) ReadReplay()
+    public (IEnumerable<PointBatch> Batches, TransformsCheckpoint? Transforms) ReadReplay(RestoredWindows? windows = null)
     {
         if (_log is null) return ([], null);
         var raw = _log.GetCheckpoint(RawConsumer);
-        var saved = _withTransforms ? ReadTransformsCheckpoint() : null;
+        var saved = _withTransforms && windows is null ? ReadTransformsCheckpoint() : null;
         // Without windows nothing is rebuilt from the log, but the transforms (live state) still take every new record.
-        var transformsFrom = _withTransforms ? Math.Min(saved?.From ?? raw + 1, _log.GetCheckpoint(TransformsConsumer) + 1) : _log.LastSequence + 1;
+        var transformsFrom = !_withTransforms ? _log.LastSequence + 1
+            : windows is not null ? windows.Covered + 1
+            : Math.Min(saved?.From ?? raw + 1, _log.GetCheckpoint(TransformsConsumer) + 1);
+        _transformsSkip = windows is null ? [] : [.. windows.Held];
+        if (_withTransforms && transformsFrom < _log.FirstSequence)
+            LogWindowRecordsMissing(transformsFrom, _log.FirstSequence - 1, windows is null ? "the windows' snapshot could not be used" : "records were dropped from the log");
         // Without a saved alert state, the check sees what the transforms see (the open windows' records).
         var alertsFrom = _withAlerts ? _log.GetCheckpoint(AlertsConsumer) + 1 : transformsFrom;
         ReplayRawDoneThrough = raw;
@@ -253,7 +264,7 @@ public sealed partial class DurableLog : IDisposable
                     continue;
                 }
                 if (record.Sequence > raw) Raw.Add(record.Sequence);
-                if (record.Sequence >= transformsFrom) Transforms.Add(record.Sequence);
+                if (NeedsTransforms(record.Sequence)) Transforms.Add(record.Sequence);
                 if (_withAlerts && record.Sequence >= alertsFrom) Unchecked.Add(record.Sequence);
                 Interlocked.Increment(ref _replayed);
                 yield return batch;
@@ -265,7 +276,7 @@ public sealed partial class DurableLog : IDisposable
     public bool NeedsRaw(long sequence) => sequence == 0 || sequence > ReplayRawDoneThrough;
 
     /// <summary>Whether the transforms still have to see record <paramref name="sequence"/>.</summary>
-    public bool NeedsTransforms(long sequence) => sequence == 0 || sequence >= ReplayTransformsFrom;
+    public bool NeedsTransforms(long sequence) => sequence == 0 || (sequence >= ReplayTransformsFrom && !_transformsSkip.Contains(sequence));
 
     /// <summary>Whether the threshold check has to see record <paramref name="sequence"/> (again).</summary>
     public bool NeedsCheck(long sequence) => sequence == 0 || sequence >= ReplayAlertsFrom;
@@ -287,46 +298,32 @@ public sealed partial class DurableLog : IDisposable
         }
     }
 
-    /// <summary>
-    /// Records delivery progress: the raw checkpoint, and for the transforms the record from which a replay
-    /// must start (<paramref name="oldestHeld"/>: the oldest record an open window still needs) with the clocks
-    /// to restore. Call periodically, with the transforms' state read under their exclusion;
-    /// <paramref name="emitted"/> is the number of derived batches emitted by then.
-    /// </summary>
-    /// <remarks>
-    /// A replay from a transforms checkpoint does not rewrite the windows that were final at it. So a checkpoint
-    /// is only saved once every derived batch emitted before it was taken has been delivered: a final window
-    /// still on its way to InfluxDB would otherwise be lost with a crash. Until then it waits as a candidate,
-    /// and the newest candidate that became safe is the one saved.
-    /// </remarks>
-    public void Checkpoint(long oldestHeld, long lastProcessed, TierClock[] clocks, long emitted)
+    /// <summary>Records the raw sink's delivery progress. Call periodically.</summary>
+    public void CheckpointRaw()
     {
         if (_log is null) return;
         try
         {
             var raw = Raw.Checkpoint;
             if (raw > 0) _log.Checkpoint(RawConsumer, Math.Min(raw, _log.LastSequence));
-            if (!_withTransforms) return;
-            var from = Math.Min(Math.Min(Transforms.Checkpoint + 1, oldestHeld), _log.LastSequence + 1);
-            // Few candidates are ever waiting (derived batches are delivered in milliseconds); during a long
-            // InfluxDB outage the newest ones are skipped rather than kept by the thousand.
-            if (_candidates.Count < 64) _candidates.Enqueue((new TransformsCheckpoint(from, lastProcessed, clocks), emitted));
-            TransformsCheckpoint? safe = null;
-            var delivered = Derived.OldestPending; // every emission below this one was delivered (or dropped)
-            while (_candidates.TryPeek(out var c) && c.Emitted < delivered)
-            {
-                safe = c.Checkpoint;
-                _candidates.Dequeue();
-            }
-            if (safe is null) return;
-            // The clocks and the replay start are saved before the log may delete what they point at.
-            WriteTransformsCheckpoint(safe);
-            if (safe.From > 1) _log.Checkpoint(TransformsConsumer, safe.From - 1);
         }
         catch (IOException e)
         {
             LogCheckpointFailed(e.Message);
         }
+    }
+
+    /// <summary>
+    /// A snapshot of the windows holding every record up to <c>fallback.Sequence</c> is on disk, and every window
+    /// written before it was taken is delivered: the transforms are done with those records. The clocks and replay
+    /// start for a start without the snapshot (<c>transforms.json</c>) are saved first, then the log may delete them.
+    /// </summary>
+    /// <exception cref="IOException">The clocks could not be saved; the checkpoint did not move.</exception>
+    public void CheckpointTransforms(TransformsCheckpoint fallback)
+    {
+        if (_log is null || !_withTransforms) return;
+        WriteTransformsCheckpoint(fallback);
+        if (fallback.Sequence > 0) _log.Checkpoint(TransformsConsumer, Math.Min(fallback.Sequence, _log.LastSequence));
     }
 
     /// <summary>Persists the checkpoints now (at shutdown).</summary>
@@ -404,9 +401,15 @@ public sealed partial class DurableLog : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record write-ahead log progress: {Error}")]
     private partial void LogCheckpointFailed(string error);
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "The downsampling windows need write-ahead log records {From} to {To}, which the log no longer holds ({Why}): the windows open then are rebuilt without those records' points, and written so")]
+    private partial void LogWindowRecordsMissing(long from, long to, string why);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Transforms checkpoint {Path} is unreadable ({Error}); replaying without the saved window clocks")]
     private partial void LogBadTransformsCheckpoint(string path, string error);
 }
 
 /// <summary>What a replay needs to rebuild the open windows: where to start, and the tiers' clocks after <see cref="Sequence"/>.</summary>
 public sealed record TransformsCheckpoint(long From, long Sequence, TierClock[] Clocks);
+
+/// <summary>A snapshot of the windows was restored: it holds every record up to <see cref="Covered"/>, and <see cref="Held"/> above it.</summary>
+public sealed record RestoredWindows(long Covered, long[] Held);

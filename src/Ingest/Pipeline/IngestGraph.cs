@@ -88,7 +88,10 @@ public sealed class IngestGraph
         Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RunnerStats, BufferStats, log)
         {
             FlushAtEnd = !log.Enabled,
+            TrackProcessed = log.Enabled && Downsample is not null,
         };
+        if (log.Enabled && Downsample is not null)
+            WindowCheckpoints = new WindowCheckpoints(log, Runner, Downsample, meter, loggers.CreateLogger<WindowCheckpoints>());
 
         RawSink = SinkFor(RawQueue, raw, client, ordered: false, b =>
         {
@@ -137,6 +140,9 @@ public sealed class IngestGraph
     public InfluxSink? AlertSink { get; }
     public ThresholdTransform? Thresholds => Alerts?.Check;
     public DownsampleTransform? Downsample { get; }
+
+    /// <summary>Snapshots of the downsampling windows; null without tiers or without the write-ahead log.</summary>
+    public WindowCheckpoints? WindowCheckpoints { get; }
 
     /// <summary>The live state of every series, kept for Redis; null without Redis or with Live:Enabled false.</summary>
     public Live.LiveStateTransform? Live { get; }

@@ -64,6 +64,15 @@ public static class PipelineEndpoints
                     pending = new { influx = graph.Log.Raw.Pending, transforms = graph.Log.Transforms.Pending, derived = graph.Log.Derived.Pending, alerts = graph.Log.Unchecked.Pending, alertEvents = graph.Log.AlertEvents.Pending },
                     checkpoints = new { influx = graph.Log.Raw.Checkpoint },
                     oldestUndeliveredSeconds = new { influx = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.RawConsumer), transforms = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.TransformsConsumer), alerts = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.AlertsConsumer) },
+                    windowSnapshot = graph.WindowCheckpoints?.Last is { } snap ? new
+                    {
+                        coveredSequence = snap.Covered,
+                        sizeBytes = snap.Bytes,
+                        savedAt = snap.SavedAt,
+                        windows = snap.Windows,
+                        writeSeconds = snap.Seconds,
+                        longestPauseSeconds = snap.LongestPauseSeconds,
+                    } : null,
                     replayed = graph.Log.Replayed,
                     dropped = graph.Log.Dropped,
                     recovery = graph.Log.Recovery is { } r ? new

@@ -8,11 +8,11 @@ using Microsoft.Extensions.Logging;
 namespace Ingest.Pipeline;
 
 /// <summary>
-/// Starts the graph (alert states restored first, then sinks, then the transform runner, then the write-ahead
-/// log's undelivered records replayed through it, all before the web server takes writes) and stops it in the
-/// other direction: once the web server has stopped taking writes, the buffer is closed, the runner drains it,
-/// the sinks deliver what is queued, and only at the host's shutdown deadline is anything still in flight
-/// abandoned (to the log, when there is one).
+/// Starts the graph (alert states restored first, then sinks, then the transform runner, then the downsampling
+/// windows' snapshot restored and the write-ahead log's undelivered records replayed through it, all before the web
+/// server takes writes) and stops it in the other direction: once the web server has stopped taking writes, the
+/// buffer is closed, the runner drains it, the sinks deliver what is queued, a last snapshot of the windows is
+/// saved, and only at the host's shutdown deadline is anything still in flight abandoned (to the log, when there is one).
 /// </summary>
 public sealed partial class PipelineService(IngestGraph graph, AlertStateStore alerts, ILogger<PipelineService> logger) : IHostedService
 {
@@ -20,6 +20,7 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
     private readonly CancellationTokenSource _stopCheckpoints = new();
     private Task? _all;
     private Task? _checkpoints;
+    private Task? _snapshots;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -33,6 +34,9 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         {
             await ReplayAsync(cancellationToken).ConfigureAwait(false);
             _checkpoints = Task.Run(() => Periodic.RunAsync(graph.Options.Wal.CheckpointInterval, Checkpoint, _stopCheckpoints.Token));
+            if (graph.WindowCheckpoints is { } windows)
+                _snapshots = Task.Run(() => Periodic.RunAsync(graph.Options.WindowSnapshots.Interval,
+                    () => windows.TakeAsync(final: false, _stopCheckpoints.Token), _stopCheckpoints.Token));
         }
     }
 
@@ -59,6 +63,21 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         }
         await _stopCheckpoints.CancelAsync().ConfigureAwait(false);
         if (_checkpoints is not null) await _checkpoints.ConfigureAwait(false);
+        if (_snapshots is not null)
+        {
+            try
+            {
+                // A snapshot blocked on a hung disk must not hold the stop: the log still has everything it would hold.
+                await _snapshots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        // The runner has stopped: a last snapshot holds everything it took, so the next start replays nothing for the
+        // windows. Only when every window written so far was delivered; else the last snapshot and the log serve.
+        if (graph.WindowCheckpoints is { } windows && !cancellationToken.IsCancellationRequested)
+            await windows.TakeAsync(final: true, cancellationToken).ConfigureAwait(false);
         Checkpoint();
         graph.Log.Flush();
     }
@@ -70,7 +89,9 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
     private async Task ReplayAsync(CancellationToken cancellationToken)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var (batches, saved) = graph.Log.ReadReplay();
+        // The windows' snapshot first: the replay then only takes the records after it through the tiers.
+        var windows = graph.WindowCheckpoints?.Restore();
+        var (batches, saved) = graph.Log.ReadReplay(windows);
         if (saved is not null && graph.Downsample is { } downsample)
             graph.Runner.RunExclusive(() =>
             {
@@ -96,10 +117,17 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
 
     private void Checkpoint()
     {
-        var (oldest, last, clocks, emitted) = graph.Runner.RunExclusive(() => graph.Downsample is { } d
-            ? (d.Engine.OldestRetainedSequence, graph.Runner.LastProcessed, d.Engine.GetClocks(), d.Emitted)
-            : (long.MaxValue, graph.Runner.LastProcessed, [], 0L));
-        graph.Log.Checkpoint(oldest, last, clocks, emitted);
+        graph.Log.CheckpointRaw();
+        if (graph.Runner.TrackProcessed)
+        {
+            // The records the windows' next snapshot need not list: everything up to the transforms' checkpoint.
+            var through = graph.Log.Transforms.Checkpoint;
+            graph.Runner.RunExclusive(() =>
+            {
+                graph.Runner.ForgetProcessedThrough(through);
+                return 0;
+            });
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: delivering {Points} buffered points to InfluxDB")]

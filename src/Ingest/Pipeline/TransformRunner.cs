@@ -28,6 +28,9 @@ public sealed class TransformRunner
 
     private readonly Durability.DurableLog? _log;
     private long _lastProcessed;
+    // Records the transforms have taken above the log's contiguous transforms checkpoint, which batches arriving
+    // out of sequence order leave behind it: a snapshot of the windows holds them, so a replay must skip them.
+    private readonly HashSet<long> _processed = new();
 
     public TransformRunner(IPointBuffer buffer, IReadOnlyList<ITransformStage> transforms, StageQueue raw, StageQueue derived,
         IReadOnlyList<string> rawExclude, StageStats stats, StageStats? bufferStats = null, Durability.DurableLog? log = null)
@@ -54,8 +57,32 @@ public sealed class TransformRunner
     /// </summary>
     public bool FlushAtEnd { get; init; } = true;
 
+    /// <summary>Whether <see cref="ProcessedAfter"/> is wanted (the windows are checkpointed by snapshots).</summary>
+    public bool TrackProcessed { get; init; }
+
     /// <summary>The highest log sequence the transforms have processed. Read under <see cref="RunExclusive{T}"/>.</summary>
     public long LastProcessed => _lastProcessed;
+
+    /// <summary>
+    /// The records above <paramref name="checkpoint"/> (the transforms' contiguous checkpoint) that the transforms have
+    /// taken, ascending; those at or below it are forgotten. Call under <see cref="RunExclusive{T}"/>.
+    /// </summary>
+    public long[] ProcessedAfter(long checkpoint)
+    {
+        ForgetProcessedThrough(checkpoint);
+        var after = _processed.ToArray();
+        Array.Sort(after);
+        return after;
+    }
+
+    /// <summary>Forgets the taken records at or below <paramref name="checkpoint"/>. Call under <see cref="RunExclusive{T}"/>.</summary>
+    public void ForgetProcessedThrough(long checkpoint) => _processed.RemoveWhere(s => s <= checkpoint);
+
+    /// <summary>Records a restored snapshot of the windows already holds (taken before the restart above its checkpoint).</summary>
+    public void AlreadyProcessed(IEnumerable<long> sequences)
+    {
+        lock (_gate) _processed.UnionWith(sequences);
+    }
 
     /// <summary>Runs <paramref name="action"/> while no batch is being transformed.</summary>
     public T RunExclusive<T>(Func<T> action)
@@ -81,6 +108,7 @@ public sealed class TransformRunner
                         foreach (var t in _transforms) Guard(t, () => t.Process(batch, _collector));
                         if (sequence > 0)
                         {
+                            if (TrackProcessed) _processed.Add(sequence);
                             _log?.Transforms.Complete(sequence);
                             if (sequence > _lastProcessed) _lastProcessed = sequence;
                         }

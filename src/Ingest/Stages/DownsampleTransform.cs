@@ -31,12 +31,25 @@ public sealed class DownsampleTransform : ITransformStage
 
     /// <summary>Batches emitted so far; each emitted batch carries its number as its sequence.</summary>
     public long Emitted { get; private set; }
-    public DownsampleStage Engine { get; }
+
+    public DownsampleStage Engine { get; private set; }
+
+    /// <summary>Calls that may have changed the windows (batches and flushes) so far.</summary>
+    public long Changes { get; private set; }
+
+    /// <summary>Puts a stage read back from a snapshot in place of the (empty) one; before the first batch.</summary>
+    public void Restore(DownsampleStage restored)
+    {
+        ArgumentNullException.ThrowIfNull(restored);
+        Engine = restored;
+        _lateSeen = 0;
+    }
 
     public void Process(PointBatch input, ITransformOutput output)
     {
         _output = output;
         _stats.AddReceived(input.Count);
+        Changes++;
         Engine.Process(input, _emit);
         CountLate();
     }
@@ -44,6 +57,7 @@ public sealed class DownsampleTransform : ITransformStage
     public void Flush(ITransformOutput output)
     {
         _output = output;
+        Changes++;
         Engine.Flush(_emit);
     }
 

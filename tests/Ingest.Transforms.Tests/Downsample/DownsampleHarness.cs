@@ -11,9 +11,14 @@ internal sealed class DownsampleHarness
     private static readonly LineProtocolParser Parser = new();
     private readonly Action<PointBatch> _collect;
 
-    public DownsampleHarness(params DownsampleTier[] tiers)
+    public DownsampleHarness(params DownsampleTier[] tiers) : this(new DownsampleStage(new DownsampleOptions { Tiers = tiers }))
     {
-        Stage = new DownsampleStage(new DownsampleOptions { Tiers = tiers });
+    }
+
+    /// <summary>Around an existing stage (one read back from a snapshot).</summary>
+    public DownsampleHarness(DownsampleStage stage)
+    {
+        Stage = stage;
         _collect = Collect;
     }
 
