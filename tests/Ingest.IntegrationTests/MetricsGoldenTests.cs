@@ -32,6 +32,10 @@ public partial class MetricsGoldenTests
             // Room for the first refused point, not for the second: one is set aside, the other dropped.
             ["DeadLetter:MaxBytes"] = "2048",
             ["Http:BodyReadTimeout"] = "1s",
+            // A tier, so that its windows are snapshotted (ingest_downsample_snapshot*).
+            ["Downsample:Tiers:0:Name"] = "1m",
+            ["Downsample:Tiers:0:Interval"] = "1m",
+            ["Downsample:SnapshotInterval"] = "200ms",
         });
         var client = stack.Client;
         var db = ServersFixture.UniqueName("golden");
@@ -42,6 +46,7 @@ public partial class MetricsGoldenTests
         // The same field as a string: the daemon accepts it, InfluxDB refuses it for good (field type conflict).
         await WriteAsync(client, db, $"m v=\"text\" {t + 1}", HttpStatusCode.NoContent);
         await WaitForMetricAsync(client, "ingest_sink_points_dead_lettered_total{", stack);
+        await WaitForMetricAsync(client, "ingest_downsample_snapshots_total{", stack);
         await WriteAsync(client, db, $"m v=\"{new string('x', 3000)}\" {t + 3}", HttpStatusCode.NoContent);
         await WaitForMetricAsync(client, "ingest_sink_points_dropped_total{", stack);
         // A body that stops halfway: refused with 408 once the daemon has waited Http:BodyReadTimeout for the rest.
