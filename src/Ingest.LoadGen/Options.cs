@@ -126,7 +126,9 @@ public sealed class Options
           --cpu-pid NAME=:PORT   each run, from the first request until landed, and report it per million
                                  points; :PORT names the process listening on that TCP port; repeatable
                                  (e.g. --cpu-pid influxd=:8086 --cpu-pid daemon=:8186 --cpu-pid redis=5678).
-                                 Compare mode reports the daemon/direct ratio of each NAME's CPU per point   [none]
+                                 Compare mode reports the daemon/direct ratio of each NAME's CPU per point,
+                                 until landed and until the servers are idle again after the run (what a
+                                 storage engine compacts after the fact included)   [none]
 
         Output
           --json                 print one final line of JSON with the figures [off]

@@ -114,11 +114,15 @@ internal static class Runner
             var cpuRatios = new Dictionary<string, double>();
             foreach (var (name, _) in o.CpuPids)
             {
-                var perPair = pairs.Select(p => Ratio(p.Daemon.ServerCpuSecondsPerMillion?.GetValueOrDefault(name), p.Direct.ServerCpuSecondsPerMillion?.GetValueOrDefault(name))).ToArray();
-                if (Json.Median(perPair) is not { } med) continue;
-                cpuRatios[name] = Math.Round(med, 4);
-                Console.WriteLine(string.Create(c,
-                    $"{name} cpu per point, daemon/direct: median {med:F3} (pairs: {string.Join(", ", perPair.Select(FmtRatio))}); per million points: direct {Json.Median(pairs.Select(p => p.Direct.ServerCpuSecondsPerMillion?.GetValueOrDefault(name))):F2} s, daemon {Json.Median(pairs.Select(p => p.Daemon.ServerCpuSecondsPerMillion?.GetValueOrDefault(name))):F2} s"));
+                foreach (var (label, of) in new (string, Func<RunReport, Dictionary<string, double>?>)[]
+                         { ("until landed", r => r.ServerCpuSecondsPerMillion), ("until idle", r => r.ServerCpuSecondsToIdlePerMillion) })
+                {
+                    var perPair = pairs.Select(p => Ratio(of(p.Daemon)?.GetValueOrDefault(name), of(p.Direct)?.GetValueOrDefault(name))).ToArray();
+                    if (Json.Median(perPair) is not { } med) continue;
+                    cpuRatios[label == "until landed" ? name : name + "_until_idle"] = Math.Round(med, 4);
+                    Console.WriteLine(string.Create(c,
+                        $"{name} cpu per point {label}, daemon/direct: median {med:F3} (pairs: {string.Join(", ", perPair.Select(FmtRatio))}); per million points: direct {Json.Median(pairs.Select(p => of(p.Direct)?.GetValueOrDefault(name))):F2} s, daemon {Json.Median(pairs.Select(p => of(p.Daemon)?.GetValueOrDefault(name))):F2} s"));
+                }
             }
             if (ratios.Any(r => r is null))
                 Console.WriteLine("(a missing figure means that run did not land every accepted point; see above)");
@@ -223,6 +227,9 @@ internal static class Runner
             else if (counter is not null && counterLanded is null)
                 land = land is null ? null : land with { Complete = false };
 
+            // What the servers did for this run, counted until they are idle again: a storage engine compacts what
+            // it took after the fact, and a slower landing would otherwise see more of that inside its window.
+            var toIdle = o.CpuPids.Count > 0 ? await serverCpu.SpentUntilIdleAsync() : null;
             if (v != null && plan.DropAfter) await v.DropAsync(plan.Db);
 
             double acceptSec = sent.AcceptElapsed.TotalSeconds;
@@ -258,6 +265,8 @@ internal static class Runner
                 ServerCpuSeconds = cpuSpent.Count > 0 ? cpuSpent : null,
                 ServerCpuSecondsPerMillion = cpuSpent.Count > 0 && sent.PointsAccepted > 0
                     ? cpuSpent.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value * 1e6 / sent.PointsAccepted, 3)) : null,
+                ServerCpuSecondsToIdlePerMillion = toIdle is { Count: > 0 } && sent.PointsAccepted > 0
+                    ? toIdle.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value * 1e6 / sent.PointsAccepted, 3)) : null,
                 Load1After = Machine.Load1(),
             };
         }

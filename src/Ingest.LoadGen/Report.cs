@@ -37,6 +37,8 @@ public sealed class RunReport
     /// <summary>CPU seconds of each --cpu-pid process from the first request until landed.</summary>
     public Dictionary<string, double>? ServerCpuSeconds { get; init; }
     public Dictionary<string, double>? ServerCpuSecondsPerMillion { get; init; }
+    /// <summary>The same until the servers were idle again after the run (their deferred work included).</summary>
+    public Dictionary<string, double>? ServerCpuSecondsToIdlePerMillion { get; init; }
     public double? Load1Before { get; init; }
     public double? Load1After { get; init; }
     [JsonIgnore] public List<string> ErrorSamples { get; init; } = [];
@@ -58,7 +60,7 @@ public sealed class RunReport
                 : string.Create(c, $"  NOT ALL LANDED: {PointsLanded:N0} of {PointsAccepted:N0} after {LandSeconds:F1} s"));
         if (ServerCpuSecondsPerMillion is { } cpu)
             Console.WriteLine("  server cpu " + string.Join("   ", cpu.Select(kv => string.Create(c,
-                $"{kv.Key} {ServerCpuSeconds![kv.Key]:F2} s = {kv.Value:F2} s per million points"))));
+                $"{kv.Key} {ServerCpuSeconds![kv.Key]:F2} s = {kv.Value:F2} s per million points ({ServerCpuSecondsToIdlePerMillion?.GetValueOrDefault(kv.Key):F2} until idle)"))));
         foreach (var e in ErrorSamples) Console.WriteLine($"  error: {e}");
     }
 }
@@ -128,6 +130,27 @@ public sealed class ServerCpu
         _pids = pids;
         _start = pids.Select(p => Read(p.Pid)).ToArray();
     }
+
+    /// <summary>
+    /// Waits until the processes together use less than <paramref name="idleCores"/> of a core over
+    /// <paramref name="quiet"/> (or <paramref name="max"/> has passed), then gives what each spent since
+    /// construction: the work a run left behind (a storage engine compacting what it just took) included.
+    /// </summary>
+    public async Task<Dictionary<string, double>> SpentUntilIdleAsync(double idleCores = 0.05, double quietSeconds = 1, double maxSeconds = 30)
+    {
+        var until = DateTime.UtcNow.AddSeconds(maxSeconds);
+        var last = Total();
+        while (DateTime.UtcNow < until)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(quietSeconds));
+            var now = Total();
+            if (now - last < idleCores * quietSeconds) break;
+            last = now;
+        }
+        return Spent();
+    }
+
+    private double Total() => Spent().Values.Sum();
 
     /// <summary>Seconds spent by each process since construction; a process that went away is left out.</summary>
     public Dictionary<string, double> Spent()
