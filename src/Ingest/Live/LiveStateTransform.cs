@@ -59,6 +59,12 @@ public sealed class LiveWrite
 
     /// <summary>Wall-clock Unix time (ms) of the last point received for the series.</summary>
     public long UpdatedMs { get; internal set; }
+
+    /// <summary>
+    /// Wall-clock Unix time (ms) until which the Redis key is known to live (the TTL last set, counted from when it
+    /// was set); 0 when unknown. Kept by the writer alone.
+    /// </summary>
+    public long KeyLivesUntilMs { get; set; }
 }
 
 /// <summary>

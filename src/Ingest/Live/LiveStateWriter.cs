@@ -109,6 +109,8 @@ public sealed partial class LiveStateWriter : BackgroundService
             // Redis may have lost everything: write all of it again, taken series included (they are published).
             _taken.Clear();
             _live.AllPublished(now, _taken);
+            // Keys written again may be new keys without a TTL.
+            foreach (var w in _taken) w.KeyLivesUntilMs = 0;
             LogFullRewrite(pending.Count);
         }
         var db = multiplexer.GetDatabase();
@@ -177,8 +179,17 @@ public sealed partial class LiveStateWriter : BackgroundService
             TimeSpan? ttl = null;
             if (expiry > TimeSpan.Zero)
             {
-                ttl = expiry - TimeSpan.FromMilliseconds(Math.Max(0, now - s.UpdatedMs));
-                if (ttl <= TimeSpan.Zero) continue; // stale already: let it expire
+                var left = (long)expiry.TotalMilliseconds - Math.Max(0, now - s.UpdatedMs);
+                if (left <= 0) continue; // stale already: let it expire
+                // The TTL is renewed only when the one set last would end before the series is due to expire,
+                // and then with a margin of a tenth of the expiry: a series updated every flush gets one EXPIRE a
+                // minute (at 10m) instead of one per flush, a third of the commands. HSET keeps a key's TTL.
+                if (s.KeyLivesUntilMs < now + left)
+                {
+                    var withMargin = left + (long)expiry.TotalMilliseconds / 10;
+                    ttl = TimeSpan.FromMilliseconds(withMargin);
+                    s.KeyLivesUntilMs = now + withMargin;
+                }
             }
             var fields = s.Fields;
             var entries = Entries(fields.Length * 2);
