@@ -3,6 +3,11 @@ if (args is ["quick", ..])
     Ingest.Benchmarks.QuickMeasure.Run(args.Length > 1 ? args[1] : null);
     return;
 }
+if (args is ["live-state", ..])
+{
+    Ingest.Benchmarks.LiveStateMeasure.Run(args);
+    return;
+}
 if (args is ["live-redis", ..])
 {
     await Ingest.Benchmarks.LiveRedisMeasure.RunAsync(args);
