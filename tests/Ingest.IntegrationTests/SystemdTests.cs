@@ -85,13 +85,16 @@ public class SystemdTests(ITestOutputHelper output)
         await daemon.StopAsync();
         int logStart = daemon.Output.Length;
         // The shell's stdout is the pipe the daemon inherits with exec; JOURNAL_STREAM is "device:inode" of it.
-        daemon.LaunchScript = "export JOURNAL_STREAM=\"$(stat -L -c %d:%i /proc/$$/fd/1)\"; exec \"$@\"";
+        // SIGHUP goes back to its default first: a test run started under nohup has it ignored, that is inherited,
+        // and .NET leaves an ignored signal ignored (as a daemon run under nohup should), so the test would only
+        // see that. systemd starts its services with the default.
+        daemon.LaunchScript = "export JOURNAL_STREAM=\"$(stat -L -c %d:%i /proc/$$/fd/1)\"; " +
+                              "exec python3 -c 'import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \"$@\"";
         daemon.Environment["Logging__Console__FormatterName"] = null;
         daemon.Launch();
         await daemon.WaitForHealthAsync();
 
-        // "Application started" follows the start of every hosted service, the SIGHUP handler's included: a
-        // signal sent before it could find no handler yet.
+        // "Application started" follows the start of every hosted service, the SIGHUP handler's included.
         await WaitForOutputAsync(daemon, logStart, "Application started", TimeSpan.FromSeconds(30));
         var started = daemon.Output[logStart..];
         Assert.Matches(new Regex("(?m)^<6>Microsoft\\.Hosting\\.Lifetime\\[0\\] "), started);
