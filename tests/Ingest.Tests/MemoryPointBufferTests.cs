@@ -105,4 +105,48 @@ public class MemoryPointBufferTests
         Assert.True(await small);
         Assert.Equal(7, buffer.Depth);
     }
+
+    [Fact]
+    public async Task A_reservation_holds_room_until_its_batch_comes_and_queues_with_the_writers()
+    {
+        var buffer = new MemoryPointBuffer(10);
+        Assert.True(await buffer.TryReserveAsync(6, TimeSpan.Zero));
+        Assert.Equal(6, buffer.Depth);
+        // Room reserved is taken: a batch that would fit without it waits, and a reservation queues behind it.
+        Assert.False(await buffer.TryEnqueueAsync(Batch(5), TimeSpan.Zero));
+        var writer = buffer.TryEnqueueAsync(Batch(5), TimeSpan.FromSeconds(10)).AsTask();
+        await Task.Delay(20);
+        var reservation = buffer.TryReserveAsync(1, TimeSpan.FromSeconds(10)).AsTask();
+        await Task.Delay(20);
+        Assert.False(reservation.IsCompleted);
+
+        var reserved = Batch(6);
+        Assert.True(buffer.EnqueueReserved(reserved));
+        Assert.Equal(6, buffer.Depth);
+        buffer.Release(6);
+        Assert.True(await writer);
+        Assert.True(await reservation);
+        Assert.Equal(6, buffer.Depth);
+
+        buffer.Complete();
+        var seen = new List<int>();
+        await foreach (var b in buffer.ReadAllAsync(CancellationToken.None)) seen.Add(b.Count);
+        Assert.Equal([6, 5], seen);
+    }
+
+    [Fact]
+    public async Task A_reservation_given_back_or_outlived_by_the_buffer_frees_its_room()
+    {
+        var buffer = new MemoryPointBuffer(10);
+        Assert.True(await buffer.TryReserveAsync(8, TimeSpan.Zero));
+        Assert.False(await buffer.TryReserveAsync(5, TimeSpan.FromMilliseconds(50)));
+        buffer.Release(8); // the log refused the write: its room goes back
+        Assert.Equal(0, buffer.Depth);
+
+        Assert.True(await buffer.TryReserveAsync(4, TimeSpan.Zero));
+        buffer.Complete();
+        // Stopping between the reservation and the enqueue: the batch stays the caller's, the room is freed.
+        Assert.False(buffer.EnqueueReserved(Batch(4)));
+        Assert.Equal(0, buffer.Depth);
+    }
 }

@@ -8,8 +8,9 @@ namespace Ingest.Buffering;
 /// capacity bounds the memory that an InfluxDB outage can pin.
 /// </summary>
 /// <remarks>
-/// Concurrency: <see cref="TryEnqueueAsync"/> is called by any number of request threads; <see cref="Reader"/>
-/// has a single consumer (the sink runner); <see cref="Release"/> may be called from any thread.
+/// Concurrency: <see cref="TryEnqueueAsync"/>, <see cref="TryReserveAsync"/> and <see cref="EnqueueReserved"/> are
+/// called by any number of request threads; <see cref="ReadAllAsync"/> has a single consumer (the sink runner);
+/// <see cref="Release"/> may be called from any thread.
 /// </remarks>
 public interface IPointBuffer
 {
@@ -25,6 +26,20 @@ public interface IPointBuffer
     /// A batch larger than the whole capacity is admitted when the buffer is empty, so that it cannot wait for ever.
     /// </summary>
     ValueTask<bool> TryEnqueueAsync(PointBatch batch, TimeSpan wait, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reserves room for <paramref name="points"/> points, waiting up to <paramref name="wait"/> for it, in the
+    /// same first-come order as <see cref="TryEnqueueAsync"/>. The room is then the caller's: it hands it on with
+    /// <see cref="EnqueueReserved"/> or gives it back with <see cref="Release"/>. Lets a write be refused before it
+    /// is logged, so that a refused write is never replayed.
+    /// </summary>
+    ValueTask<bool> TryReserveAsync(int points, TimeSpan wait, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Takes ownership of <paramref name="batch"/> into room reserved for exactly its points. Returns false when
+    /// the buffer was completed meanwhile (the room is given back and the caller keeps the batch).
+    /// </summary>
+    bool EnqueueReserved(PointBatch batch);
 
     /// <summary>Batches in acceptance order.</summary>
     IAsyncEnumerable<PointBatch> ReadAllAsync(CancellationToken cancellationToken);

@@ -27,20 +27,37 @@ public sealed class MemoryPointBuffer : IPointBuffer
 
     public long Depth => Interlocked.Read(ref _depth);
 
-    public async ValueTask<bool> TryEnqueueAsync(PointBatch batch, TimeSpan wait, CancellationToken cancellationToken = default)
+    public ValueTask<bool> TryEnqueueAsync(PointBatch batch, TimeSpan wait, CancellationToken cancellationToken = default) =>
+        AdmitAsync(batch.Count, batch, wait, cancellationToken);
+
+    public ValueTask<bool> TryReserveAsync(int points, TimeSpan wait, CancellationToken cancellationToken = default) =>
+        AdmitAsync(points, null, wait, cancellationToken);
+
+    public bool EnqueueReserved(PointBatch batch)
     {
-        var points = batch.Count;
+        lock (_lock)
+        {
+            if (!_completed && _channel.Writer.TryWrite(batch)) return true;
+            _depth -= batch.Count;
+            AdmitWaiters();
+            return false;
+        }
+    }
+
+    /// <summary>Admits <paramref name="points"/> (with <paramref name="batch"/>, or as a reservation when null).</summary>
+    private async ValueTask<bool> AdmitAsync(int points, PointBatch? batch, TimeSpan wait, CancellationToken cancellationToken)
+    {
         LinkedListNode<Waiter> node;
         lock (_lock)
         {
             if (_completed) return false;
             if (_waiters.Count == 0 && Fits(points))
             {
-                Admit(batch);
+                Admit(points, batch);
                 return true;
             }
             if (wait <= TimeSpan.Zero) return false;
-            node = _waiters.AddLast(new Waiter(batch));
+            node = _waiters.AddLast(new Waiter(points, batch));
         }
 
         var waiter = node.Value;
@@ -90,27 +107,29 @@ public sealed class MemoryPointBuffer : IPointBuffer
 
     private bool Fits(int points) => _depth == 0 || _depth + points <= Capacity;
 
-    private void Admit(PointBatch batch)
+    private void Admit(int points, PointBatch? batch)
     {
-        _depth += batch.Count;
+        _depth += points;
         // Unbounded and not completed under the lock: the write cannot fail.
-        _channel.Writer.TryWrite(batch);
+        if (batch is not null) _channel.Writer.TryWrite(batch);
     }
 
     private void AdmitWaiters()
     {
-        while (_waiters.First is { } first && Fits(first.Value.Batch.Count))
+        while (_waiters.First is { } first && Fits(first.Value.Points))
         {
             _waiters.RemoveFirst();
             if (!first.Value.Signal.TrySetResult(true)) continue; // timed out already; it cleans up itself
             first.Value.Admitted = true;
-            Admit(first.Value.Batch);
+            Admit(first.Value.Points, first.Value.Batch);
         }
     }
 
-    private sealed class Waiter(PointBatch batch)
+    private sealed class Waiter(int points, PointBatch? batch)
     {
-        public PointBatch Batch { get; } = batch;
+        public int Points { get; } = points;
+        /// <summary>The batch to enqueue once admitted; null for a reservation.</summary>
+        public PointBatch? Batch { get; } = batch;
         public TaskCompletionSource<bool> Signal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public bool Admitted { get; set; }
     }

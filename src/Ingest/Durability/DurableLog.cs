@@ -211,11 +211,8 @@ public sealed partial class DurableLog : IDisposable
         if (_withAlerts) Unchecked.Add(sequence);
     }
 
-    /// <summary>
-    /// No consumer waits for <paramref name="sequence"/> any more: a logged batch the buffer refused (the client was
-    /// told to retry), or an append's placeholder.
-    /// </summary>
-    public void Abandon(long sequence)
+    /// <summary>No consumer waits for <paramref name="sequence"/> (an append's placeholder) any more.</summary>
+    private void Abandon(long sequence)
     {
         Raw.Complete(sequence);
         Transforms.Complete(sequence);

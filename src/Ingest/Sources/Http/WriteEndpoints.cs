@@ -119,9 +119,20 @@ public sealed class WriteEndpoints(
 
         if (summary.Points > 0)
         {
+            // Room in the buffer first: a write refused for want of it must never have been logged, or a crash
+            // before the next checkpoint would replay points the client was told to send again.
+            if (!await buffer.TryReserveAsync(summary.Points, options.Buffer.FullWaitTimeout, context.RequestAborted).ConfigureAwait(false))
+            {
+                PointBatch.Return(batch);
+                telemetry.BufferFull(endpoint, summary.Points);
+                graph.Source.AddDropped("buffer_full", summary.Points);
+                context.Response.Headers.RetryAfter = options.Buffer.RetryAfterSeconds.ToString();
+                return await Error(context, api, 503, "buffer full: the daemon cannot take more points now, retry later");
+            }
             // Durable before anything else sees it: a 2xx must survive a crash of this process.
             if (!await graph.Log.AppendAsync(batch, CancellationToken.None).ConfigureAwait(false))
             {
+                buffer.Release(summary.Points);
                 PointBatch.Return(batch);
                 graph.Source.AddDropped("wal_full", summary.Points);
                 context.Response.Headers.RetryAfter = options.Buffer.RetryAfterSeconds.ToString();
@@ -129,14 +140,14 @@ public sealed class WriteEndpoints(
             }
             // The threshold check reads the batch after the buffer owns it, so it holds a reference of its own.
             if (graph.Alerts is not null) batch.Retain();
-            if (!await buffer.TryEnqueueAsync(batch, options.Buffer.FullWaitTimeout, context.RequestAborted).ConfigureAwait(false))
+            if (!buffer.EnqueueReserved(batch))
             {
-                graph.Log.Abandon(batch.Sequence);
+                // The daemon is stopping: the points are in the log, which delivers (and checks) them after the
+                // next start, so the write is answered as accepted.
                 PointBatch.Return(batch);
-                telemetry.BufferFull(endpoint, summary.Points);
-                graph.Source.AddDropped("buffer_full", summary.Points);
-                context.Response.Headers.RetryAfter = options.Buffer.RetryAfterSeconds.ToString();
-                return await Error(context, api, 503, "buffer full: the daemon cannot take more points now, retry later");
+                telemetry.Accepted(endpoint, summary.Points);
+                graph.Source.AddSent(summary.Points);
+                return await AnswerAsync(context, api, endpoint, summary, database, retentionPolicy).ConfigureAwait(false);
             }
             telemetry.Accepted(endpoint, summary.Points);
             graph.Source.AddSent(summary.Points);
@@ -163,6 +174,12 @@ public sealed class WriteEndpoints(
             PointBatch.Return(batch);
         }
 
+        return await AnswerAsync(context, api, endpoint, summary, database, retentionPolicy).ConfigureAwait(false);
+    }
+
+    /// <summary>204, or 400 naming the first bad line when there were any (the good ones are kept).</summary>
+    private async Task<int> AnswerAsync(HttpContext context, InfluxApi api, string endpoint, ParseSummary summary, string database, string retentionPolicy)
+    {
         if (summary.BadLines > 0)
         {
             var first = summary.FirstError!;
