@@ -227,4 +227,28 @@ public class LiveStateTests
         var ttl = (long)(await stack.Redis.CommandAsync("TTL", "ingest:status"))!;
         Assert.InRange(ttl, 1, 30);
     }
+
+    [Fact]
+    public async Task With_a_key_prefix_every_key_the_daemon_writes_carries_it()
+    {
+        await using var stack = await IngestStack.StartAsync(new Dictionary<string, string>
+        {
+            ["Redis:KeyPrefix"] = "site2:",
+            ["Thresholds:Rules:0:Name"] = "cpu_high",
+            ["Thresholds:Rules:0:Measurement"] = "cpu",
+            ["Thresholds:Rules:0:Field"] = "usage",
+            ["Thresholds:Rules:0:Warn"] = "80",
+        });
+        var db = ServersFixture.UniqueName("livep");
+        await DaemonApi.WriteAsync(stack, db, [$"cpu,host=a usage=95 {T0}"]);
+        string[] expected = [$"site2:live:{db}:cpu,host=a", "site2:live:series", "site2:status", "site2:alerts:state", "site2:alerts:watermark"];
+        string[] keys = [];
+        var all = await DaemonApi.WaitUntilAsync(async () =>
+        {
+            keys = ((object?[])(await stack.Redis.CommandAsync("KEYS", "*"))!).Select(k => (string)k!).ToArray();
+            return expected.All(keys.Contains);
+        }, TimeSpan.FromSeconds(15));
+        Assert.True(all, $"keys in Redis: {string.Join(", ", keys)}; expected among them: {string.Join(", ", expected)}\n" + DaemonApi.Tail(stack));
+        Assert.All(keys, k => Assert.StartsWith("site2:", k));
+    }
 }

@@ -125,7 +125,7 @@ public class RedisClientTests
         Assert.True(wrong.Count == 0, string.Join("\n", wrong));
         // One independent reader as well: what the raw protocol returns for the last series.
         Assert.Equal(Text(Series - 1, 2, 1), await redis.CommandAsync("HGET", $"ingest:live:metrics:m,id={Series - 1}", "f2"));
-        Assert.Equal((long)Series, await redis.CommandAsync("ZCARD", LiveStateWriter.IndexKey));
+        Assert.Equal((long)Series, await redis.CommandAsync("ZCARD", new RedisOptions().LiveIndexKey));
         Assert.Equal((long)Series + 1, await redis.CommandAsync("DBSIZE"));
     }
 }

@@ -228,6 +228,24 @@ public class ConfigurationTests
         Assert.Equal(value, Load(("Redis:Configuration", value)).Redis.Configuration);
 
     [Fact]
+    public void Redis_key_prefix_defaults_to_ingest_and_names_every_key()
+    {
+        Assert.Equal("ingest:status", Load().Redis.StatusKey);
+        var redis = Load(("Redis:Configuration", "127.0.0.1:6379"), ("Redis:KeyPrefix", "site2:")).Redis;
+        Assert.Equal(["site2:live:", "site2:live:series", "site2:status", "site2:alerts:state", "site2:alerts:watermark"],
+            [redis.LiveKeyPrefix, redis.LiveIndexKey, redis.StatusKey, redis.AlertStateKey, redis.AlertWatermarkKey]);
+    }
+
+    [Theory]
+    [InlineData("my prefix:")]
+    [InlineData("a\u0001b")]
+    public void A_Redis_key_prefix_with_spaces_or_control_characters_stops_the_start(string value)
+    {
+        var e = Assert.Throws<ConfigurationError>(() => Load(("Redis:KeyPrefix", value)));
+        Assert.Contains("Redis:KeyPrefix", e.Message);
+    }
+
+    [Fact]
     public void Buffer_smaller_than_a_batch_is_refused()
     {
         var e = Assert.Throws<ConfigurationError>(() => Load(("Buffer:Capacity", "100"), ("Influx:BatchSize", "1000")));

@@ -30,7 +30,7 @@ public class LiveStateTests
         {
             var s = published[Text(w.Id)];
             // What Redis gets is what the snapshot shows.
-            Assert.Equal(s.RedisKey, Text(w.RedisKey));
+            Assert.Equal(live.KeyPrefix + s.Id, Text(w.RedisKey));
             Assert.Equal(s.UpdatedMs, w.UpdatedMs);
             Assert.Equal(s.Fields.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => (f.Key, f.Key + ":ts", f.Value.Value, f.Value.Timestamp)),
                 w.Fields.Select(f => (Text(f.Name), Text(f.TsName), Text(f.Value), f.Timestamp)).OrderBy(f => f.Item1, StringComparer.Ordinal));
@@ -50,7 +50,19 @@ public class LiveStateTests
         Assert.Equal(new LiveField("9", FieldType.Float, 100), s.Fields["idle"]);  // 50 is older than 100
         Assert.Equal("cpu", s.Measurement);
         Assert.Equal([new("host", "a")], s.Tags);
-        Assert.Equal("ingest:live:metrics:cpu,host=a", s.RedisKey);
+    }
+
+    [Fact]
+    public void The_Redis_key_of_a_series_is_the_prefix_then_database_and_series_key()
+    {
+        foreach (var (prefix, expected) in new[] { ((string?)null, "ingest:live:metrics:cpu,host=a"), ("site2:live:", "site2:live:metrics:cpu,host=a") })
+        {
+            var live = new LiveStateTransform(new LiveOptions(), "metrics", keyPrefix: prefix);
+            live.Process(Batch("cpu,host=a usage=1 100\n"), null!);
+            var list = new List<LiveWrite>();
+            live.TakeDirty(list);
+            Assert.Equal(expected, Text(Assert.Single(list).RedisKey));
+        }
     }
 
     [Fact]

@@ -234,6 +234,29 @@ public sealed record RedisOptions
 
     /// <summary>The configuration's <c>password=</c>, kept out of logs.</summary>
     public string Password { get; init; } = "";
+
+    /// <summary>
+    /// Put before every key the daemon writes (<c>Redis:KeyPrefix</c>), so that several daemons, or other
+    /// applications, can share one Redis.
+    /// </summary>
+    public string KeyPrefix { get; init; } = DefaultKeyPrefix;
+
+    public const string DefaultKeyPrefix = "ingest:";
+
+    /// <summary>Before <c>{db}:{seriesKey}</c>: the hash of a series' live state.</summary>
+    public string LiveKeyPrefix => KeyPrefix + "live:";
+
+    /// <summary>The sorted set of the series with a live state, scored by their last update.</summary>
+    public string LiveIndexKey => KeyPrefix + "live:series";
+
+    /// <summary>The daemon's status as JSON.</summary>
+    public string StatusKey => KeyPrefix + "status";
+
+    /// <summary>The hash of the threshold states, by alert id.</summary>
+    public string AlertStateKey => KeyPrefix + "alerts:state";
+
+    /// <summary>The threshold check's event-time watermark.</summary>
+    public string AlertWatermarkKey => KeyPrefix + "alerts:watermark";
 }
 
 /// <summary>All daemon settings, read and validated once at start.</summary>

@@ -248,8 +248,11 @@ public static partial class IngestOptionsLoader
     {
         const string key = "Redis:Configuration";
         var configuration = s.String("Configuration", "");
+        var prefix = s.String("KeyPrefix", RedisOptions.DefaultKeyPrefix);
         s.RejectUnknownKeys();
-        if (configuration.Length == 0) return new RedisOptions();
+        if (prefix.Length > 200 || prefix.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+            throw new ConfigurationError("Redis:KeyPrefix", prefix, "at most 200 characters, without spaces or control characters");
+        if (configuration.Length == 0) return new RedisOptions { KeyPrefix = prefix };
         StackExchange.Redis.ConfigurationOptions parsed;
         try
         {
@@ -276,6 +279,7 @@ public static partial class IngestOptionsLoader
                 _ => e.ToString(),
             })),
             Password = parsed.Password ?? "",
+            KeyPrefix = prefix,
         };
     }
 

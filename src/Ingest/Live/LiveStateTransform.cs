@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using Ingest.Configuration;
 using Ingest.LineProtocol;
 using Ingest.Pipeline;
 
@@ -22,8 +23,6 @@ public sealed record LiveSeries(
     IReadOnlyDictionary<string, LiveField> Fields,
     long UpdatedMs)
 {
-    /// <summary>The Redis hash holding the series: <c>ingest:live:{db}:{seriesKey}</c>.</summary>
-    public string RedisKey => LiveStateTransform.KeyPrefix + Id;
 }
 
 /// <summary>
@@ -86,8 +85,6 @@ public sealed class LiveWrite
 /// </remarks>
 public sealed class LiveStateTransform : ITransformStage
 {
-    public const string KeyPrefix = "ingest:live:";
-
     private readonly object _sync = new();
     private readonly Dictionary<ulong, Series> _index = new();
     private readonly List<Series> _dirty = new();
@@ -97,19 +94,25 @@ public sealed class LiveStateTransform : ITransformStage
     private readonly LiveOptions _options;
     private readonly string _defaultDatabase;
     private readonly StageStats? _stats;
+    private readonly string _keyPrefix;
     private int _count;
     private long _untracked;
     // Buffers handed out before the last ReleaseBuffers are never written again.
     private int _bufferGeneration;
 
-    public LiveStateTransform(LiveOptions options, string defaultDatabase, StageStats? stats = null)
+    /// <param name="keyPrefix">Before <c>{db}:{seriesKey}</c> in a series' Redis key (<see cref="RedisOptions.LiveKeyPrefix"/>).</param>
+    public LiveStateTransform(LiveOptions options, string defaultDatabase, StageStats? stats = null, string? keyPrefix = null)
     {
         _options = options;
         _defaultDatabase = defaultDatabase;
         _stats = stats;
+        _keyPrefix = keyPrefix ?? new RedisOptions().LiveKeyPrefix;
     }
 
     public string Name => "live";
+
+    /// <summary>Before <c>{db}:{seriesKey}</c> in each series' Redis key.</summary>
+    public string KeyPrefix => _keyPrefix;
 
     public LiveOptions Options => _options;
 
@@ -185,7 +188,7 @@ public sealed class LiveStateTransform : ITransformStage
             {
                 var s = _dirty[i];
                 s.Dirty = false;
-                if (s.Publish(_databases[s.Database], _bufferGeneration)) _published[s.PublishedId!] = s;
+                if (s.Publish(_databases[s.Database], _bufferGeneration, _keyPrefix)) _published[s.PublishedId!] = s;
                 into.Add(s.Write!);
             }
             _dirty.RemoveRange(_dirty.Count - n, n);
@@ -362,7 +365,7 @@ public sealed class LiveStateTransform : ITransformStage
         /// Copies the current values to the published ones, as text, and brings <see cref="Write"/> up to date;
         /// true at the first publication.
         /// </summary>
-        public bool Publish(string database, int bufferGeneration)
+        public bool Publish(string database, int bufferGeneration, string keyPrefix)
         {
             var first = _id is null;
             if (first)
@@ -371,7 +374,7 @@ public sealed class LiveStateTransform : ITransformStage
                 _keyText = Encoding.UTF8.GetString(Key);
                 (Measurement, Tags) = SplitSeriesKey(Key);
                 _id = database + ":" + _keyText;
-                Write = new LiveWrite(Encoding.UTF8.GetBytes(_id), Encoding.UTF8.GetBytes(KeyPrefix + _id));
+                Write = new LiveWrite(Encoding.UTF8.GetBytes(_id), Encoding.UTF8.GetBytes(keyPrefix + _id));
             }
             lock (this)
             {

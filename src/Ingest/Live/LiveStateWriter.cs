@@ -15,15 +15,14 @@ namespace Ingest.Live;
 /// number of series, not the ingest rate. Ingest never waits on it.
 /// </summary>
 /// <remarks>
-/// Keys (see <c>src/Ingest/Live/README.md</c>): <c>ingest:live:{db}:{seriesKey}</c>, a hash of
-/// <c>{field}</c> = value as text and <c>{field}:ts</c> = event time in ns; <c>ingest:live:series</c>, a sorted
+/// Keys (see the README's live state; <c>ingest:</c> is <c>Redis:KeyPrefix</c>): <c>ingest:live:{db}:{seriesKey}</c>,
+/// a hash of <c>{field}</c> = value as text and <c>{field}:ts</c> = event time in ns; <c>ingest:live:series</c>, a sorted
 /// set of <c>{db}:{seriesKey}</c> scored by the wall-clock time (Unix ms) of the series' last update.
 /// When Redis is unreachable or a write fails, nothing is queued: once Redis answers again (or the connection
 /// is restored) the full live state is written again, as a restarted Redis may have lost it.
 /// </remarks>
 public sealed partial class LiveStateWriter : BackgroundService
 {
-    public const string IndexKey = "ingest:live:series";
     // Series per pipelined chunk: the chunk's index entries (24 bytes each) stay below the large object heap's
     // 85 000 bytes, whose allocations only a full collection frees.
     private const int ChunkSeries = 2_000;
@@ -206,9 +205,10 @@ public sealed partial class LiveStateWriter : BackgroundService
             index[indexed++] = new SortedSetEntry(s.Id, s.UpdatedMs);
         }
         if (indexed < count) Array.Resize(ref index, indexed);
-        if (indexed > 0) added = batch.SortedSetAddAsync(IndexKey, index);
+        var indexKey = _redis.Settings.LiveIndexKey;
+        if (indexed > 0) added = batch.SortedSetAddAsync(indexKey, index);
         if (expiry > TimeSpan.Zero)
-            removed = batch.SortedSetRemoveRangeByScoreAsync(IndexKey, double.NegativeInfinity, now - expiry.TotalMilliseconds, Exclude.Stop);
+            removed = batch.SortedSetRemoveRangeByScoreAsync(indexKey, double.NegativeInfinity, now - expiry.TotalMilliseconds, Exclude.Stop);
         batch.Execute();
         return (added, removed) switch
         {

@@ -10,13 +10,12 @@ using StackExchange.Redis;
 namespace Ingest.Live;
 
 /// <summary>
-/// Keeps the pipeline's status in Redis for other programs: <c>ingest:status</c>, a JSON string (stages with
+/// Keeps the pipeline's status in Redis for other programs: <c>ingest:status</c> (with the default <c>Redis:KeyPrefix</c>), a JSON string (stages with
 /// points received, sent and dropped, queue depths, paused, the log's size and the time of writing), rewritten
 /// every second with a 30 s expiry, so a daemon that stopped leaves no stale status behind.
 /// </summary>
 public sealed partial class StatusPublisher(IngestGraph graph, IngestOptions options, RedisConnection redis, ILogger<StatusPublisher> logger) : BackgroundService
 {
-    public const string StatusKey = "ingest:status";
     private bool _failing;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -47,7 +46,7 @@ public sealed partial class StatusPublisher(IngestGraph graph, IngestOptions opt
         try
         {
             var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
-            await db.StringSetAsync(StatusKey, Render(graph), TimeSpan.FromSeconds(30)).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            await db.StringSetAsync(options.Redis.StatusKey, Render(graph), TimeSpan.FromSeconds(30)).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
             _failing = false;
         }
         catch (Exception e) when (e is RedisException or TimeoutException)

@@ -48,7 +48,7 @@ public sealed class IngestGraph
         }
         if (options.Redis.Enabled && live is { Enabled: true })
         {
-            Live = new Live.LiveStateTransform(live, options.Influx.DefaultTarget, telemetry.Register(new StageStats("live", "transform")));
+            Live = new Live.LiveStateTransform(live, options.Influx.DefaultTarget, telemetry.Register(new StageStats("live", "transform")), options.Redis.LiveKeyPrefix);
             transforms.Add(Live);
         }
 

@@ -14,7 +14,7 @@ namespace Ingest.Sinks.Redis;
 /// back once at start, before the first batch is evaluated.
 /// </summary>
 /// <remarks>
-/// <para>Keys: <c>ingest:alerts:state</c>, a hash from alert id to the state as JSON; <c>ingest:alerts:watermark</c>,
+/// <para>Keys (with the default <c>Redis:KeyPrefix</c>): <c>ingest:alerts:state</c>, a hash from alert id to the state as JSON; <c>ingest:alerts:watermark</c>,
 /// the event-time watermark in nanoseconds. Writes that fail are kept and tried again, newest state winning.</para>
 /// <para>With the write-ahead log, a state is written only once every alert event derived before it was taken
 /// has been delivered to InfluxDB (or dropped by policy, counted): each take is a cut — the states as of every
@@ -26,8 +26,6 @@ namespace Ingest.Sinks.Redis;
 /// </remarks>
 public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions options, RedisConnection redis, ILogger<AlertStateStore> logger) : BackgroundService
 {
-    public const string StateKey = "ingest:alerts:state";
-    public const string WatermarkKey = "ingest:alerts:watermark";
     // States per HSET: the command's arguments (two values of 16 bytes per state) stay below the large object
     // heap's 85 000 bytes, whose allocations only a full collection frees. Every evaluated series' state changes
     // with each point (last value, last evaluated), so a save can hold tens of thousands.
@@ -66,8 +64,8 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
         try
         {
             var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
-            var entries = await db.HashGetAllAsync(StateKey).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-            var watermark = (long?)await db.StringGetAsync(WatermarkKey).ConfigureAwait(false) ?? long.MinValue;
+            var entries = await db.HashGetAllAsync(options.Redis.AlertStateKey).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+            var watermark = (long?)await db.StringGetAsync(options.Redis.AlertWatermarkKey).ConfigureAwait(false) ?? long.MinValue;
             var records = new List<AlertStateRecord>(entries.Length);
             foreach (var e in entries)
             {
@@ -161,11 +159,11 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
             entries ??= new HashEntry[Math.Min(StatesPerCommand, left)];
             entries[n++] = new HashEntry(id, ThresholdSnapshotJson.Serialize(record));
             if (n < entries.Length) continue;
-            writes.Add(db.HashSetAsync(StateKey, entries));
+            writes.Add(db.HashSetAsync(options.Redis.AlertStateKey, entries));
             left -= n;
             (entries, n) = (null, 0);
         }
-        writes.Add(db.StringSetAsync(WatermarkKey, watermark));
+        writes.Add(db.StringSetAsync(options.Redis.AlertWatermarkKey, watermark));
         return writes;
     }
 

@@ -13,6 +13,9 @@ namespace Ingest.Sinks.Redis;
 public sealed partial class RedisConnection(IngestOptions options, ILoggerFactory? loggerFactory = null) : IDisposable
 {
     private readonly SemaphoreSlim _connecting = new(1, 1);
+
+    /// <summary>The Redis settings, key names included.</summary>
+    public RedisOptions Settings => options.Redis;
     private ConnectionMultiplexer? _multiplexer;
 
     public async Task<ConnectionMultiplexer> GetAsync()
