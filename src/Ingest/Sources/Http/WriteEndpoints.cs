@@ -140,19 +140,14 @@ public sealed class WriteEndpoints(
             }
             // The threshold check reads the batch after the buffer owns it, so it holds a reference of its own.
             if (graph.Alerts is not null) batch.Retain();
-            if (!buffer.EnqueueReserved(batch))
-            {
-                // The daemon is stopping: the points are in the log, which delivers (and checks) them after the
-                // next start, so the write is answered as accepted.
-                PointBatch.Return(batch);
-                telemetry.Accepted(endpoint, summary.Points);
-                graph.Source.AddSent(summary.Points);
-                return await AnswerAsync(context, api, endpoint, summary, database, retentionPolicy).ConfigureAwait(false);
-            }
+            // False only when the daemon is stopping: the points are in the log, which delivers (and checks) them
+            // after the next start, so the write is answered as accepted all the same.
+            var buffered = buffer.EnqueueReserved(batch);
             telemetry.Accepted(endpoint, summary.Points);
             graph.Source.AddSent(summary.Points);
-            graph.BufferStats.AddReceived(summary.Points);
-            if (graph.Alerts is { } alerts)
+            if (!buffered) PointBatch.Return(batch);
+            else graph.BufferStats.AddReceived(summary.Points);
+            if (buffered && graph.Alerts is { } alerts)
             {
                 try
                 {
@@ -174,12 +169,6 @@ public sealed class WriteEndpoints(
             PointBatch.Return(batch);
         }
 
-        return await AnswerAsync(context, api, endpoint, summary, database, retentionPolicy).ConfigureAwait(false);
-    }
-
-    /// <summary>204, or 400 naming the first bad line when there were any (the good ones are kept).</summary>
-    private async Task<int> AnswerAsync(HttpContext context, InfluxApi api, string endpoint, ParseSummary summary, string database, string retentionPolicy)
-    {
         if (summary.BadLines > 0)
         {
             var first = summary.FirstError!;
