@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Ingest.Testing;
 
 /// <summary>
@@ -21,37 +19,9 @@ internal static class OpenMetricsParser
     /// <summary>Exit code 0 and one line per sample on success; the parser's error on stderr otherwise.</summary>
     public static (int ExitCode, string Stdout, string Stderr) Parse(string exposition)
     {
-        var start = new ProcessStartInfo(Python, ["-c", Script])
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        Process process;
-        try
-        {
-            process = Process.Start(start)!;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            Assert.Fail($"{Python} is required: install the Debian packages python3 and python3-prometheus-client.");
-            throw;
-        }
-        using (process)
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            process.StandardInput.Write(exposition);
-            process.StandardInput.Close();
-            if (!process.WaitForExit(TimeSpan.FromSeconds(60)))
-            {
-                process.Kill();
-                Assert.Fail("the OpenMetrics parser did not finish within 60 s");
-            }
-            if (process.ExitCode != 0 && stderr.Result.Contains("No module named 'prometheus_client'", StringComparison.Ordinal))
-                Assert.Fail("install the Debian package python3-prometheus-client for this test");
-            return (process.ExitCode, stdout.Result, stderr.Result);
-        }
+        var result = ToolRun.WithInput(Python, ["-c", Script], exposition, "install the Debian packages python3 and python3-prometheus-client");
+        if (result.ExitCode != 0 && result.Stderr.Contains("No module named 'prometheus_client'", StringComparison.Ordinal))
+            Assert.Fail("install the Debian package python3-prometheus-client for this test");
+        return result;
     }
 }
