@@ -188,18 +188,21 @@ internal sealed class FeedClient
             w.WriteEndObject();
         });
         if (!await EnqueueRequestedAsync(subscribed, ct).ConfigureAwait(false)) return false;
-        var complete = sub.Channel switch
+        // Updates only after the snapshot is queued: the client sees the picture, then what changes it. The
+        // subscription takes effect as the snapshot's last part is queued, under the same lock, so it is in place
+        // before the client can have read that part (and written anything in answer to it).
+        void Start()
         {
-            "points" when _hub.PointsSnapshot is { } points => await SnapshotAsync(sub, "points", points(sub, Token), FeedJson.WritePoint, ct).ConfigureAwait(false),
+            Subscriptions = [.. Subscriptions, sub];
+            _hub.Added(this, sub);
+        }
+        return sub.Channel switch
+        {
+            "points" when _hub.PointsSnapshot is { } points => await SnapshotAsync(sub, "points", points(sub, Token), FeedJson.WritePoint, Start, ct).ConfigureAwait(false),
             "alerts" when _hub.AlertsSnapshot is { } alerts => await SnapshotAsync(sub, "alerts",
-                alerts().Where(a => MayRead(a.Database) && sub.MatchesSeries(a.Measurement, a.Tags)), FeedJson.WriteActive, ct).ConfigureAwait(false),
-            _ => await SnapshotAsync(sub, sub.Channel == "alerts" ? "alerts" : "points", Array.Empty<DecodedPoint>(), FeedJson.WritePoint, ct).ConfigureAwait(false),
+                alerts().Where(a => MayRead(a.Database) && sub.MatchesSeries(a.Measurement, a.Tags)), FeedJson.WriteActive, Start, ct).ConfigureAwait(false),
+            _ => await SnapshotAsync(sub, sub.Channel == "alerts" ? "alerts" : "points", Array.Empty<DecodedPoint>(), FeedJson.WritePoint, Start, ct).ConfigureAwait(false),
         };
-        if (!complete) return false;
-        // Updates only after the snapshot is queued: the client sees the picture, then what changes it.
-        lock (_lock) Subscriptions = [.. Subscriptions, sub];
-        _hub.Added(this, sub);
-        return true;
     }
 
     private async Task<bool> UnsubscribeAsync(JsonElement root, CancellationToken ct)
@@ -235,7 +238,8 @@ internal sealed class FeedClient
     /// about <see cref="SnapshotPartBytes"/>; all but the last carry <c>"more":true</c>. Each part is built only
     /// once the previous one found room, so a large snapshot for a client that does not read costs one part.
     /// </summary>
-    private async Task<bool> SnapshotAsync<T>(FeedSubscription sub, string array, IEnumerable<T> items, Action<Utf8JsonWriter, T> write, CancellationToken ct)
+    private async Task<bool> SnapshotAsync<T>(FeedSubscription sub, string array, IEnumerable<T> items, Action<Utf8JsonWriter, T> write,
+        Action whenLastQueued, CancellationToken ct)
     {
         var buffer = new ArrayBufferWriter<byte>(4096);
         using var e = items.GetEnumerator();
@@ -258,7 +262,7 @@ internal sealed class FeedClient
                 if (more) w.WriteBoolean("more", true);
                 w.WriteEndObject();
             }
-            if (!await EnqueueRequestedAsync(buffer.WrittenSpan.ToArray(), ct).ConfigureAwait(false)) return false;
+            if (!await EnqueueRequestedAsync(buffer.WrittenSpan.ToArray(), ct, more ? null : whenLastQueued).ConfigureAwait(false)) return false;
         } while (more);
         return true;
     }
@@ -277,7 +281,8 @@ internal sealed class FeedClient
     /// A client that does not read for <see cref="FeedOptions.SlowClientTimeout"/> meanwhile is told to go
     /// (1008, once the send in progress completes), and aborted after as long again. False: the connection ends.
     /// </summary>
-    private async Task<bool> EnqueueRequestedAsync(byte[] message, CancellationToken ct)
+    /// <param name="whenQueued">Run under the client's lock as the message is queued.</param>
+    private async Task<bool> EnqueueRequestedAsync(byte[] message, CancellationToken ct, Action? whenQueued = null)
     {
         while (true)
         {
@@ -285,7 +290,11 @@ internal sealed class FeedClient
             lock (_lock)
             {
                 if (_closeReason is not null) return false;
-                if (HasRoom()) Add(message);
+                if (HasRoom())
+                {
+                    Add(message);
+                    whenQueued?.Invoke();
+                }
                 else room = _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
             if (room is null)
