@@ -13,7 +13,7 @@ public class RefusedWriteTests
     private const long T0 = 1_767_225_600_000_000_000;
 
     [Fact]
-    public async Task A_write_refused_for_a_full_buffer_is_not_replayed_after_kill_9()
+    public async Task A_write_refused_for_a_full_buffer_is_in_neither_InfluxDB_nor_a_window_after_kill_9()
     {
         // InfluxDB out of reach first, so that nothing leaves the buffer: 100 points fill it.
         await using var stack = await IngestStack.StartAsync(new Dictionary<string, string>
@@ -22,6 +22,13 @@ public class RefusedWriteTests
             ["Buffer:Capacity"] = "100",
             ["Influx:BatchSize"] = "100",
             ["Buffer:FullWaitTimeout"] = "200ms",
+            // A window of every series and minute, counting its points: a replayed refused write would show in one.
+            ["Downsample:Tiers:0:Name"] = "1m",
+            ["Downsample:Tiers:0:Interval"] = "1m",
+            ["Downsample:Tiers:0:Measurements:0"] = "*",
+            ["Downsample:Tiers:0:Fields:0"] = "*",
+            ["Downsample:Tiers:0:Aggregates:0"] = "count",
+            ["Downsample:Tiers:0:RetentionPolicy"] = "",
         });
         var db = ServersFixture.UniqueName("refused");
         await DaemonApi.WriteAsync(stack, db, Enumerable.Range(0, 100).Select(i => $"kept,n=a v={i}i {T0 + i}"), perRequest: 100);
@@ -51,5 +58,15 @@ public class RefusedWriteTests
         Assert.True(await DaemonApi.WaitUntilAsync(async () => await stack.Daemon.MetricAsync("ingest_buffer_points") == 0, TimeSpan.FromSeconds(30)),
             "the buffer never emptied\n" + DaemonApi.Tail(stack));
         Assert.Equal(0, await DaemonApi.CountAsync(stack.Influx, db, "refused", "v"));
+
+        // The windows rebuilt from the log hold the accepted points only.
+        await DaemonApi.FlushAsync(stack);
+        Assert.True(await DaemonApi.WaitUntilAsync(async () => await DaemonApi.CountAsync(stack.Influx, db, "kept_1m", "v_count") == 1, TimeSpan.FromSeconds(30)),
+            "the accepted points' window did not land\n" + DaemonApi.Tail(stack));
+        var counted = await InfluxRows.QueryAsync(stack.Influx, db, "SELECT sum(v_count) FROM kept_1m");
+        Assert.Equal(100, counted.Sum(s => s.Values.Sum(r => (long)(InfluxRows.Number(r[1]) ?? 0))));
+        // The same flush, the same database, one ordered derived sink: a window of the refused points would have
+        // landed with (or before) the accepted one.
+        Assert.Equal(0, await DaemonApi.CountAsync(stack.Influx, db, "refused_1m", "v_count"));
     }
 }

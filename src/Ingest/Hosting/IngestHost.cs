@@ -52,7 +52,8 @@ public static class IngestHost
         services.AddSingleton(new BodyBudget(options.Http.BodyBytesInFlight));
         services.AddHostedService<BodyMemoryReclaimer>();
         services.AddSingleton<WriteTelemetry>();
-        services.AddSingleton<WriteEndpoints>();
+        services.AddSingleton(sp => sp.GetRequiredService<IngestGraph>().Admission);
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<WriteEndpoints>(sp, sp.GetRequiredService<IngestGraph>().HttpSource));
 
         services.AddHttpClient<InfluxClient>(c => c.Timeout = options.Influx.Timeout)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler

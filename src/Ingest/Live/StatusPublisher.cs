@@ -27,7 +27,7 @@ public sealed partial class StatusPublisher(IngestGraph graph, IngestOptions opt
     public static byte[] Render(IngestGraph graph) => JsonSerializer.SerializeToUtf8Bytes(new
     {
         updatedAt = DateTimeOffset.UtcNow,
-        paused = graph.Paused,
+        paused = graph.Admission.Paused,
         buffer = new { points = graph.Buffer.Depth, capacity = graph.Buffer.Capacity },
         wal = graph.Log.Enabled ? new { sizeBytes = graph.Log.SizeBytes, segments = graph.Log.SegmentCount } : null,
         stages = graph.Telemetry.Stages.Select(s => new

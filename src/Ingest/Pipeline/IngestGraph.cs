@@ -32,7 +32,8 @@ public sealed class IngestGraph
         Options = options;
         Buffer = buffer;
         Telemetry = telemetry;
-        Source = telemetry.Register(new StageStats("http", "source"));
+        // Registered first, so that the stages read in graph order in /api/pipeline and the metrics.
+        HttpSource = new Admission.AdmissionSource(telemetry.Register(new StageStats("http", "source")));
         BufferStats = telemetry.Register(new StageStats("buffer", "buffer") { QueueDepth = () => buffer.Depth, QueueCapacity = buffer.Capacity });
 
         var transforms = new List<ITransformStage>();
@@ -84,6 +85,10 @@ public sealed class IngestGraph
             AlertSink = SinkFor(queue, alertSink, Ordered(client), ordered: true, b => log.AlertEvents.Complete(b.Sequence));
         }
 
+        Admission = new Admission.WriteAdmission(
+            new Admission.AdmissionSettings(options.Buffer.FullWaitTimeout, TimeSpan.FromSeconds(options.Buffer.RetryAfterSeconds)),
+            buffer, log, Alerts, BufferStats, telemetry, loggers.CreateLogger<Admission.WriteAdmission>());
+
         RunnerStats = telemetry.Register(new StageStats("transforms", "transform"));
         Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RunnerStats, BufferStats, log)
         {
@@ -129,7 +134,12 @@ public sealed class IngestGraph
     public DurableLog Log { get; }
     public IPointBuffer Buffer { get; }
     public PipelineTelemetry Telemetry { get; }
-    public StageStats Source { get; }
+
+    /// <summary>The one path by which sources and the log's replay put batches into the graph.</summary>
+    public Admission.WriteAdmission Admission { get; }
+
+    /// <summary>The InfluxDB-compatible write endpoints, as a source of the admission.</summary>
+    public Admission.AdmissionSource HttpSource { get; }
 
     /// <summary>Points into the buffer (acknowledged) and out of it (taken by the transforms).</summary>
     public StageStats BufferStats { get; }
@@ -158,7 +168,7 @@ public sealed class IngestGraph
     /// </summary>
     public async Task<(bool Done, long Points)> FlushAsync(TimeSpan wait, CancellationToken cancellationToken)
     {
-        var flush = Runner.FlushAfterAsync(Source.Sent, CancellationToken.None);
+        var flush = Runner.FlushAfterAsync(BufferStats.Received, CancellationToken.None);
         var finished = await Task.WhenAny(flush, Task.Delay(wait, cancellationToken)).ConfigureAwait(false);
         return finished == flush ? (true, await flush.ConfigureAwait(false)) : (false, 0);
     }
@@ -170,9 +180,6 @@ public sealed class IngestGraph
         AlertSink is null
             ? [(RawQueue.Name, RawSink), (DerivedQueue.Name, DerivedSink)]
             : [(RawQueue.Name, RawSink), (DerivedQueue.Name, DerivedSink), ("influx_alerts", AlertSink)];
-
-    /// <summary>Set by <c>POST /api/pipeline/pause</c>: writes are answered 503 until resumed.</summary>
-    public bool Paused { get; set; }
 
     private static PointBatch Received(StageStats stats, PointBatch batch)
     {

@@ -84,7 +84,7 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
 
     /// <summary>
     /// Feeds the records some consumer had not finished back through the graph, oldest first: the windows'
-    /// clocks are restored, then each batch is checked against the thresholds and queued as if just written.
+    /// clocks are restored, then each batch goes through the admission as if just written, minus the append.
     /// </summary>
     private async Task ReplayAsync(CancellationToken cancellationToken)
     {
@@ -103,12 +103,7 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         {
             records++;
             points += batch.Count;
-            batch.AcceptedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-            if (graph.Alerts is { } check && graph.Log.NeedsCheck(batch.Sequence)) await check.CheckAsync(batch, cancellationToken).ConfigureAwait(false);
-            // Waits for room as long as it takes: the sinks are running and free it as they deliver.
-            while (!await graph.Buffer.TryEnqueueAsync(batch, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false))
-                LogReplayWaiting(records, graph.Buffer.Depth);
-            graph.BufferStats.AddReceived(batch.Count);
+            await graph.Admission.ReplayAsync(batch, records, cancellationToken).ConfigureAwait(false);
         }
         if (records > 0)
             LogReplayed(records, points, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds,
@@ -138,9 +133,6 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shutdown deadline reached with {Points} points still buffered; they stay in the write-ahead log and are delivered after the next start")]
     private partial void LogAbortedToLog(long points);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Replay: {Records} records queued so far, waiting for the buffer ({Depth} points) to drain")]
-    private partial void LogReplayWaiting(long records, long depth);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Replayed {Records} write-ahead log records ({Points} points) in {Seconds:F1} s (raw delivered through {RawDone}, windows rebuilt from {TransformsFrom})")]
     private partial void LogReplayed(long records, long points, double seconds, long rawDone, long transformsFrom);

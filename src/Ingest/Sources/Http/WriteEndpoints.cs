@@ -1,8 +1,7 @@
-using Ingest.Buffering;
+using Ingest.Admission;
 using Ingest.Configuration;
 using Ingest.Hosting;
 using Ingest.LineProtocol;
-using Ingest.Pipeline;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -11,16 +10,17 @@ namespace Ingest.Sources.Http;
 
 /// <summary>
 /// The InfluxDB-compatible write source: <c>POST /write</c> (1.x), <c>POST /api/v2/write</c> (2.x) and
-/// <c>GET|HEAD /ping</c>. A write is answered 2xx only once its points are in the buffer; bad lines are
-/// reported (400) while the good lines of the same body are kept; a full buffer gives 503 with Retry-After.
+/// <c>GET|HEAD /ping</c>. A protocol adapter over <see cref="WriteAdmission"/>: it authenticates, reads and parses
+/// the body, and turns the admission's verdict into InfluxDB's answers: 204 once every point is accepted, 400
+/// naming the bad lines (the good lines of the same body kept), 503 with Retry-After when refused.
 /// </summary>
 public sealed class WriteEndpoints(
     IngestOptions options,
-    IPointBuffer buffer,
     LineProtocolParser parser,
     WriteCredentials credentials,
     WriteTelemetry telemetry,
-    IngestGraph graph,
+    WriteAdmission admission,
+    AdmissionSource source,
     BodyBudget bodyBudget)
 {
     public const string V1Path = "/write";
@@ -74,10 +74,11 @@ public sealed class WriteEndpoints(
         if (token.Databases is not null && options.Influx.DatabaseOf(database) is var granted && !token.MayUse(granted))
             return await Refuse(context, api, 403, $"token '{token.Name}' is not authorized to write to database \"{granted}\"");
 
-        if (graph.Paused)
+        // Before the body is read: a paused daemon need not read and parse what it will refuse.
+        if (admission.Paused)
         {
-            context.Response.Headers.RetryAfter = options.Buffer.RetryAfterSeconds.ToString();
-            return await Refuse(context, api, 503, "ingestion is paused (POST /api/pipeline/resume)");
+            context.Response.Headers.RetryAfter = RetryAfter(TimeSpan.FromSeconds(options.Buffer.RetryAfterSeconds));
+            return await Refuse(context, api, 503, AdmissionVerdict.MessageOf(RefusalReason.Paused)!);
         }
 
         var limits = new BodyLimits(options.Http.MaxBodySize, options.Http.BodyReadTimeout, options.Buffer.FullWaitTimeout);
@@ -114,60 +115,14 @@ public sealed class WriteEndpoints(
         batch.RetentionPolicy = retentionPolicy;
         var summary = parser.Parse(body.Span, precision, NowNanoseconds(), batch);
         telemetry.Parsed(endpoint, summary.Points, summary.BadLines);
-        graph.Source.AddReceived(summary.Points + summary.BadLines);
-        if (summary.BadLines > 0) graph.Source.AddDropped("parse", summary.BadLines);
-
-        if (summary.Points > 0)
+        var verdict = await admission.AdmitAsync(batch, summary.BadLines, source, context.RequestAborted).ConfigureAwait(false);
+        if (verdict.Outcome == AdmissionOutcome.Refused)
         {
-            // Room in the buffer first: a write refused for want of it must never have been logged, or a crash
-            // before the next checkpoint would replay points the client was told to send again.
-            if (!await buffer.TryReserveAsync(summary.Points, options.Buffer.FullWaitTimeout, context.RequestAborted).ConfigureAwait(false))
-            {
-                PointBatch.Return(batch);
-                telemetry.BufferFull(endpoint, summary.Points);
-                graph.Source.AddDropped("buffer_full", summary.Points);
-                context.Response.Headers.RetryAfter = options.Buffer.RetryAfterSeconds.ToString();
-                return await Error(context, api, 503, "buffer full: the daemon cannot take more points now, retry later");
-            }
-            // Durable before anything else sees it: a 2xx must survive a crash of this process.
-            if (!await graph.Log.AppendAsync(batch, CancellationToken.None).ConfigureAwait(false))
-            {
-                buffer.Release(summary.Points);
-                PointBatch.Return(batch);
-                graph.Source.AddDropped("wal_full", summary.Points);
-                context.Response.Headers.RetryAfter = options.Buffer.RetryAfterSeconds.ToString();
-                return await Error(context, api, 503, "write-ahead log full or failing: the daemon cannot take more points now, retry later");
-            }
-            // The threshold check reads the batch after the buffer owns it, so it holds a reference of its own.
-            if (graph.Alerts is not null) batch.Retain();
-            // False only when the daemon is stopping: the points are in the log, which delivers (and checks) them
-            // after the next start, so the write is answered as accepted all the same.
-            var buffered = buffer.EnqueueReserved(batch);
-            telemetry.Accepted(endpoint, summary.Points);
-            graph.Source.AddSent(summary.Points);
-            if (!buffered) PointBatch.Return(batch);
-            else graph.BufferStats.AddReceived(summary.Points);
-            if (buffered && graph.Alerts is { } alerts)
-            {
-                try
-                {
-                    // Alert latency counts from here: the batch is durable and buffered, the write as good as
-                    // acknowledged (this check is all that runs before the answer). Set only while we hold a
-                    // reference: the runner and the sinks never read it.
-                    batch.AcceptedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-                    // Not the request's abort token: the points are buffered, so their alerts must be queued too.
-                    await alerts.CheckAsync(batch, CancellationToken.None).ConfigureAwait(false);
-                }
-                finally
-                {
-                    batch.Release();
-                }
-            }
+            if (verdict.Reason == RefusalReason.BufferFull) telemetry.BufferFull(endpoint, summary.Points);
+            context.Response.Headers.RetryAfter = RetryAfter(verdict.RetryAfter);
+            return await Error(context, api, 503, verdict.Message!);
         }
-        else
-        {
-            PointBatch.Return(batch);
-        }
+        if (verdict.Accepted > 0) telemetry.Accepted(endpoint, verdict.Accepted);
 
         if (summary.BadLines > 0)
         {
@@ -214,6 +169,8 @@ public sealed class WriteEndpoints(
             return (rp.Length > 0 ? $"{db}/{rp}" : db, "");
         return (db, rp);
     }
+
+    private static string RetryAfter(TimeSpan wait) => Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static long NowNanoseconds() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
 
