@@ -59,9 +59,15 @@ public sealed class PointBatch : IBufferWriter<byte>
 
     /// <summary>
     /// The write-ahead log's record number for the batch (0 when it has none): stages report what they are done
-    /// with by it, and state that spans batches remembers the oldest one it still needs.
+    /// with by it, and state that spans batches remembers the oldest one it still needs. Only the log sets it.
     /// </summary>
     public long Sequence { get; set; }
+
+    /// <summary>
+    /// For a batch the graph derived (downsampled windows, alert events): its number among the batches its stage
+    /// emitted, by which the sink reports it delivered. 0 for the batches sources bring.
+    /// </summary>
+    public long Emission { get; set; }
 
     /// <summary>Number of points in the batch.</summary>
     public int Count => _count;
@@ -195,6 +201,7 @@ public sealed class PointBatch : IBufferWriter<byte>
         _count = 0;
         AcceptedAt = 0;
         Sequence = 0;
+        Emission = 0;
         Database = "";
         RetentionPolicy = "";
     }

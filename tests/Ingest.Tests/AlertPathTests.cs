@@ -1,3 +1,4 @@
+using Ingest.Durability;
 using System.Text;
 using Ingest.LineProtocol;
 using Ingest.Pipeline;
@@ -61,20 +62,19 @@ public class AlertPathTests
         var rules = new[] { new ThresholdRule { Name = "hot", Measurement = "cpu", Field = "v", Crit = 90 } };
         var stats = new StageStats("threshold", "transform");
         var queue = new StageQueue("influx_alerts", 1000, FullPolicy.Backpressure, (_, _) => { });
-        var @unchecked = new Ingest.Durability.SequenceTracker(0);
-        var events = new Ingest.Durability.SequenceTracker(0);
-        var path = new AlertPath(new ThresholdTransform(new ThresholdCheck(rules), "alerts", stats), queue, stats, @unchecked, events);
+        var ledger = new DeliveryLedger(0, 0, 0, followsChecks: true);
+        var path = new AlertPath(new ThresholdTransform(new ThresholdCheck(rules), "alerts", stats), queue, stats, ledger);
         var first = Parse("cpu,host=a v=95 1\n");
         var second = Parse("cpu,host=a v=10 2\n");
         first.Sequence = 7;
         second.Sequence = 8;
-        @unchecked.Add(7);
-        @unchecked.Add(8);
+        ledger.Logged(7);
+        ledger.Logged(8);
 
         await path.CheckAsync(second, CancellationToken.None);
-        Assert.Equal(7, @unchecked.OldestPending);
+        Assert.Equal(7, ledger.OldestPending(LedgerConsumer.Check));
         await path.CheckAsync(first, CancellationToken.None);
-        Assert.Equal(long.MaxValue, @unchecked.OldestPending);
+        Assert.Equal(long.MaxValue, ledger.OldestPending(LedgerConsumer.Check));
 
         // second (t=2, OK) came first and first (t=1) is then out of order: one event, OK -> CRIT at t=2 is not one.
         Assert.Equal(0, queue.Count);
@@ -83,10 +83,12 @@ public class AlertPathTests
         Assert.Equal(1, path.Emitted);
         var batch = await queue.ReadAsync();
         Assert.NotNull(batch);
-        Assert.Equal(1, batch.Sequence);
-        Assert.Equal(1, events.OldestPending);
-        events.Complete(batch.Sequence);
-        Assert.Equal(long.MaxValue, events.OldestPending);
+        // Numbered as an emission; the log's record number stays the log's.
+        Assert.Equal(1, batch.Emission);
+        Assert.Equal(0, batch.Sequence);
+        Assert.Equal(1, ledger.OldestPending(LedgerConsumer.AlertEvents));
+        ledger.Finished(LedgerConsumer.AlertEvents, batch);
+        Assert.Equal(long.MaxValue, ledger.OldestPending(LedgerConsumer.AlertEvents));
     }
 
     [Fact]

@@ -403,7 +403,7 @@ public class DurabilityDurableLogTests
                 {
                     Assert.True(await log.AppendAsync(batch, CancellationToken.None));
                     returned[batch.Sequence] = true; // before Complete: a checkpoint covering it may be read from now on
-                    log.Raw.Complete(batch.Sequence);
+                    log.Ledger.Finished(LedgerConsumer.Raw, batch);
                     Interlocked.Increment(ref appends);
                 }
             })).ToArray();
@@ -411,7 +411,7 @@ public class DurabilityDurableLogTests
             {
                 while (!stop.IsCancellationRequested)
                 {
-                    var c = log.Raw.Checkpoint;
+                    var c = log.Ledger.Checkpoint(LedgerConsumer.Raw);
                     checks++;
                     for (long s = Math.Max(1, c - 32); s <= c; s++)
                     {

@@ -43,7 +43,7 @@ public sealed class WindowCheckpointsTests : IDisposable
             Buffer = new MemoryPointBuffer(1_000_000);
             Raw = new StageQueue("influx", 1_000_000, FullPolicy.Backpressure, (_, _) => { });
             Derived = new StageQueue("influx_derived", 1_000_000, FullPolicy.Backpressure, (_, _) => { });
-            Downsample = new DownsampleTransform(options.Downsample, new StageStats("downsample", "transform"), Log.Derived);
+            Downsample = new DownsampleTransform(options.Downsample, new StageStats("downsample", "transform"), Log.Ledger);
             Stats = new StageStats("transforms", "transform");
             Runner = new TransformRunner(Buffer, [Downsample], Raw, Derived, [], Stats, log: Log) { FlushAtEnd = false, TrackProcessed = true };
             Checkpoints = new WindowCheckpoints(Log, Runner, Downsample, meter, NullLogger<WindowCheckpoints>.Instance);
@@ -99,7 +99,7 @@ public sealed class WindowCheckpointsTests : IDisposable
             while (Derived.Depth > 0 && await Derived.ReadAsync() is { } b)
             {
                 for (int i = 0; i < b.Count; i++) lines.Add(Encoding.UTF8.GetString(b.Line(i)).TrimEnd('\n'));
-                if (deliver) Log.Derived.Complete(b.Sequence);
+                if (deliver) Log.Ledger.Finished(LedgerConsumer.Derived, b);
             }
             return lines;
         }
@@ -138,9 +138,9 @@ public sealed class WindowCheckpointsTests : IDisposable
         var (replay, clocks) = after.Log.ReadReplay(restored);
         Assert.Null(clocks);
         var batches = replay.ToList();
-        Assert.True(after.Log.NeedsTransforms(3));
-        Assert.False(after.Log.NeedsTransforms(4));
-        Assert.False(after.Log.NeedsTransforms(2));
+        Assert.True(after.Log.Ledger.Needs(LedgerConsumer.Transforms, 3));
+        Assert.False(after.Log.Ledger.Needs(LedgerConsumer.Transforms, 4));
+        Assert.False(after.Log.Ledger.Needs(LedgerConsumer.Transforms, 2));
         await after.TakeAsync([.. batches]);
         await after.Runner.FlushAsync();
         written = await after.WrittenAsync(deliver: true);
@@ -178,7 +178,7 @@ public sealed class WindowCheckpointsTests : IDisposable
         await Task.Delay(100);
         Assert.False(taking.IsCompleted, "the snapshot was saved while a window written before it was still on its way");
         Assert.Equal(firstSnapshot, File.ReadAllBytes(snapshot));
-        rig.Log.Derived.Complete(1);
+        rig.Log.Ledger.Finished(LedgerConsumer.Derived, 1);
         Assert.True(await taking);
         Assert.Equal(2, rig.Checkpoints.Last!.Covered);
         Assert.NotEqual(firstSnapshot, File.ReadAllBytes(snapshot));

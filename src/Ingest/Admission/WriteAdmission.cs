@@ -102,7 +102,7 @@ public sealed partial class WriteAdmission(
     private async ValueTask EnqueueAndCheckAsync(PointBatch batch)
     {
         var points = batch.Count;
-        var check = alerts is not null && log.NeedsCheck(batch.Sequence);
+        var check = alerts is not null && log.Ledger.Needs(LedgerConsumer.Check, batch.Sequence);
         // The check reads the batch after the buffer owns it (and may have delivered it), so it holds a reference.
         if (check) batch.Retain();
         // False only when the daemon is stopping: the points are in the log, which delivers (and checks) them after

@@ -12,8 +12,8 @@ using Microsoft.Extensions.Logging;
 namespace Ingest.Durability;
 
 /// <summary>
-/// The write-ahead log as the pipeline sees it: a batch is appended before its write is answered 2xx, and two
-/// consumers record how far they are done with the log.
+/// The write-ahead log as the pipeline sees it: a batch is appended before its write is answered 2xx, and the
+/// consumers' checkpoints are moved from what they finished (<see cref="Ledger"/>).
 /// <list type="bullet">
 /// <item><c>influx</c>: the raw sink; a record is done once its points are delivered (or excluded, or refused
 /// for good by InfluxDB).</item>
@@ -45,18 +45,13 @@ public sealed partial class DurableLog : IDisposable
     private readonly string? _directory;
 
     private string TransformsPath => Path.Combine(_directory!, TransformsFile);
-    private HashSet<long> _transformsSkip = [];
 
     public DurableLog(IngestOptions options, IngestMeter meter, ILogger<DurableLog> logger)
     {
         _settings = options.Wal;
         _logger = logger;
         _withTransforms = options.Downsample.Tiers.Count > 0;
-        Raw = new SequenceTracker(0);
-        Transforms = new SequenceTracker(0);
-        Derived = new SequenceTracker(0);
-        Unchecked = new SequenceTracker(0);
-        AlertEvents = new SequenceTracker(0);
+        Ledger = new DeliveryLedger();
         if (!_settings.Enabled) return;
         // Without Redis no alert state survives a restart, so there is no saved state to replay against.
         _withAlerts = options.Thresholds.Rules.Count > 0 && options.Redis.Enabled;
@@ -89,12 +84,9 @@ public sealed partial class DurableLog : IDisposable
         }
 
         var rawCheckpoint = _log.RegisterConsumer(RawConsumer);
-        Raw = new SequenceTracker(rawCheckpoint);
         var transformsCheckpoint = rawCheckpoint;
         if (_withTransforms) transformsCheckpoint = _log.RegisterConsumer(TransformsConsumer);
-        Transforms = new SequenceTracker(transformsCheckpoint);
-        Derived = new SequenceTracker(0);
-        if (_withAlerts) Unchecked = new SequenceTracker(_log.RegisterConsumer(AlertsConsumer));
+        Ledger = new DeliveryLedger(rawCheckpoint, transformsCheckpoint, _withAlerts ? _log.RegisterConsumer(AlertsConsumer) : 0, _withAlerts);
 
         var m = meter.Meter;
         m.CreateObservableGauge("ingest.wal.size", () => _log.SizeBytes, "By", "Bytes of write-ahead log on disk.");
@@ -122,20 +114,8 @@ public sealed partial class DurableLog : IDisposable
     public bool Enabled => _log is not null;
 
 
-    /// <summary>The raw sink's pending records.</summary>
-    public SequenceTracker Raw { get; }
-
-    /// <summary>Records the transform runner has not processed yet.</summary>
-    public SequenceTracker Transforms { get; }
-
-    /// <summary>Derived batches (downsampled windows) not yet delivered, by emission number.</summary>
-    public SequenceTracker Derived { get; }
-
-    /// <summary>Records the threshold check has not evaluated yet (followed only with threshold rules and Redis).</summary>
-    public SequenceTracker Unchecked { get; }
-
-    /// <summary>Batches of alert events not yet delivered or dropped, by emission number.</summary>
-    public SequenceTracker AlertEvents { get; }
+    /// <summary>Which consumer has finished which record (and which derived batch is still on its way).</summary>
+    public DeliveryLedger Ledger { get; }
 
     /// <summary>Replay bounds: records at or below this were delivered raw before the restart.</summary>
     public long ReplayRawDoneThrough { get; private set; }
@@ -203,21 +183,9 @@ public sealed partial class DurableLog : IDisposable
         return true;
     }
 
-    // A new record is pending for both consumers until each is done with it.
-    private void Pending(long sequence)
-    {
-        Raw.Add(sequence);
-        Transforms.Add(sequence);
-        if (_withAlerts) Unchecked.Add(sequence);
-    }
+    private void Pending(long sequence) => Ledger.Logged(sequence);
 
-    /// <summary>No consumer waits for <paramref name="sequence"/> (an append's placeholder) any more.</summary>
-    private void Abandon(long sequence)
-    {
-        Raw.Complete(sequence);
-        Transforms.Complete(sequence);
-        Unchecked.Complete(sequence);
-    }
+    private void Abandon(long sequence) => Ledger.Abandoned(sequence);
 
     /// <summary>
     /// The records some consumer had not finished at the last checkpoint, oldest first, decoded. With
@@ -235,7 +203,6 @@ public sealed partial class DurableLog : IDisposable
         var transformsFrom = !_withTransforms ? _log.LastSequence + 1
             : windows is not null ? windows.Covered + 1
             : Math.Min(saved?.From ?? raw + 1, _log.GetCheckpoint(TransformsConsumer) + 1);
-        _transformsSkip = windows is null ? [] : [.. windows.Held];
         if (_withTransforms && transformsFrom < _log.FirstSequence)
             LogWindowRecordsMissing(transformsFrom, _log.FirstSequence - 1, windows is null ? "the windows' snapshot could not be used" : "records were dropped from the log");
         // Without a saved alert state, the check sees what the transforms see (the open windows' records).
@@ -243,6 +210,7 @@ public sealed partial class DurableLog : IDisposable
         ReplayRawDoneThrough = raw;
         ReplayTransformsFrom = transformsFrom;
         ReplayAlertsFrom = alertsFrom;
+        Ledger.ReplayBounds(raw, transformsFrom, alertsFrom, windows?.Held ?? []);
         return (Read(Math.Min(Math.Min(raw + 1, transformsFrom), alertsFrom)), saved);
 
         IEnumerable<PointBatch> Read(long from)
@@ -260,23 +228,12 @@ public sealed partial class DurableLog : IDisposable
                     LogUnreadable(record.Sequence, e.Message);
                     continue;
                 }
-                if (record.Sequence > raw) Raw.Add(record.Sequence);
-                if (NeedsTransforms(record.Sequence)) Transforms.Add(record.Sequence);
-                if (_withAlerts && record.Sequence >= alertsFrom) Unchecked.Add(record.Sequence);
+                Ledger.Replayed(record.Sequence);
                 Interlocked.Increment(ref _replayed);
                 yield return batch;
             }
         }
     }
-
-    /// <summary>Whether the raw sink still has to deliver record <paramref name="sequence"/> (false only for replayed records it had delivered).</summary>
-    public bool NeedsRaw(long sequence) => sequence == 0 || sequence > ReplayRawDoneThrough;
-
-    /// <summary>Whether the transforms still have to see record <paramref name="sequence"/>.</summary>
-    public bool NeedsTransforms(long sequence) => sequence == 0 || (sequence >= ReplayTransformsFrom && !_transformsSkip.Contains(sequence));
-
-    /// <summary>Whether the threshold check has to see record <paramref name="sequence"/> (again).</summary>
-    public bool NeedsCheck(long sequence) => sequence == 0 || sequence >= ReplayAlertsFrom;
 
     /// <summary>
     /// The alert state as of every record below <paramref name="from"/> is saved, with its events delivered:
@@ -301,7 +258,7 @@ public sealed partial class DurableLog : IDisposable
         if (_log is null) return;
         try
         {
-            var raw = Raw.Checkpoint;
+            var raw = Ledger.Checkpoint(LedgerConsumer.Raw);
             if (raw > 0) _log.Checkpoint(RawConsumer, Math.Min(raw, _log.LastSequence));
         }
         catch (IOException e)

@@ -8,7 +8,7 @@ namespace Ingest.Durability;
 /// <remarks>Thread-safe: records are added by requests and finished by sinks and the runner.</remarks>
 public sealed class SequenceTracker
 {
-    // Sequence -> how many parts of it are pending (derived batches share the sequence they were tagged with).
+    // Sequence -> how many times it is pending (an append's placeholder may be the number another append gets).
     private readonly SortedDictionary<long, int> _pending = new();
     private readonly object _lock = new();
     private long _highest;

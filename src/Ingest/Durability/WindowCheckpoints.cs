@@ -131,7 +131,7 @@ public sealed partial class WindowCheckpoints
             if (changes == _changesSaved || _downsample.Engine.SnapshotInProgress) return null;
             // Every record up to the transforms' checkpoint is taken (or was refused and is nobody's); above it, the
             // ones taken out of order are listed.
-            long covered = _log.Transforms.Checkpoint;
+            long covered = _log.Ledger.Checkpoint(LedgerConsumer.Transforms);
             var held = _runner.ProcessedAfter(covered);
             var engine = _downsample.Engine;
             var fallback = new Fallback(Math.Min(engine.OldestRetainedSequence, covered + 1), covered, engine.GetClocks());
@@ -164,7 +164,7 @@ public sealed partial class WindowCheckpoints
             _duration.Record(writing);
 
             // Safe once every window written before the snapshot began is in InfluxDB (or dropped by its queue's policy).
-            while (_log.Derived.OldestPending <= begun.Emitted)
+            while (_log.Ledger.OldestPending(LedgerConsumer.Derived) <= begun.Emitted)
             {
                 if (final) throw new OperationCanceledException("windows written before the final snapshot are not delivered");
                 await Task.Delay(20, cancellationToken).ConfigureAwait(false);

@@ -16,9 +16,9 @@ namespace Ingest.Pipeline;
 /// engine keeps its state without further locking. Anything else that touches the engine (acknowledgements,
 /// state export and restore) goes through <see cref="RunExclusive{T}"/>. Listeners of
 /// <see cref="ThresholdTransform.Transitions"/> are called under that lock and must not block.
-/// <para>Durability: each batch of alert events gets an emission number (its <see cref="PointBatch.Sequence"/>),
-/// pending in <c>events</c> until the alerts sink has delivered or dropped it; a checked log record is finished
-/// in <c>unchecked</c> under the same lock. Read together under <see cref="RunExclusive{T}"/>, the two say which
+/// <para>Durability: each batch of alert events gets an emission number (its <see cref="PointBatch.Emission"/>),
+/// pending in the <see cref="DeliveryLedger"/> until the alerts sink has delivered or dropped it; a checked log
+/// record is finished there under the same lock. Read together under <see cref="RunExclusive{T}"/>, the two say which
 /// records a saved alert state covers and which events it presumes delivered (see
 /// <see cref="Sinks.Redis.AlertStateStore"/>).</para>
 /// </remarks>
@@ -27,18 +27,16 @@ public sealed class AlertPath
     private readonly object _gate = new();
     private readonly Collector _collector = new();
     private readonly StageStats _stats;
-    private readonly SequenceTracker? _unchecked;
-    private readonly SequenceTracker? _events;
+    private readonly DeliveryLedger? _ledger;
     private long _emitted;
 
-    public AlertPath(ThresholdTransform check, StageQueue queue, StageStats stats,
-        SequenceTracker? @unchecked = null, SequenceTracker? events = null)
+    /// <param name="ledger">Where a checked record is finished and each batch of alert events recorded as pending.</param>
+    public AlertPath(ThresholdTransform check, StageQueue queue, StageStats stats, DeliveryLedger? ledger = null)
     {
         Check = check;
         Queue = queue;
         _stats = stats;
-        _unchecked = @unchecked;
-        _events = events;
+        _ledger = ledger;
     }
 
     /// <summary>The emission number of the last batch of alert events queued. Read under <see cref="RunExclusive{T}"/>.</summary>
@@ -66,13 +64,13 @@ public sealed class AlertPath
             }
             finally
             {
-                _unchecked?.Complete(batch.Sequence);
+                _ledger?.Finished(LedgerConsumer.Check, batch);
             }
             events = _collector.Take();
             foreach (var b in events)
             {
-                b.Sequence = ++_emitted;
-                _events?.Add(b.Sequence);
+                b.Emission = ++_emitted;
+                _ledger?.Emitted(LedgerConsumer.AlertEvents, b);
             }
         }
         foreach (var b in events) await Queue.WriteAsync(b, cancellationToken).ConfigureAwait(false);

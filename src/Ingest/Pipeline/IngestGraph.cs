@@ -41,7 +41,7 @@ public sealed class IngestGraph
         if (feed is not null) transforms.Add(new Feed.FeedTransform(feed));
         if (options.Downsample.Tiers.Count > 0)
         {
-            Downsample = new DownsampleTransform(options.Downsample, telemetry.Register(new StageStats("downsample", "transform")), log.Derived)
+            Downsample = new DownsampleTransform(options.Downsample, telemetry.Register(new StageStats("downsample", "transform")), log.Ledger)
             {
                 Written = feed is null ? null : feed.PublishAggregates,
             };
@@ -61,7 +61,7 @@ public sealed class IngestGraph
             (b, reason) =>
             {
                 derived.AddDropped(reason, b.Count);
-                log.Derived.Complete(b.Sequence);
+                log.Ledger.Finished(LedgerConsumer.Derived, b);
             });
         raw = telemetry.Register(new StageStats("influx", "sink") { QueueDepth = () => RawQueue.Depth, QueueCapacity = RawQueue.Capacity });
         derived = telemetry.Register(new StageStats("influx_derived", "sink") { QueueDepth = () => DerivedQueue.Depth, QueueCapacity = DerivedQueue.Capacity });
@@ -76,13 +76,13 @@ public sealed class IngestGraph
                 (b, reason) =>
                 {
                     alertSink.AddDropped(reason, b.Count);
-                    log.AlertEvents.Complete(b.Sequence);
+                    log.Ledger.Finished(LedgerConsumer.AlertEvents, b);
                 });
             alertSink = telemetry.Register(new StageStats("influx_alerts", "sink") { QueueDepth = () => queue.Depth, QueueCapacity = queue.Capacity });
             Alerts = new AlertPath(new ThresholdTransform(new ThresholdCheck(options.Thresholds.Rules), options.Thresholds.Measurement, thresholdStats, meter),
-                queue, thresholdStats, log.Unchecked, log.AlertEvents);
+                queue, thresholdStats, log.Ledger);
             if (feed is not null) Alerts.Check.Transitions += feed.PublishAlerts;
-            AlertSink = SinkFor(queue, alertSink, Ordered(client), ordered: true, b => log.AlertEvents.Complete(b.Sequence));
+            AlertSink = SinkFor(queue, alertSink, Ordered(client), ordered: true, b => log.Ledger.Finished(LedgerConsumer.AlertEvents, b));
         }
 
         Admission = new Admission.WriteAdmission(
@@ -101,11 +101,11 @@ public sealed class IngestGraph
         RawSink = SinkFor(RawQueue, raw, client, ordered: false, b =>
         {
             buffer.Release(b.Count);
-            log.Raw.Complete(b.Sequence);
+            log.Ledger.Finished(LedgerConsumer.Raw, b);
         });
         // One write in flight: a window re-emitted with late points must not be overtaken by its older version,
         // which a concurrent write or a retry could otherwise land last.
-        DerivedSink = SinkFor(DerivedQueue, derived, Ordered(client), ordered: true, b => log.Derived.Complete(b.Sequence));
+        DerivedSink = SinkFor(DerivedQueue, derived, Ordered(client), ordered: true, b => log.Ledger.Finished(LedgerConsumer.Derived, b));
 
         InfluxSink SinkFor(StageQueue queue, StageStats stats, InfluxClient sinkClient, bool ordered, Action<PointBatch> delivered) =>
             new(async ct => await queue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(stats, b) : null,

@@ -1,3 +1,4 @@
+using Ingest.Durability;
 using System.Diagnostics;
 using Ingest.Configuration;
 using Ingest.Health;
@@ -61,8 +62,8 @@ public static class PipelineEndpoints
                 {
                     sizeBytes = graph.Log.SizeBytes,
                     segments = graph.Log.SegmentCount,
-                    pending = new { influx = graph.Log.Raw.Pending, transforms = graph.Log.Transforms.Pending, derived = graph.Log.Derived.Pending, alerts = graph.Log.Unchecked.Pending, alertEvents = graph.Log.AlertEvents.Pending },
-                    checkpoints = new { influx = graph.Log.Raw.Checkpoint },
+                    pending = new { influx = graph.Log.Ledger.Pending(LedgerConsumer.Raw), transforms = graph.Log.Ledger.Pending(LedgerConsumer.Transforms), derived = graph.Log.Ledger.Pending(LedgerConsumer.Derived), alerts = graph.Log.Ledger.Pending(LedgerConsumer.Check), alertEvents = graph.Log.Ledger.Pending(LedgerConsumer.AlertEvents) },
+                    checkpoints = new { influx = graph.Log.Ledger.Checkpoint(LedgerConsumer.Raw) },
                     oldestUndeliveredSeconds = new { influx = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.RawConsumer), transforms = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.TransformsConsumer), alerts = graph.Log.OldestUndeliveredSeconds(Ingest.Durability.DurableLog.AlertsConsumer) },
                     windowSnapshot = graph.WindowCheckpoints?.Last is { } snap ? new
                     {

@@ -116,7 +116,7 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         if (graph.Runner.TrackProcessed)
         {
             // The records the windows' next snapshot need not list: everything up to the transforms' checkpoint.
-            var through = graph.Log.Transforms.Checkpoint;
+            var through = graph.Log.Ledger.Checkpoint(LedgerConsumer.Transforms);
             graph.Runner.RunExclusive(() =>
             {
                 graph.Runner.ForgetProcessedThrough(through);

@@ -1,5 +1,6 @@
 using System.Text;
 using Ingest.Buffering;
+using Ingest.Durability;
 using Ingest.LineProtocol;
 using Ingest.Transforms;
 
@@ -103,13 +104,13 @@ public sealed class TransformRunner
                 lock (_gate)
                 {
                     // A replayed record the transforms had finished before the restart only goes on raw.
-                    if (_log is null || _log.NeedsTransforms(sequence))
+                    if (_log is null || _log.Ledger.Needs(LedgerConsumer.Transforms, sequence))
                     {
                         foreach (var t in _transforms) Guard(t, () => t.Process(batch, _collector));
                         if (sequence > 0)
                         {
                             if (TrackProcessed) _processed.Add(sequence);
-                            _log?.Transforms.Complete(sequence);
+                            _log?.Ledger.Finished(LedgerConsumer.Transforms, sequence);
                             if (sequence > _lastProcessed) _lastProcessed = sequence;
                         }
                     }
@@ -193,7 +194,7 @@ public sealed class TransformRunner
 
     private async Task RouteRawAsync(PointBatch batch, CancellationToken cancellationToken)
     {
-        if (_log is not null && !_log.NeedsRaw(batch.Sequence))
+        if (_log is not null && !_log.Ledger.Needs(LedgerConsumer.Raw, batch.Sequence))
         {
             // Replayed for the windows only: InfluxDB had these points before the restart.
             _buffer.Release(batch.Count);
@@ -235,7 +236,7 @@ public sealed class TransformRunner
         // The excluded points are done with once the transforms have seen them.
         _buffer.Release(excluded);
         _stats.AddDropped("raw_excluded", excluded);
-        if (kept is null) _log?.Raw.Complete(batch.Sequence);
+        if (kept is null) _log?.Ledger.Finished(LedgerConsumer.Raw, batch);
         batch.Release();
         if (kept is not null)
         {

@@ -12,15 +12,15 @@ public sealed class DownsampleTransform : ITransformStage
     private ITransformOutput? _output;
     private long _lateSeen;
 
-    private readonly Durability.SequenceTracker? _pending;
+    private readonly Durability.DeliveryLedger? _ledger;
 
-    /// <param name="pending">Where each emitted batch is recorded as pending, by its emission number
-    /// (<see cref="PointBatch.Sequence"/> of a derived batch), until the derived sink reports it delivered.</param>
-    public DownsampleTransform(DownsampleOptions options, StageStats stats, Durability.SequenceTracker? pending = null)
+    /// <param name="ledger">Where each emitted batch is recorded as pending, by its
+    /// <see cref="PointBatch.Emission"/>, until the derived sink reports it delivered.</param>
+    public DownsampleTransform(DownsampleOptions options, StageStats stats, Durability.DeliveryLedger? ledger = null)
     {
         Engine = new DownsampleStage(options);
         _stats = stats;
-        _pending = pending;
+        _ledger = ledger;
         _emit = Emit;
     }
 
@@ -29,7 +29,7 @@ public sealed class DownsampleTransform : ITransformStage
     /// <summary>Also sees every batch of windows written (the live feed's aggregates channel), on the runner's thread.</summary>
     public Action<PointBatch>? Written { get; init; }
 
-    /// <summary>Batches emitted so far; each emitted batch carries its number as its sequence.</summary>
+    /// <summary>Batches emitted so far; each emitted batch carries its number as its <see cref="PointBatch.Emission"/>.</summary>
     public long Emitted { get; private set; }
 
     public DownsampleStage Engine { get; private set; }
@@ -63,8 +63,8 @@ public sealed class DownsampleTransform : ITransformStage
 
     private void Emit(PointBatch batch)
     {
-        batch.Sequence = ++Emitted;
-        _pending?.Add(batch.Sequence);
+        batch.Emission = ++Emitted;
+        _ledger?.Emitted(Durability.LedgerConsumer.Derived, batch);
         Written?.Invoke(batch);
         _stats.AddSent(batch.Count);
         _output!.Derived(batch);

@@ -1,3 +1,4 @@
+using Ingest.Durability;
 using Ingest.Configuration;
 using Ingest.Hosting;
 using Ingest.Pipeline;
@@ -110,8 +111,8 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
         {
             engine.TakeDirty(dirty);
             // Every record below From has been checked; records pending from an append in progress count too.
-            var pending = log.Unchecked.OldestPending;
-            return new Cut(pending == long.MaxValue ? log.Unchecked.Highest + 1 : pending, alerts.Emitted, engine.Watermark);
+            var pending = log.Ledger.OldestPending(LedgerConsumer.Check);
+            return new Cut(pending == long.MaxValue ? log.Ledger.Highest(LedgerConsumer.Check) + 1 : pending, alerts.Emitted, engine.Watermark);
         });
         foreach (var r in dirty) taken.States[r.Id] = r;
         if (_waiting is null) _waiting = taken;
@@ -122,7 +123,7 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
         // below it is pending. Without the log there is no replay to derive lost events again: states are
         // written as they are.
         Cut? ready = null;
-        while (_waiting is { } cut && (!log.Enabled || log.AlertEvents.OldestPending > cut.Emitted))
+        while (_waiting is { } cut && (!log.Enabled || log.Ledger.OldestPending(LedgerConsumer.AlertEvents) > cut.Emitted))
         {
             foreach (var (id, r) in cut.States) _unwritten[id] = r;
             ready = cut;
