@@ -5,9 +5,9 @@ using System.Globalization;
 using System.Text;
 using Ingest.Configuration;
 using Ingest.LineProtocol;
-using Ingest.Live;
 using Ingest.Sinks.Redis;
 using Ingest.Telemetry;
+using Ingest.Transforms.Live;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Ingest.Benchmarks;

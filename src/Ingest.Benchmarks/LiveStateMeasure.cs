@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Ingest.LineProtocol;
-using Ingest.Live;
+using Ingest.Transforms.Live;
 
 namespace Ingest.Benchmarks;
 

@@ -4,9 +4,9 @@ using System.Text;
 using Ingest.Configuration;
 using Ingest.IntegrationTests.Servers;
 using Ingest.LineProtocol;
-using Ingest.Live;
 using Ingest.Sinks.Redis;
 using Ingest.Telemetry;
+using Ingest.Transforms.Live;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 

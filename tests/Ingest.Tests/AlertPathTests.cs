@@ -1,8 +1,7 @@
-using Ingest.Durability;
 using System.Text;
+using Ingest.Durability;
+using Ingest.Graph;
 using Ingest.LineProtocol;
-using Ingest.Pipeline;
-using Ingest.Stages;
 using Ingest.Transforms.Thresholds;
 
 namespace Ingest.Tests;

@@ -1,4 +1,5 @@
 using Ingest.Configuration;
+using Ingest.Graph;
 using Ingest.Hosting;
 using Microsoft.Extensions.Configuration;
 

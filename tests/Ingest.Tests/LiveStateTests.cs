@@ -1,7 +1,7 @@
 using System.Text;
-using Microsoft.Extensions.Configuration;
 using Ingest.LineProtocol;
-using Ingest.Live;
+using Ingest.Transforms.Live;
+using Microsoft.Extensions.Configuration;
 
 namespace Ingest.Tests;
 

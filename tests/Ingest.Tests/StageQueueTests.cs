@@ -1,5 +1,5 @@
+using Ingest.Graph;
 using Ingest.LineProtocol;
-using Ingest.Pipeline;
 
 namespace Ingest.Tests;
 

@@ -1,7 +1,7 @@
 using System.Text;
 using Ingest.Buffering;
+using Ingest.Graph;
 using Ingest.LineProtocol;
-using Ingest.Pipeline;
 
 namespace Ingest.Tests;
 

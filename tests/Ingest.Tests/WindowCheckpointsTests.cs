@@ -2,9 +2,8 @@ using System.Text;
 using Ingest.Buffering;
 using Ingest.Configuration;
 using Ingest.Durability;
+using Ingest.Graph;
 using Ingest.LineProtocol;
-using Ingest.Pipeline;
-using Ingest.Stages;
 using Ingest.Transforms.Downsample;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -1,3 +1,4 @@
+using Ingest.Graph;
 namespace Ingest.Admission;
 
 /// <summary>What became of a batch offered to <see cref="WriteAdmission"/>.</summary>

@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using Ingest.Buffering;
 using Ingest.Durability;
+using Ingest.Graph;
 using Ingest.LineProtocol;
-using Ingest.Pipeline;
+using Ingest.Transforms.Thresholds;
 using Microsoft.Extensions.Logging;
 
 namespace Ingest.Admission;

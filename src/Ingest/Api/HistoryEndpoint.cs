@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Ingest.Configuration;
-using Ingest.Pipeline;
 using Ingest.Sinks.Influx;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;

@@ -1,9 +1,9 @@
 using System.Globalization;
 using Ingest.Configuration;
-using Ingest.Feed;
+using Ingest.Graph;
 using Ingest.LineProtocol;
-using Ingest.Live;
-using Ingest.Pipeline;
+using Ingest.Sinks.Feed;
+using Ingest.Transforms.Live;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;

@@ -1,5 +1,5 @@
 using System.Diagnostics.Metrics;
-using Ingest.Pipeline;
+using Ingest.Graph;
 using Ingest.Telemetry;
 
 namespace Ingest.Buffering;

@@ -1,3 +1,4 @@
+using Ingest.Graph;
 namespace Ingest.Configuration;
 
 /// <summary>Where raw points go and how they are sent there (section <c>Influx</c>).</summary>
@@ -269,8 +270,8 @@ public sealed record IngestOptions
     public RedisOptions Redis { get; init; } = new();
     public WalSettings Wal { get; init; } = new();
     public DeadLetterOptions DeadLetter { get; init; } = new();
-    public Ingest.Feed.FeedOptions Feed { get; init; } = new();
-    public Ingest.Live.LiveOptions Live { get; init; } = new();
+    public Ingest.Sinks.Feed.FeedOptions Feed { get; init; } = new();
+    public Ingest.Transforms.Live.LiveOptions Live { get; init; } = new();
     public PipelineOptions Pipeline { get; init; } = new();
     public Ingest.Transforms.Downsample.DownsampleOptions Downsample { get; init; } = new() { Tiers = [] };
     public WindowSnapshotOptions WindowSnapshots { get; init; } = new();

@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using Ingest.Pipeline;
+using Ingest.Graph;
 using Ingest.Transforms.Downsample;
 using Ingest.Transforms.Thresholds;
 using Microsoft.Extensions.Configuration;
@@ -25,8 +25,8 @@ public static partial class IngestOptionsLoader
         var wal = ReadWal(new SectionReader(configuration, "Wal"));
         var deadLetter = ReadDeadLetter(new SectionReader(configuration, "DeadLetter"));
         var feedSection = new SectionReader(configuration, "Feed");
-        var fd = new Ingest.Feed.FeedOptions();
-        var feed = new Ingest.Feed.FeedOptions
+        var fd = new Ingest.Sinks.Feed.FeedOptions();
+        var feed = new Ingest.Sinks.Feed.FeedOptions
         {
             MaxClients = feedSection.Int("MaxClients", fd.MaxClients, 1, 1_000_000),
             MaxSubscriptions = feedSection.Int("MaxSubscriptions", fd.MaxSubscriptions, 1, 10_000),
@@ -38,7 +38,7 @@ public static partial class IngestOptionsLoader
             AllowedOrigins = feedSection.List("AllowedOrigins") ?? fd.AllowedOrigins,
         };
         feedSection.RejectUnknownKeys();
-        var live = Ingest.Live.LiveOptions.Read(configuration);
+        var live = Ingest.Transforms.Live.LiveOptions.Read(configuration);
         var (downsample, snapshots) = ReadDownsample(configuration);
         var thresholds = ReadThresholds(configuration);
 

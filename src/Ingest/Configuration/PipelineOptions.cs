@@ -1,4 +1,4 @@
-using Ingest.Pipeline;
+using Ingest.Graph;
 using Ingest.Transforms.Downsample;
 using Ingest.Transforms.Thresholds;
 

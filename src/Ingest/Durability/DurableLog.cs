@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Ingest.Configuration;
+using Ingest.Graph;
 using Ingest.LineProtocol;
 using Ingest.Telemetry;
 using Ingest.Transforms.Downsample;

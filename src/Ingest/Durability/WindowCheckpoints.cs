@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Ingest.Configuration;
-using Ingest.Pipeline;
-using Ingest.Stages;
+using Ingest.Graph;
 using Ingest.Telemetry;
 using Ingest.Transforms.Downsample;
 using Ingest.Transforms.Snapshots;

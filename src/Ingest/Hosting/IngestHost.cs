@@ -1,14 +1,17 @@
 using System.Text.Json;
+using Ingest.Api;
 using Ingest.Buffering;
 using Ingest.Configuration;
+using Ingest.Durability;
+using Ingest.Graph;
 using Ingest.Health;
 using Ingest.LineProtocol;
-using Ingest.Pipeline;
-using Ingest.Sinks.Redis;
 using Ingest.Sinks.Influx;
+using Ingest.Sinks.Redis;
 using Ingest.Sources.Http;
 using Ingest.Telemetry;
 using Ingest.Telemetry.Prometheus;
+using Ingest.Transforms.Thresholds;
 using Prometheus;
 
 namespace Ingest.Hosting;
@@ -69,15 +72,15 @@ public static class IngestHost
         services.AddSingleton<Ingest.Sinks.DeadLetter.DeadLetterStore>();
         services.AddSingleton(options.Live);
         services.AddSingleton(options.Feed);
-        services.AddSingleton<Ingest.Feed.FeedHub>();
+        services.AddSingleton<Ingest.Sinks.Feed.FeedHub>();
         services.AddSingleton<IngestGraph>();
         services.AddSingleton<AlertTelemetry>();
         // Stopped in reverse order: the pipeline drains first, then the alert store saves the final states.
         services.AddSingleton<AlertStateStore>();
         services.AddHostedService(sp => sp.GetRequiredService<AlertStateStore>());
-        services.AddSingleton<Ingest.Live.LiveStateWriter>();
-        services.AddHostedService(sp => sp.GetRequiredService<Ingest.Live.LiveStateWriter>());
-        services.AddHostedService<Ingest.Live.StatusPublisher>();
+        services.AddSingleton<Ingest.Sinks.Redis.LiveStateWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<Ingest.Sinks.Redis.LiveStateWriter>());
+        services.AddHostedService<Ingest.Sinks.Redis.StatusPublisher>();
         services.AddHostedService<PipelineService>();
         services.AddSingleton<RateSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<RateSampler>());
@@ -104,7 +107,7 @@ public static class IngestHost
         app.Services.GetRequiredService<Ingest.Sinks.DeadLetter.DeadLetterStore>();
         app.Services.GetRequiredService<BufferTelemetry>();
         app.Services.GetRequiredService<AlertTelemetry>();
-        app.Services.GetRequiredService<Ingest.Live.LiveStateWriter>();
+        app.Services.GetRequiredService<Ingest.Sinks.Redis.LiveStateWriter>();
         // The bridge's listener must exist before the first request so that ASP.NET Core's and the runtime's
         // instruments are counted from the start.
         var bridge = app.Services.GetRequiredService<MeterBridge>();
@@ -125,11 +128,11 @@ public static class IngestHost
 
         RateLimits.Use(app, options.Auth);
         var graph = app.Services.GetRequiredService<IngestGraph>();
-        var feed = app.Services.GetRequiredService<Ingest.Feed.FeedHub>();
+        var feed = app.Services.GetRequiredService<Ingest.Sinks.Feed.FeedHub>();
         feed.AlertsSnapshot = () => graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts) ?? [];
         feed.DatabaseOf = options.Influx.DatabaseOf;
         if (graph.Live is { } live) feed.PointsSnapshot = (sub, token) => Ingest.Api.LiveEndpoints.Points(live, sub, token, options.Influx);
-        Ingest.Feed.FeedEndpoint.Map(app, options.Feed);
+        Ingest.Sinks.Feed.FeedEndpoint.Map(app, options.Feed);
         WriteEndpoints.Map(app);
         PipelineEndpoints.Map(app);
         Ingest.Api.HistoryEndpoint.Map(app);

@@ -1,3 +1,4 @@
+using Ingest.Graph;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging.Console;
 

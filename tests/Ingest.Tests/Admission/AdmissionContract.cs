@@ -189,7 +189,7 @@ public abstract class AdmissionContract : IAsyncLifetime
     }
 
     /// <summary>The counts of a source's stage.</summary>
-    protected readonly record struct StageStatsView(Ingest.Pipeline.StageStats Stats)
+    protected readonly record struct StageStatsView(Ingest.Graph.StageStats Stats)
     {
         public long Received => Stats.Received;
         public long Sent => Stats.Sent;

@@ -3,9 +3,8 @@ using Ingest.Admission;
 using Ingest.Buffering;
 using Ingest.Configuration;
 using Ingest.Durability;
+using Ingest.Graph;
 using Ingest.LineProtocol;
-using Ingest.Pipeline;
-using Ingest.Stages;
 using Ingest.Transforms.Thresholds;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -1,0 +1,192 @@
+using Ingest.Buffering;
+using Ingest.Configuration;
+using Ingest.Durability;
+using Ingest.LineProtocol;
+using Ingest.Sinks.DeadLetter;
+using Ingest.Sinks.Feed;
+using Ingest.Sinks.Influx;
+using Ingest.Telemetry;
+using Ingest.Transforms.Downsample;
+using Ingest.Transforms.Feed;
+using Ingest.Transforms.Live;
+using Ingest.Transforms.Thresholds;
+using Microsoft.Extensions.Logging;
+
+namespace Ingest.Graph;
+
+/// <summary>
+/// The stream graph, built in one place from configuration:
+/// <code>
+///   http (write endpoints) ─→ buffer → downsample ─┬→ influx          (raw points, unless excluded)
+///          │                                      └→ influx_derived  (downsampled windows)
+///          └→ threshold (in the write path, see AlertPath) → influx_alerts (alert events)
+/// </code>
+/// Every stage has a <see cref="StageStats"/>; every queue is bounded and has a full-policy. Raw points are
+/// released from the buffer only once the raw sink has finished with them.
+/// </summary>
+public sealed class IngestGraph
+{
+    public IngestGraph(IngestOptions options, IPointBuffer buffer, InfluxClient client, SinkInstruments instruments,
+        PipelineTelemetry telemetry, ILoggerFactory loggers, IngestMeter meter, DurableLog log, FeedHub? feed, LiveOptions? live = null,
+        DeadLetterStore? deadLetters = null)
+    {
+        DeadLetters = deadLetters;
+        Log = log;
+        Options = options;
+        Buffer = buffer;
+        Telemetry = telemetry;
+        // Registered first, so that the stages read in graph order in /api/pipeline and the metrics.
+        HttpSource = new Admission.AdmissionSource(telemetry.Register(new StageStats("http", "source")));
+        BufferStats = telemetry.Register(new StageStats("buffer", "buffer") { QueueDepth = () => buffer.Depth, QueueCapacity = buffer.Capacity });
+
+        var transforms = new List<ITransformStage>();
+        // First, so that feed clients get the points before the runner spends time on the windows.
+        if (feed is not null) transforms.Add(new FeedTransform(feed));
+        if (options.Downsample.Tiers.Count > 0)
+        {
+            Downsample = new DownsampleTransform(options.Downsample, telemetry.Register(new StageStats("downsample", "transform")), log.Ledger)
+            {
+                Written = feed is null ? null : feed.PublishAggregates,
+            };
+            transforms.Add(Downsample);
+        }
+        if (options.Redis.Enabled && live is { Enabled: true })
+        {
+            Live = new LiveStateTransform(live, options.Influx.DefaultTarget, telemetry.Register(new StageStats("live", "transform")), options.Redis.LiveKeyPrefix);
+            transforms.Add(Live);
+        }
+
+        // The drop callbacks capture the variables, which are assigned once the queues exist.
+        StageStats raw = null!, derived = null!;
+        RawQueue = new StageQueue("influx", options.Pipeline.RawQueueCapacity, FullPolicy.Backpressure,
+            (b, reason) => raw.AddDropped(reason, b.Count));
+        DerivedQueue = new StageQueue("influx_derived", options.Pipeline.DerivedQueueCapacity, options.Pipeline.DerivedQueuePolicy,
+            (b, reason) =>
+            {
+                derived.AddDropped(reason, b.Count);
+                log.Ledger.Finished(LedgerConsumer.Derived, b);
+            });
+        raw = telemetry.Register(new StageStats("influx", "sink") { QueueDepth = () => RawQueue.Depth, QueueCapacity = RawQueue.Capacity });
+        derived = telemetry.Register(new StageStats("influx_derived", "sink") { QueueDepth = () => DerivedQueue.Depth, QueueCapacity = DerivedQueue.Capacity });
+
+        // Alert events have their own queue and sink, so that they never wait behind a burst of windows.
+        // One write in flight keeps a series' transitions in order in InfluxDB.
+        if (options.Thresholds.Rules.Count > 0)
+        {
+            var thresholdStats = telemetry.Register(new StageStats("threshold", "transform"));
+            StageStats alertSink = null!;
+            var queue = new StageQueue("influx_alerts", options.Pipeline.AlertQueueCapacity, options.Pipeline.DerivedQueuePolicy,
+                (b, reason) =>
+                {
+                    alertSink.AddDropped(reason, b.Count);
+                    log.Ledger.Finished(LedgerConsumer.AlertEvents, b);
+                });
+            alertSink = telemetry.Register(new StageStats("influx_alerts", "sink") { QueueDepth = () => queue.Depth, QueueCapacity = queue.Capacity });
+            Alerts = new AlertPath(new ThresholdTransform(new ThresholdCheck(options.Thresholds.Rules), options.Thresholds.Measurement, thresholdStats, meter),
+                queue, thresholdStats, log.Ledger);
+            if (feed is not null) Alerts.Check.Transitions += feed.PublishAlerts;
+            AlertSink = SinkFor(queue, alertSink, Ordered(client), ordered: true, b => log.Ledger.Finished(LedgerConsumer.AlertEvents, b));
+        }
+
+        Admission = new Admission.WriteAdmission(
+            new Admission.AdmissionSettings(options.Buffer.FullWaitTimeout, TimeSpan.FromSeconds(options.Buffer.RetryAfterSeconds)),
+            buffer, log, Alerts, BufferStats, telemetry, loggers.CreateLogger<Admission.WriteAdmission>());
+
+        RunnerStats = telemetry.Register(new StageStats("transforms", "transform"));
+        Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RunnerStats, BufferStats, log)
+        {
+            FlushAtEnd = !log.Enabled,
+            TrackProcessed = log.Enabled && Downsample is not null,
+        };
+        if (log.Enabled && Downsample is not null)
+            WindowCheckpoints = new WindowCheckpoints(log, Runner, Downsample, meter, loggers.CreateLogger<WindowCheckpoints>());
+
+        RawSink = SinkFor(RawQueue, raw, client, ordered: false, b =>
+        {
+            buffer.Release(b.Count);
+            log.Ledger.Finished(LedgerConsumer.Raw, b);
+        });
+        // One write in flight: a window re-emitted with late points must not be overtaken by its older version,
+        // which a concurrent write or a retry could otherwise land last.
+        DerivedSink = SinkFor(DerivedQueue, derived, Ordered(client), ordered: true, b => log.Ledger.Finished(LedgerConsumer.Derived, b));
+
+        InfluxSink SinkFor(StageQueue queue, StageStats stats, InfluxClient sinkClient, bool ordered, Action<PointBatch> delivered) =>
+            new(async ct => await queue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(stats, b) : null,
+                b =>
+                {
+                    stats.AddSent(b.Count);
+                    delivered(b);
+                    b.Release();
+                },
+                sinkClient, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), queue.Name),
+                deadLetters, options.DeadLetter, queue.Name,
+                // The raw sink's points stay counted in the buffer until finished; the others' queues must
+                // stay in front of them, so that their full-policy applies while InfluxDB is away.
+                queue == RawQueue ? long.MaxValue : queue.Capacity, ordered);
+    }
+
+    /// <summary>A client with one write in flight, so that writes land in the order they were queued.</summary>
+    private static InfluxClient Ordered(InfluxClient client) => new(client.Http, client.Options with { MaxConcurrentRequests = 1 });
+
+    public IngestOptions Options { get; }
+
+    /// <summary>Where the sinks set aside points InfluxDB will not store; null when off.</summary>
+    public DeadLetterStore? DeadLetters { get; }
+
+    /// <summary>The write-ahead log and how far each consumer is done with it.</summary>
+    public DurableLog Log { get; }
+    public IPointBuffer Buffer { get; }
+    public PipelineTelemetry Telemetry { get; }
+
+    /// <summary>The one path by which sources and the log's replay put batches into the graph.</summary>
+    public Admission.WriteAdmission Admission { get; }
+
+    /// <summary>The InfluxDB-compatible write endpoints, as a source of the admission.</summary>
+    public Admission.AdmissionSource HttpSource { get; }
+
+    /// <summary>Points into the buffer (acknowledged) and out of it (taken by the transforms).</summary>
+    public StageStats BufferStats { get; }
+    /// <summary>The threshold check and its alert events; null when no rule is configured.</summary>
+    public AlertPath? Alerts { get; }
+
+    /// <summary>Writes alert events; null when no rule is configured.</summary>
+    public InfluxSink? AlertSink { get; }
+    public ThresholdTransform? Thresholds => Alerts?.Check;
+    public DownsampleTransform? Downsample { get; }
+
+    /// <summary>Snapshots of the downsampling windows; null without tiers or without the write-ahead log.</summary>
+    public WindowCheckpoints? WindowCheckpoints { get; }
+
+    /// <summary>The live state of every series, kept for Redis; null without Redis or with Live:Enabled false.</summary>
+    public LiveStateTransform? Live { get; }
+    public StageQueue RawQueue { get; }
+    public StageQueue DerivedQueue { get; }
+    public TransformRunner Runner { get; }
+    public StageStats RunnerStats { get; }
+
+    /// <summary>
+    /// Closes every open window once the transforms have taken every point acknowledged before this call. Waits
+    /// up to <paramref name="wait"/>; when a full stage downstream holds the runner back longer, the flush stays
+    /// scheduled and runs when the runner gets there (Done is then false).
+    /// </summary>
+    public async Task<(bool Done, long Points)> FlushAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var flush = Runner.FlushAfterAsync(BufferStats.Received, CancellationToken.None);
+        var finished = await Task.WhenAny(flush, Task.Delay(wait, cancellationToken)).ConfigureAwait(false);
+        return finished == flush ? (true, await flush.ConfigureAwait(false)) : (false, 0);
+    }
+    public InfluxSink RawSink { get; }
+    public InfluxSink DerivedSink { get; }
+
+    /// <summary>Every InfluxDB sink with its stage name.</summary>
+    public IEnumerable<(string Name, InfluxSink Sink)> Sinks =>
+        AlertSink is null
+            ? [(RawQueue.Name, RawSink), (DerivedQueue.Name, DerivedSink)]
+            : [(RawQueue.Name, RawSink), (DerivedQueue.Name, DerivedSink), ("influx_alerts", AlertSink)];
+
+    private static PointBatch Received(StageStats stats, PointBatch batch)
+    {
+        stats.AddReceived(batch.Count);
+        return batch;
+    }
+}

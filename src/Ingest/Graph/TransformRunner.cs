@@ -1,0 +1,292 @@
+using System.Text;
+using Ingest.Buffering;
+using Ingest.Durability;
+using Ingest.LineProtocol;
+using Ingest.Transforms;
+
+namespace Ingest.Graph;
+
+/// <summary>
+/// Runs the transforms over every batch taken from the buffer, in acceptance order, then routes: derived
+/// batches to the derived-points queue, raw batches to the raw queue unless their measurement is excluded
+/// from raw forwarding. The transforms are not thread-safe, so this runner is their only caller; anything
+/// else that must touch them (flush, acknowledgements, state export) goes through <see cref="RunExclusive{T}"/>.
+/// </summary>
+public sealed class TransformRunner
+{
+    private readonly IPointBuffer _buffer;
+    private readonly IReadOnlyList<ITransformStage> _transforms;
+    private readonly StageQueue _raw;
+    private readonly StageQueue _derived;
+    private readonly IReadOnlyList<string> _rawExclude;
+    private readonly StageStats _stats;
+    private readonly StageStats? _bufferStats;
+    private readonly object _gate = new();
+    private readonly Collector _collector = new();
+    private readonly Dictionary<string, bool> _excluded = new(StringComparer.Ordinal);
+    private readonly List<(long After, TaskCompletionSource<long> Done)> _flushes = new();
+    private readonly Dictionary<string, bool>.AlternateLookup<ReadOnlySpan<char>> _excludedLookup;
+
+    private readonly Durability.DurableLog? _log;
+    private long _lastProcessed;
+    // Records the transforms have taken above the log's contiguous transforms checkpoint, which batches arriving
+    // out of sequence order leave behind it: a snapshot of the windows holds them, so a replay must skip them.
+    private readonly HashSet<long> _processed = new();
+
+    public TransformRunner(IPointBuffer buffer, IReadOnlyList<ITransformStage> transforms, StageQueue raw, StageQueue derived,
+        IReadOnlyList<string> rawExclude, StageStats stats, StageStats? bufferStats = null, Durability.DurableLog? log = null)
+    {
+        _log = log;
+        _bufferStats = bufferStats;
+        _buffer = buffer;
+        _transforms = transforms;
+        _raw = raw;
+        _derived = derived;
+        _rawExclude = rawExclude;
+        _stats = stats;
+        _excludedLookup = _excluded.GetAlternateLookup<ReadOnlySpan<char>>();
+        _excludeAll = rawExclude.Contains("*");
+    }
+
+    private readonly bool _excludeAll;
+
+    public IReadOnlyList<ITransformStage> Transforms => _transforms;
+
+    /// <summary>
+    /// Whether the windows are flushed when the buffer ends (shutdown). Not with a write-ahead log: the open
+    /// windows are rebuilt from it at the next start, where flushing would write them half-filled.
+    /// </summary>
+    public bool FlushAtEnd { get; init; } = true;
+
+    /// <summary>Whether <see cref="ProcessedAfter"/> is wanted (the windows are checkpointed by snapshots).</summary>
+    public bool TrackProcessed { get; init; }
+
+    /// <summary>The highest log sequence the transforms have processed. Read under <see cref="RunExclusive{T}"/>.</summary>
+    public long LastProcessed => _lastProcessed;
+
+    /// <summary>
+    /// The records above <paramref name="checkpoint"/> (the transforms' contiguous checkpoint) that the transforms have
+    /// taken, ascending; those at or below it are forgotten. Call under <see cref="RunExclusive{T}"/>.
+    /// </summary>
+    public long[] ProcessedAfter(long checkpoint)
+    {
+        ForgetProcessedThrough(checkpoint);
+        var after = _processed.ToArray();
+        Array.Sort(after);
+        return after;
+    }
+
+    /// <summary>Forgets the taken records at or below <paramref name="checkpoint"/>. Call under <see cref="RunExclusive{T}"/>.</summary>
+    public void ForgetProcessedThrough(long checkpoint) => _processed.RemoveWhere(s => s <= checkpoint);
+
+    /// <summary>Records a restored snapshot of the windows already holds (taken before the restart above its checkpoint).</summary>
+    public void AlreadyProcessed(IEnumerable<long> sequences)
+    {
+        lock (_gate) _processed.UnionWith(sequences);
+    }
+
+    /// <summary>Runs <paramref name="action"/> while no batch is being transformed.</summary>
+    public T RunExclusive<T>(Func<T> action)
+    {
+        lock (_gate) return action();
+    }
+
+    /// <summary>Until the buffer is completed and drained; then flushes the transforms and completes both queues.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var batch in _buffer.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                _bufferStats?.AddSent(batch.Count);
+                _stats.AddReceived(batch.Count);
+                var sequence = batch.Sequence;
+                lock (_gate)
+                {
+                    // A replayed record the transforms had finished before the restart only goes on raw.
+                    if (_log is null || _log.Ledger.Needs(LedgerConsumer.Transforms, sequence))
+                    {
+                        foreach (var t in _transforms) Guard(t, () => t.Process(batch, _collector));
+                        if (sequence > 0)
+                        {
+                            if (TrackProcessed) _processed.Add(sequence);
+                            _log?.Ledger.Finished(LedgerConsumer.Transforms, sequence);
+                            if (sequence > _lastProcessed) _lastProcessed = sequence;
+                        }
+                    }
+                }
+                await WriteDerivedAsync(_collector, cancellationToken).ConfigureAwait(false);
+                await RouteRawAsync(batch, cancellationToken).ConfigureAwait(false);
+                await RunDueFlushesAsync(cancellationToken).ConfigureAwait(false);
+            }
+            // Without a log, what the windows hold so far is better written than lost at shutdown.
+            if (FlushAtEnd) await FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _raw.Complete();
+            _derived.Complete();
+        }
+    }
+
+    /// <summary>
+    /// Schedules a flush that runs once the runner has taken <paramref name="after"/> points in all (every point
+    /// acknowledged before the request), so that none of them misses the windows it closes. The task gives the
+    /// points the flush emitted.
+    /// </summary>
+    public Task<long> FlushAfterAsync(long after, CancellationToken cancellationToken = default)
+    {
+        var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_flushes) _flushes.Add((after, done));
+        // Already there (the runner may be idle): run it now rather than wait for the next batch.
+        return _stats.Received >= after ? RunDueFlushesAsync(cancellationToken).ContinueWith(_ => done.Task, TaskScheduler.Default).Unwrap() : done.Task;
+    }
+
+    private async Task RunDueFlushesAsync(CancellationToken cancellationToken)
+    {
+        List<TaskCompletionSource<long>>? due = null;
+        lock (_flushes)
+        {
+            var received = _stats.Received;
+            for (var i = _flushes.Count - 1; i >= 0; i--)
+            {
+                if (_flushes[i].After > received) continue;
+                (due ??= new()).Add(_flushes[i].Done);
+                _flushes.RemoveAt(i);
+            }
+        }
+        if (due is null) return;
+        var points = await FlushAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var d in due) d.TrySetResult(points);
+    }
+
+    /// <summary>Closes every open window now and sends what that emits.</summary>
+    public async Task<long> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        var collector = new Collector();
+        lock (_gate)
+        {
+            foreach (var t in _transforms) Guard(t, () => t.Flush(collector));
+        }
+        var points = collector.Points;
+        await WriteDerivedAsync(collector, cancellationToken).ConfigureAwait(false);
+        return points;
+    }
+
+    private void Guard(ITransformStage stage, Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A transform's bug must not stop raw delivery: the batch still goes on, and the error is counted.
+            _stats.AddError(stage.Name + ":" + e.GetType().Name);
+        }
+    }
+
+    private async Task WriteDerivedAsync(Collector collector, CancellationToken cancellationToken)
+    {
+        foreach (var derived in collector.Take())
+            await _derived.WriteAsync(derived, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RouteRawAsync(PointBatch batch, CancellationToken cancellationToken)
+    {
+        if (_log is not null && !_log.Ledger.Needs(LedgerConsumer.Raw, batch.Sequence))
+        {
+            // Replayed for the windows only: InfluxDB had these points before the restart.
+            _buffer.Release(batch.Count);
+            batch.Release();
+            return;
+        }
+        if (_rawExclude.Count == 0)
+        {
+            _stats.AddSent(batch.Count);
+            await _raw.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // Each point's measurement is decided once; the copy below reuses the decisions. "*" excludes every
+        // measurement, so then there is nothing to decide.
+        var decisions = _excludeAll ? null : System.Buffers.ArrayPool<bool>.Shared.Rent(batch.Count);
+        var excluded = decisions is null ? batch.Count : 0;
+        if (decisions is not null)
+            for (var i = 0; i < batch.Count; i++)
+                if (decisions[i] = IsExcluded(batch.SeriesKey(i))) excluded++;
+        if (excluded == 0)
+        {
+            System.Buffers.ArrayPool<bool>.Shared.Return(decisions!);
+            _stats.AddSent(batch.Count);
+            await _raw.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        PointBatch? kept = null;
+        if (excluded < batch.Count)
+        {
+            kept = PointBatch.Rent();
+            kept.Sequence = batch.Sequence;
+            kept.Database = batch.Database;
+            kept.RetentionPolicy = batch.RetentionPolicy;
+            for (var i = 0; i < batch.Count; i++) if (!decisions![i]) kept.CopyPointFrom(batch, i);
+        }
+        if (decisions is not null) System.Buffers.ArrayPool<bool>.Shared.Return(decisions);
+        // The excluded points are done with once the transforms have seen them.
+        _buffer.Release(excluded);
+        _stats.AddDropped("raw_excluded", excluded);
+        if (kept is null) _log?.Ledger.Finished(LedgerConsumer.Raw, batch);
+        batch.Release();
+        if (kept is not null)
+        {
+            _stats.AddSent(kept.Count);
+            await _raw.WriteAsync(kept, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private bool IsExcluded(ReadOnlySpan<byte> seriesKey)
+    {
+        var raw = seriesKey[..Escaping.MeasurementLength(seriesKey)];
+        if (raw.Length > 512) return Decide(Encoding.UTF8.GetString(raw));
+        Span<char> chars = stackalloc char[Encoding.UTF8.GetMaxCharCount(raw.Length)];
+        var n = Unescape(chars[..Encoding.UTF8.GetChars(raw, chars)]);
+        if (_excludedLookup.TryGetValue(chars[..n], out var known)) return known;
+        return Decide(new string(chars[..n]));
+    }
+
+    private bool Decide(string measurement)
+    {
+        var excluded = false;
+        foreach (var pattern in _rawExclude) if (Glob.IsMatch(pattern, measurement)) { excluded = true; break; }
+        if (_excluded.Count < 100_000) _excluded[measurement] = excluded;
+        return excluded;
+    }
+
+    private static int Unescape(Span<char> s)
+    {
+        var w = 0;
+        for (var r = 0; r < s.Length; r++)
+        {
+            if (s[r] == '\\' && r + 1 < s.Length && s[r + 1] is ',' or ' ') r++;
+            s[w++] = s[r];
+        }
+        return w;
+    }
+
+    private sealed class Collector : ITransformOutput
+    {
+        private readonly List<PointBatch> _batches = new();
+
+        public long Points => _batches.Sum(b => (long)b.Count);
+
+        public void Derived(PointBatch batch) => _batches.Add(batch);
+
+        public List<PointBatch> Take()
+        {
+            var taken = _batches.ToList();
+            _batches.Clear();
+            return taken;
+        }
+    }
+}

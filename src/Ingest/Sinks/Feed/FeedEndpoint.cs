@@ -1,0 +1,34 @@
+using Ingest.Configuration;
+using Ingest.Sources.Http;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+
+namespace Ingest.Sinks.Feed;
+
+/// <summary><c>/ws</c>: the live feed over WebSocket (read scope; the token may come as <c>?token=</c>).</summary>
+public static class FeedEndpoint
+{
+    public static void Map(WebApplication app, FeedOptions options)
+    {
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = options.KeepAlive });
+        app.Map("/ws", async (HttpContext context, FeedHub hub, WriteCredentials credentials, IHostApplicationLifetime lifetime) =>
+        {
+            if (!context.WebSockets.IsWebSocketRequest)
+                return Results.Json(new { code = "invalid", message = "/ws is a WebSocket endpoint: connect with a WebSocket client" }, statusCode: 400);
+            if (credentials.Check(context, Scopes.Read) is { } refused) return refused;
+            var origin = context.Request.Headers.Origin.ToString();
+            if (origin.Length > 0 && !options.AllowedOrigins.Contains("*") && !options.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase))
+                return Results.Json(new { code = "forbidden", message = $"origin '{origin}' is not in Feed:AllowedOrigins" }, statusCode: 403);
+            if (hub.Count >= options.MaxClients)
+            {
+                context.Response.Headers.RetryAfter = "5";
+                return Results.Json(new { code = "unavailable", message = $"the feed has its maximum of {options.MaxClients} clients" }, statusCode: 503);
+            }
+            var token = Ingest.Api.ScopeFilters.Caller(context);
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            await hub.RunAsync(socket, token, lifetime.ApplicationStopping);
+            return Results.Empty;
+        });
+    }
+}
