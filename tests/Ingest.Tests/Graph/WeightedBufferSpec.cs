@@ -293,24 +293,25 @@ public class WeightedBufferSpec : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task A_WeightedBuffer_must_apply_releases_made_concurrently_from_other_threads()
     {
-        const int elements = 100;
-        var rig = Materialize(elements, FullPolicy.Backpressure, _ => 1);
+        const int elements = 10, weight = 1_000, writers = 8;
+        var rig = Materialize(elements * weight, FullPolicy.Backpressure, _ => weight);
         await rig.Down.RequestAsync(elements + 1);
         for (var i = 0; i < elements; i++)
             await TakenAsync(rig, i);
         await NotTakenAsync(rig, elements);
         await rig.Down.ExpectNextNAsync(Enumerable.Range(0, elements));
 
-        // Ten writers, as sink threads would, each reporting ten deliveries.
-        await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => Task.Run(() =>
+        // Writers on pool threads release it all a point at a time, racing one another and the stage as it applies
+        // what they released: a lost release would leave weight held for ever.
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(_ => Task.Run(() =>
         {
-            for (var i = 0; i < 10; i++)
+            for (var i = 0; i < elements * weight / writers; i++)
                 rig.Control.Release(1);
         })));
 
         await rig.Up.ExpectRequestAsync();
         await rig.Down.ExpectNextAsync(elements);
-        await HeldBecomesAsync(rig, 1);
+        await HeldBecomesAsync(rig, weight);
     }
 
     [Fact]
