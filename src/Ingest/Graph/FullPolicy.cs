@@ -1,6 +1,9 @@
 namespace Ingest.Graph;
 
-/// <summary>What a stage queue does with a batch that does not fit.</summary>
+/// <summary>
+/// What a stage queue (<see cref="StageQueue"/>, or in the stream graph <see cref="Graph.WeightedBuffer{T}"/>) does
+/// with a batch that does not fit.
+/// </summary>
 public enum FullPolicy
 {
     /// <summary>The writer waits for room: nothing is lost, and the slowness travels upstream (default).</summary>
