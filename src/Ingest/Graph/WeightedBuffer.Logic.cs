@@ -1,6 +1,5 @@
 using Akka.Event;
 using Akka.Streams.Stage;
-using Ingest.Pipeline;
 
 namespace Ingest.Graph;
 

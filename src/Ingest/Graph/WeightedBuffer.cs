@@ -1,6 +1,5 @@
 using Akka.Streams;
 using Akka.Streams.Stage;
-using Ingest.Pipeline;
 
 namespace Ingest.Graph;
 

@@ -1,4 +1,3 @@
-using Ingest.Pipeline;
 
 namespace Ingest.Graph;
 

@@ -1,5 +1,4 @@
 using Akka.Streams.Dsl;
-using Ingest.Pipeline;
 
 namespace Ingest.Graph;
 

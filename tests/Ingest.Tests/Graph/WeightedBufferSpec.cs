@@ -4,7 +4,7 @@ using Akka.Streams.Dsl;
 using Akka.Streams.TestKit;
 using Akka.TestKit;
 using Ingest.Graph;
-using Ingest.Pipeline;
+using Ingest.Graph;
 using Xunit.Abstractions;
 
 namespace Ingest.Tests.Graph;
