@@ -112,3 +112,16 @@ internal sealed class FakeInflux : HttpMessageHandler
         return m;
     }
 }
+
+/// <summary>The daemon's stream graph for tests, on one actor system shared by the test assembly.</summary>
+internal static class TestStreams
+{
+    private static readonly Lazy<Akka.Streams.IMaterializer> Shared = new(() =>
+        Akka.Streams.ActorMaterializer.Create(Akka.Actor.ActorSystem.Create("ingest-tests", "akka.stdout-loglevel = OFF\nakka.loglevel = WARNING")));
+
+    public static Akka.Streams.IMaterializer Materializer => Shared.Value;
+
+    /// <summary>Runs <paramref name="runner"/>'s two branches over <paramref name="buffer"/> until it is completed and drained.</summary>
+    public static Task RunAsync(Ingest.Buffering.IPointBuffer buffer, Ingest.Graph.TransformRunner runner, long transformsCapacity = 1_000_000) =>
+        Ingest.Graph.StreamGraph.Run(buffer, runner, new Ingest.Graph.StageStats("buffer", "buffer"), transformsCapacity, Materializer, CancellationToken.None).Completion;
+}

@@ -27,7 +27,7 @@ public class TransformRunnerTests
         Assert.True(await buffer.TryEnqueueAsync(Parse("cpu v=1 1\nmem v=2 2\n"), TimeSpan.Zero));
         Assert.True(await buffer.TryEnqueueAsync(Parse("disk\\ io v=3 3\n"), TimeSpan.Zero));
         buffer.Complete();
-        await runner.RunAsync(CancellationToken.None);
+        await TestStreams.RunAsync(buffer, runner);
 
         Assert.Null(await raw.ReadAsync());
         Assert.Equal(0, buffer.Depth);
@@ -47,7 +47,7 @@ public class TransformRunnerTests
         Assert.True(await buffer.TryEnqueueAsync(Parse("debug_only v=1 1\n"), TimeSpan.Zero));
         Assert.True(await buffer.TryEnqueueAsync(Parse("cpu v=9 9\n"), TimeSpan.Zero));
         buffer.Complete();
-        await runner.RunAsync(CancellationToken.None);
+        await TestStreams.RunAsync(buffer, runner);
 
         var forwarded = new List<string>();
         while (await raw.ReadAsync() is { } b)

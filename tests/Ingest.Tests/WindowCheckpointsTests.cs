@@ -46,7 +46,7 @@ public sealed class WindowCheckpointsTests : IDisposable
             Stats = new StageStats("transforms", "transform");
             Runner = new TransformRunner(Buffer, [Downsample], Raw, Derived, [], Stats, log: Log) { FlushAtEnd = false, TrackProcessed = true };
             Checkpoints = new WindowCheckpoints(Log, Runner, Downsample, meter, NullLogger<WindowCheckpoints>.Instance);
-            _running = Task.Run(() => Runner.RunAsync(CancellationToken.None));
+            _running = TestStreams.RunAsync(Buffer, Runner);
         }
 
         public DurableLog Log { get; }

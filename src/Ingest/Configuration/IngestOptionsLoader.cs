@@ -110,6 +110,7 @@ public static partial class IngestOptionsLoader
         {
             RawExclude = s.List("RawExclude") ?? d.RawExclude,
             RawQueueCapacity = s.Long("RawQueueCapacity", d.RawQueueCapacity, 1, 1_000_000_000),
+            TransformQueueCapacity = s.Long("TransformQueueCapacity", d.TransformQueueCapacity, 1, 1_000_000_000),
             DerivedQueueCapacity = s.Long("DerivedQueueCapacity", d.DerivedQueueCapacity, 1, 1_000_000_000),
             AlertQueueCapacity = s.Long("AlertQueueCapacity", d.AlertQueueCapacity, 1, 1_000_000_000),
             DerivedQueuePolicy = s.Choice("DerivedQueuePolicy", d.DerivedQueuePolicy, Policies),

@@ -21,6 +21,12 @@ public sealed record PipelineOptions
 
     /// <summary>Points queued between the transforms and the raw InfluxDB sink.</summary>
     public long RawQueueCapacity { get; init; } = 1_000_000;
+
+    /// <summary>
+    /// Points the transforms branch may hold behind raw delivery (taken from the buffer, not yet transformed). Raw
+    /// delivery goes on at its own pace until the transforms are this far behind, then waits for them.
+    /// </summary>
+    public long TransformQueueCapacity { get; init; } = 1_000_000;
 }
 
 /// <summary>Threshold checks (section <c>Thresholds</c>).</summary>

@@ -17,10 +17,11 @@ namespace Ingest.Graph;
 /// <summary>
 /// The stream graph, built in one place from configuration:
 /// <code>
-///   http (write endpoints) ─→ buffer → downsample ─┬→ influx          (raw points, unless excluded)
-///          │                                      └→ influx_derived  (downsampled windows)
-///          └→ threshold (in the write path, see AlertPath) → influx_alerts (alert events)
+///   sources → admission ─┬→ buffer → broadcast ─┬→ raw ─────────────────────────→ influx          (raw points, unless excluded)
+///                        │                      └→ transforms (feed, downsample, live) → influx_derived (windows)
+///                        └→ threshold (AlertPath) ────────────────────────────────→ influx_alerts   (alert events)
 /// </code>
+/// From the buffer on it runs on Akka.Streams (<see cref="StreamGraph"/>, materialized by <see cref="Start"/>).
 /// Every stage has a <see cref="StageStats"/>; every queue is bounded and has a full-policy. Raw points are
 /// released from the buffer only once the raw sink has finished with them.
 /// </summary>
@@ -92,8 +93,12 @@ public sealed class IngestGraph
             new Admission.AdmissionSettings(options.Buffer.FullWaitTimeout, TimeSpan.FromSeconds(options.Buffer.RetryAfterSeconds)),
             buffer, log, Alerts, BufferStats, telemetry, loggers.CreateLogger<Admission.WriteAdmission>());
 
-        RunnerStats = telemetry.Register(new StageStats("transforms", "transform"));
-        Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RunnerStats, BufferStats, log)
+        RunnerStats = telemetry.Register(new StageStats("transforms", "transform")
+        {
+            QueueDepth = () => Stream?.TransformsHeld() ?? 0,
+            QueueCapacity = options.Pipeline.TransformQueueCapacity,
+        });
+        Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RunnerStats, log)
         {
             FlushAtEnd = !log.Enabled,
             TrackProcessed = log.Enabled && Downsample is not null,
@@ -162,6 +167,18 @@ public sealed class IngestGraph
     public StageQueue RawQueue { get; }
     public StageQueue DerivedQueue { get; }
     public TransformRunner Runner { get; }
+
+    /// <summary>The admitted batches' graph once started (<see cref="Start"/>).</summary>
+    public StreamGraph? Stream { get; private set; }
+
+    /// <summary>Materializes the graph over the buffer; once, at start.</summary>
+    /// <param name="abort">Gives up on steps waiting for queue room, at the stop's deadline.</param>
+    /// <param name="systemTerminated">The actor system's end: the graph's stages end with it.</param>
+    public StreamGraph Start(Akka.Streams.IMaterializer materializer, CancellationToken abort, Task? systemTerminated = null)
+    {
+        if (Stream is not null) throw new InvalidOperationException("the graph is already running");
+        return Stream = StreamGraph.Run(Buffer, Runner, BufferStats, Options.Pipeline.TransformQueueCapacity, materializer, abort, systemTerminated);
+    }
     public StageStats RunnerStats { get; }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Akka.Streams;
 using Ingest.Durability;
 using Ingest.Hosting;
 using Ingest.LineProtocol;
@@ -14,7 +15,7 @@ namespace Ingest.Graph;
 /// buffer is closed, the runner drains it, the sinks deliver what is queued, a last snapshot of the windows is
 /// saved, and only at the host's shutdown deadline is anything still in flight abandoned (to the log, when there is one).
 /// </summary>
-public sealed partial class PipelineService(IngestGraph graph, AlertStateStore alerts, ILogger<PipelineService> logger) : IHostedService
+public sealed partial class PipelineService(IngestGraph graph, AlertStateStore alerts, Akka.Actor.ActorSystem system, ILogger<PipelineService> logger) : IHostedService
 {
     private readonly CancellationTokenSource _abort = new();
     private readonly CancellationTokenSource _stopCheckpoints = new();
@@ -28,7 +29,7 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         var raw = Task.Run(() => graph.RawSink.RunAsync(_abort.Token, _abort.Token));
         var derived = Task.Run(() => graph.DerivedSink.RunAsync(_abort.Token, _abort.Token));
         var alertSink = graph.AlertSink is { } sink ? Task.Run(() => sink.RunAsync(_abort.Token, _abort.Token)) : Task.CompletedTask;
-        var runner = Task.Run(() => graph.Runner.RunAsync(_abort.Token));
+        var runner = graph.Start(system.Materializer(namePrefix: "ingest"), _abort.Token, system.WhenTerminated).Completion;
         _all = Task.WhenAll(runner, raw, derived, alertSink);
         if (graph.Log.Enabled)
         {
@@ -53,6 +54,7 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
             if (graph.Log.Enabled) LogAbortedToLog(graph.Buffer.Depth);
             else LogAborted(graph.Buffer.Depth);
             await _abort.CancelAsync().ConfigureAwait(false);
+            graph.Stream?.Abort();
         }
         try
         {

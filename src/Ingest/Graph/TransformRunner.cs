@@ -7,8 +7,9 @@ using Ingest.Transforms;
 namespace Ingest.Graph;
 
 /// <summary>
-/// Runs the transforms over every batch taken from the buffer, in acceptance order, then routes: derived
-/// batches to the derived-points queue, raw batches to the raw queue unless their measurement is excluded
+/// The logic of the graph's two branches over the admitted batches (wired in <see cref="StreamGraph"/>): the
+/// transforms branch runs the transforms over every batch in acceptance order and sends derived batches to the
+/// derived-points queue; the raw branch sends each batch to the raw queue unless its measurement is excluded
 /// from raw forwarding. The transforms are not thread-safe, so this runner is their only caller; anything
 /// else that must touch them (flush, acknowledgements, state export) goes through <see cref="RunExclusive{T}"/>.
 /// </summary>
@@ -20,7 +21,6 @@ public sealed class TransformRunner
     private readonly StageQueue _derived;
     private readonly IReadOnlyList<string> _rawExclude;
     private readonly StageStats _stats;
-    private readonly StageStats? _bufferStats;
     private readonly object _gate = new();
     private readonly Collector _collector = new();
     private readonly Dictionary<string, bool> _excluded = new(StringComparer.Ordinal);
@@ -34,10 +34,9 @@ public sealed class TransformRunner
     private readonly HashSet<long> _processed = new();
 
     public TransformRunner(IPointBuffer buffer, IReadOnlyList<ITransformStage> transforms, StageQueue raw, StageQueue derived,
-        IReadOnlyList<string> rawExclude, StageStats stats, StageStats? bufferStats = null, Durability.DurableLog? log = null)
+        IReadOnlyList<string> rawExclude, StageStats stats, Durability.DurableLog? log = null)
     {
         _log = log;
-        _bufferStats = bufferStats;
         _buffer = buffer;
         _transforms = transforms;
         _raw = raw;
@@ -91,36 +90,42 @@ public sealed class TransformRunner
         lock (_gate) return action();
     }
 
-    /// <summary>Until the buffer is completed and drained; then flushes the transforms and completes both queues.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The transforms branch's step: runs every transform over <paramref name="batch"/> (only read; the caller keeps
+    /// its reference), sends what they derived, then any flush that has become due. One call at a time.
+    /// </summary>
+    public async ValueTask TransformAsync(PointBatch batch, CancellationToken cancellationToken)
+    {
+        _stats.AddReceived(batch.Count);
+        var sequence = batch.Sequence;
+        lock (_gate)
+        {
+            // A replayed record the transforms had finished before the restart only goes on raw.
+            if (_log is null || _log.Ledger.Needs(LedgerConsumer.Transforms, sequence))
+            {
+                foreach (var t in _transforms) Guard(t, () => t.Process(batch, _collector));
+                if (sequence > 0)
+                {
+                    if (TrackProcessed) _processed.Add(sequence);
+                    _log?.Ledger.Finished(LedgerConsumer.Transforms, sequence);
+                    if (sequence > _lastProcessed) _lastProcessed = sequence;
+                }
+            }
+        }
+        await WriteDerivedAsync(_collector, cancellationToken).ConfigureAwait(false);
+        await RunDueFlushesAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// After both branches ended (the buffer was completed and drained, or the stop gave up): flushes the windows
+    /// when <see cref="FlushAtEnd"/>, then completes the raw and derived queues so that their sinks finish.
+    /// </summary>
+    public async Task EndAsync(bool drained, CancellationToken cancellationToken)
     {
         try
         {
-            await foreach (var batch in _buffer.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-            {
-                _bufferStats?.AddSent(batch.Count);
-                _stats.AddReceived(batch.Count);
-                var sequence = batch.Sequence;
-                lock (_gate)
-                {
-                    // A replayed record the transforms had finished before the restart only goes on raw.
-                    if (_log is null || _log.Ledger.Needs(LedgerConsumer.Transforms, sequence))
-                    {
-                        foreach (var t in _transforms) Guard(t, () => t.Process(batch, _collector));
-                        if (sequence > 0)
-                        {
-                            if (TrackProcessed) _processed.Add(sequence);
-                            _log?.Ledger.Finished(LedgerConsumer.Transforms, sequence);
-                            if (sequence > _lastProcessed) _lastProcessed = sequence;
-                        }
-                    }
-                }
-                await WriteDerivedAsync(_collector, cancellationToken).ConfigureAwait(false);
-                await RouteRawAsync(batch, cancellationToken).ConfigureAwait(false);
-                await RunDueFlushesAsync(cancellationToken).ConfigureAwait(false);
-            }
             // Without a log, what the windows hold so far is better written than lost at shutdown.
-            if (FlushAtEnd) await FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (drained && FlushAtEnd) await FlushAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -192,7 +197,11 @@ public sealed class TransformRunner
             await _derived.WriteAsync(derived, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task RouteRawAsync(PointBatch batch, CancellationToken cancellationToken)
+    /// <summary>
+    /// The raw branch's step: hands <paramref name="batch"/> (this branch's reference to it) to the raw queue, less
+    /// the measurements excluded from raw forwarding; what goes no further leaves the buffer here. One call at a time.
+    /// </summary>
+    public async ValueTask RouteRawAsync(PointBatch batch, CancellationToken cancellationToken)
     {
         if (_log is not null && !_log.Ledger.Needs(LedgerConsumer.Raw, batch.Sequence))
         {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Akka.Hosting;
 using Ingest.Api;
 using Ingest.Buffering;
 using Ingest.Configuration;
@@ -81,6 +82,22 @@ public static class IngestHost
         services.AddSingleton<Ingest.Sinks.Redis.LiveStateWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<Ingest.Sinks.Redis.LiveStateWriter>());
         services.AddHostedService<Ingest.Sinks.Redis.StatusPublisher>();
+        // The actor system the stream graph runs on: started before the pipeline, stopped after it has drained. The
+        // host's stop drives its shutdown; left to its own process-exit hook it would end on SIGTERM at once,
+        // under the graph that is still draining.
+        services.AddAkka("ingest", (akka, _) => akka
+            .AddHocon("""
+                akka.stdout-loglevel = OFF
+                akka.log-dead-letters = off
+                akka.log-dead-letters-during-shutdown = off
+                akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
+                """, HoconAddMode.Prepend)
+            .ConfigureLoggers(loggers =>
+            {
+                loggers.LogLevel = Akka.Event.LogLevel.WarningLevel;
+                loggers.ClearLoggers();
+                loggers.AddLoggerFactory();
+            }));
         services.AddHostedService<PipelineService>();
         services.AddSingleton<RateSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<RateSampler>());

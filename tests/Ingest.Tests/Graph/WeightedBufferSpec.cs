@@ -4,7 +4,6 @@ using Akka.Streams.Dsl;
 using Akka.Streams.TestKit;
 using Akka.TestKit;
 using Ingest.Graph;
-using Ingest.Graph;
 using Xunit.Abstractions;
 
 namespace Ingest.Tests.Graph;

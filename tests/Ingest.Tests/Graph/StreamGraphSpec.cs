@@ -1,0 +1,183 @@
+using Ingest.Buffering;
+using Ingest.Graph;
+using Ingest.LineProtocol;
+
+namespace Ingest.Tests.Graph;
+
+/// <summary>
+/// The admitted batches' graph with a derived sink that stands still: nothing reads the derived queue, as when the
+/// InfluxDB target of the windows hangs. Raw delivery must not wait on it.
+/// </summary>
+public class StreamGraphSpec
+{
+    private const int Batches = 50, PointsEach = 10;
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    /// <summary>Derives one single-point batch from every batch it sees, as a tier closing a window would.</summary>
+    private sealed class OneWindowPerBatch : ITransformStage
+    {
+        public int Seen;
+        public string Name => "windows";
+
+        public void Process(PointBatch input, ITransformOutput output)
+        {
+            Seen++;
+            var derived = PointBatch.Rent();
+            derived.Database = input.Database;
+            derived.CopyPointFrom(input, 0);
+            output.Derived(derived);
+        }
+
+        public void Flush(ITransformOutput output)
+        {
+        }
+    }
+
+    private sealed class Rig
+    {
+        public readonly MemoryPointBuffer Buffer = new(1_000_000);
+        public readonly StageQueue Raw = new("influx", 1_000_000, FullPolicy.Backpressure, (_, _) => { });
+        // Room for one window: the second blocks the transforms until somebody reads, which nobody does.
+        public readonly StageQueue Derived = new("influx_derived", 1, FullPolicy.Backpressure, (_, _) => { });
+        public readonly OneWindowPerBatch Windows = new();
+        public readonly TransformRunner Runner;
+
+        public Rig() => Runner = new TransformRunner(Buffer, [Windows], Raw, Derived, [], new StageStats("transforms", "transform"));
+
+        public async Task WriteAsync(int batches)
+        {
+            for (var i = 0; i < batches; i++)
+                Assert.True(await Buffer.TryEnqueueAsync(TestBatches.Make(PointsEach, first: i * PointsEach, database: "db"), TimeSpan.Zero));
+        }
+
+        /// <summary>Reads raw batches as the raw sink would, finishing each; gives how many arrived in time.</summary>
+        public async Task<int> DeliverRawAsync(int expected, TimeSpan? patience = null)
+        {
+            using var timeout = new CancellationTokenSource(patience ?? Patience);
+            var delivered = 0;
+            try
+            {
+                while (delivered < expected && await Raw.ReadAsync(timeout.Token) is { } b)
+                {
+                    Buffer.Release(b.Count);
+                    b.Release();
+                    delivered++;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            return delivered;
+        }
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var until = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < until, "the condition did not come true in time");
+            await Task.Delay(10);
+        }
+    }
+
+    [Fact]
+    public async Task A_StreamGraph_must_end_when_the_buffer_is_completed_while_it_waits_for_batches()
+    {
+        var rig = new Rig();
+        var graph = StreamGraph.Run(rig.Buffer, rig.Runner, new StageStats("buffer", "buffer"), transformsCapacity: 1_000,
+            TestStreams.Materializer, CancellationToken.None);
+        await rig.WriteAsync(1);
+        Assert.Equal(1, await rig.DeliverRawAsync(1));
+
+        rig.Buffer.Complete();
+
+        await graph.Completion.WaitAsync(Patience);
+        Assert.Null(await rig.Raw.ReadAsync());
+    }
+
+    [Fact]
+    public async Task A_StreamGraph_must_end_when_the_buffer_is_completed_before_any_batch()
+    {
+        var rig = new Rig();
+        var graph = StreamGraph.Run(rig.Buffer, rig.Runner, new StageStats("buffer", "buffer"), transformsCapacity: 1_000,
+            TestStreams.Materializer, CancellationToken.None);
+        await Task.Delay(200);
+
+        rig.Buffer.Complete();
+
+        await graph.Completion.WaitAsync(Patience);
+    }
+
+    [Fact]
+    public async Task A_StreamGraph_must_end_and_complete_its_queues_when_its_actor_system_ends_under_it()
+    {
+        var rig = new Rig();
+        using var system = Akka.Actor.ActorSystem.Create("stream-graph-spec", "akka.stdout-loglevel = OFF\nakka.loglevel = OFF");
+        var graph = StreamGraph.Run(rig.Buffer, rig.Runner, new StageStats("buffer", "buffer"), transformsCapacity: 1_000,
+            Akka.Streams.ActorMaterializer.Create(system), CancellationToken.None, system.WhenTerminated);
+        await rig.WriteAsync(1);
+        Assert.Equal(1, await rig.DeliverRawAsync(1));
+
+        await system.Terminate();
+
+        // Its stages are gone and will never complete their tasks; the graph ends all the same, so a stop does not hang.
+        await graph.Completion.WaitAsync(Patience);
+        Assert.Null(await rig.Raw.ReadAsync());
+    }
+
+    [Fact]
+    public async Task A_StreamGraph_must_deliver_raw_batches_while_the_derived_sink_stands_still()
+    {
+        var rig = new Rig();
+        var graph = StreamGraph.Run(rig.Buffer, rig.Runner, new StageStats("buffer", "buffer"), transformsCapacity: 1_000,
+            TestStreams.Materializer, CancellationToken.None);
+        await rig.WriteAsync(Batches);
+
+        Assert.Equal(Batches, await rig.DeliverRawAsync(Batches));
+        // The transforms are stuck on the full derived queue (the second window), the rest held for them within budget.
+        await WaitForAsync(() => graph.TransformsHeld() >= (Batches - 2) * PointsEach);
+        Assert.Equal(2, rig.Windows.Seen);
+        Assert.InRange(graph.TransformsHeld(), (Batches - 2) * PointsEach, 1_000);
+
+        // The derived sink comes back: every batch reaches the transforms, and the graph ends once drained.
+        rig.Buffer.Complete();
+        var windows = 0;
+        while (await rig.Derived.ReadAsync() is { } w)
+        {
+            windows++;
+            w.Release();
+        }
+        await graph.Completion.WaitAsync(Patience);
+        Assert.Equal(Batches, windows);
+        Assert.Equal(Batches, rig.Windows.Seen);
+        Assert.Equal(0, graph.TransformsHeld());
+    }
+
+    [Fact]
+    public async Task A_StreamGraph_must_hold_raw_delivery_back_once_the_transforms_are_their_capacity_behind()
+    {
+        var rig = new Rig();
+        // Two batches' worth: the transforms branch fills after a few, and then the broadcast waits for it.
+        var graph = StreamGraph.Run(rig.Buffer, rig.Runner, new StageStats("buffer", "buffer"), transformsCapacity: 2 * PointsEach,
+            TestStreams.Materializer, CancellationToken.None);
+        await rig.WriteAsync(Batches);
+
+        // Raw delivery goes as far as the transforms' budget lets it (the batches held for the stuck transform, and the
+        // few the stages in between have taken), and stops there. Without the bound all 50 arrive in milliseconds; the
+        // read waits 5 s for them, so a slow machine cannot turn a missing bound into a pass.
+        var delivered = await rig.DeliverRawAsync(Batches, TimeSpan.FromSeconds(5));
+        Assert.InRange(delivered, 2, 10);
+        Assert.True(graph.TransformsHeld() <= 2 * PointsEach, $"held {graph.TransformsHeld()} points over a budget of {2 * PointsEach}");
+
+        rig.Buffer.Complete();
+        var reading = Task.Run(async () =>
+        {
+            while (await rig.Derived.ReadAsync() is { } w) w.Release();
+        });
+        Assert.Equal(Batches - delivered, await rig.DeliverRawAsync(Batches - delivered));
+        await graph.Completion.WaitAsync(Patience);
+        await reading.WaitAsync(Patience);
+        Assert.Equal(Batches, rig.Windows.Seen);
+    }
+}
