@@ -1,7 +1,6 @@
 using Akka.Streams;
 using Ingest.Durability;
 using Ingest.Hosting;
-using Ingest.LineProtocol;
 using Ingest.Sinks.Redis;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -9,11 +8,12 @@ using Microsoft.Extensions.Logging;
 namespace Ingest.Graph;
 
 /// <summary>
-/// Starts the graph (alert states restored first, then sinks, then the transform runner, then the downsampling
-/// windows' snapshot restored and the write-ahead log's undelivered records replayed through it, all before the web
-/// server takes writes) and stops it in the other direction: once the web server has stopped taking writes, the
-/// buffer is closed, the runner drains it, the sinks deliver what is queued, a last snapshot of the windows is
-/// saved, and only at the host's shutdown deadline is anything still in flight abandoned (to the log, when there is one).
+/// Starts the graph (alert states restored first, then sinks, then the stream graph materialized, then the
+/// downsampling windows' snapshot restored and the write-ahead log's undelivered records replayed through the
+/// admission, all before the web server takes writes) and stops it in the other direction: once the web server has
+/// stopped taking writes, the buffer is closed, the stream graph drains it, the sinks deliver what is queued, a last
+/// snapshot of the windows is saved, and only at the host's shutdown deadline is the graph cut and anything still
+/// in flight abandoned (to the log, when there is one).
 /// </summary>
 public sealed partial class PipelineService(IngestGraph graph, AlertStateStore alerts, Akka.Actor.ActorSystem system, ILogger<PipelineService> logger) : IHostedService
 {
