@@ -4,7 +4,7 @@ using Microsoft.Extensions.Hosting;
 namespace Ingest.Graph;
 
 /// <summary>Samples every stage's received count each second, so that status can show rates over the last 10 s.</summary>
-public sealed class RateSampler(IngestGraph graph) : BackgroundService
+public sealed class RateSampler(PipelineTelemetry telemetry) : BackgroundService
 {
     private const int Window = 10;
     private readonly Dictionary<string, Queue<long>> _samples = new();
@@ -26,7 +26,7 @@ public sealed class RateSampler(IngestGraph graph) : BackgroundService
     {
         lock (_lock)
         {
-            foreach (var s in graph.Telemetry.Stages)
+            foreach (var s in telemetry.Stages)
             {
                 if (!_samples.TryGetValue(s.Name, out var q)) _samples[s.Name] = q = new Queue<long>();
                 q.Enqueue(s.Received);
