@@ -172,7 +172,9 @@ public class SinkIsolationTests
         await using var rig = new SinkRig(r => Interlocked.Increment(ref calls) <= 3 ? FakeInflux.Status(500, ShardError) : FakeInflux.Status(204),
             Fast(batchSize: 5), new DeadLetterOptions { AfterAttempts = 100 });
         await rig.Enqueue(5, 0, "db1");
-        await Until(() => rig.Influx.Requests.Count >= 1, "the first attempt");
+        // Failing, not merely attempted: a write arriving while the first attempt is still unanswered is sent side by
+        // side with it, as to any healthy target.
+        await Until(() => rig.Sink.Targets.Any(t => t.State == "failing"), "the first attempt to fail");
         await rig.Enqueue(5, 5, "db1");
         await rig.Drained();
         var delivered = rig.Influx.Requests.Skip(3).Select(r => r.Lines[0]).ToList();
