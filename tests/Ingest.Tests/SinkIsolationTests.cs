@@ -168,16 +168,22 @@ public class SinkIsolationTests
     {
         // The raw sink's lanes run writes of a healthy target side by side; once failing, one at a time, so
         // nothing of a failing target overtakes the write that is being retried.
-        var calls = 0;
-        await using var rig = new SinkRig(r => Interlocked.Increment(ref calls) <= 3 ? FakeInflux.Status(500, ShardError) : FakeInflux.Status(204),
-            Fast(batchSize: 5), new DeadLetterOptions { AfterAttempts = 100 });
+        var released = 0;
+        await using var rig = new SinkRig(_ => Volatile.Read(ref released) == 0 ? FakeInflux.Status(500, ShardError) : FakeInflux.Status(204),
+            Fast(batchSize: 5), new DeadLetterOptions { AfterAttempts = 1_000 });
         await rig.Enqueue(5, 0, "db1");
-        // Failing, not merely attempted: a write arriving while the first attempt is still unanswered is sent side by
-        // side with it, as to any healthy target.
-        await Until(() => rig.Sink.Targets.Any(t => t.State == "failing"), "the first attempt to fail");
+        // A second attempt means the first one's failure was taken: the target is failing from here on.
+        await Until(() => rig.Influx.Requests.Count >= 2, "a retry of the first write");
         await rig.Enqueue(5, 5, "db1");
+        // Two more attempts of the first write: room for the second to be sent beside it, were the lane to allow it.
+        var seen = rig.Influx.Requests.Count;
+        await Until(() => rig.Influx.Requests.Count >= seen + 2, "two more attempts");
+        Interlocked.Exchange(ref released, 1);
         await rig.Drained();
-        var delivered = rig.Influx.Requests.Skip(3).Select(r => r.Lines[0]).ToList();
-        Assert.Equal(["m,id=0 v=0 0", "m,id=5 v=5 5"], delivered);
+
+        var lines = rig.Influx.Requests.Select(r => r.Lines[0]).ToList();
+        Assert.True(lines.LastIndexOf("m,id=0 v=0 0") < lines.IndexOf("m,id=5 v=5 5"),
+            "the second write was sent while the first was still being retried: " + string.Join(" | ", lines));
+        Assert.Equal(["m,id=0 v=0 0", "m,id=5 v=5 5"], lines.Distinct());
     }
 }
