@@ -121,7 +121,11 @@ internal static class TestStreams
 
     public static Akka.Streams.IMaterializer Materializer => Shared.Value;
 
+    /// <summary>Starts <paramref name="runner"/>'s two branches over <paramref name="buffer"/>.</summary>
+    public static Ingest.Graph.StreamGraph Start(Ingest.Buffering.IPointBuffer buffer, Ingest.Graph.TransformRunner runner, long transformsCapacity = 1_000_000) =>
+        Ingest.Graph.StreamGraph.Run(buffer, runner, new Ingest.Graph.StageStats("buffer", "buffer"), transformsCapacity, Materializer, CancellationToken.None);
+
     /// <summary>Runs <paramref name="runner"/>'s two branches over <paramref name="buffer"/> until it is completed and drained.</summary>
     public static Task RunAsync(Ingest.Buffering.IPointBuffer buffer, Ingest.Graph.TransformRunner runner, long transformsCapacity = 1_000_000) =>
-        Ingest.Graph.StreamGraph.Run(buffer, runner, new Ingest.Graph.StageStats("buffer", "buffer"), transformsCapacity, Materializer, CancellationToken.None).Completion;
+        Start(buffer, runner, transformsCapacity).Completion;
 }

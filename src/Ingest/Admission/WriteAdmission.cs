@@ -44,7 +44,7 @@ public sealed partial class WriteAdmission(
     /// Registers a source under its stage name (<c>http</c>, <c>nats</c>, …): its received, sent and dropped
     /// points appear in <c>/api/pipeline</c> and the stage metrics under that name.
     /// </summary>
-    public AdmissionSource Register(string name) => new(telemetry.Register(new StageStats(name, "source")));
+    public AdmissionSource Register(string name) => AdmissionSource.Register(telemetry, name);
 
     /// <summary>
     /// Offers <paramref name="batch"/> from <paramref name="source"/>, with the count of items the source could
@@ -143,6 +143,9 @@ public sealed partial class WriteAdmission(
 /// <summary>A source registered with <see cref="WriteAdmission.Register"/>: what it offered, kept and lost.</summary>
 public sealed class AdmissionSource(StageStats stats)
 {
+    /// <summary>Registers the stage of a source named <paramref name="name"/>, before the admission exists.</summary>
+    internal static AdmissionSource Register(PipelineTelemetry telemetry, string name) => new(telemetry.Register(new StageStats(name, "source")));
+
     public string Name => Stats.Name;
     internal StageStats Stats { get; } = stats;
 }

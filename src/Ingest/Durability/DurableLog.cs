@@ -148,7 +148,7 @@ public sealed partial class DurableLog : IDisposable
         // The record's sequence is only known once the append returns, and appends return in any order: until
         // then a placeholder no higher than it keeps both checkpoints from passing it.
         var placeholder = _log.LastSequence + 1;
-        Pending(placeholder);
+        Ledger.Logged(placeholder);
         try
         {
             for (var attempt = 0; ; attempt++)
@@ -170,7 +170,7 @@ public sealed partial class DurableLog : IDisposable
         catch (IOException e)
         {
             // Full (WalFullException) or a disk error: the write is refused, and the log stays usable.
-            Abandon(placeholder);
+            Ledger.Abandoned(placeholder);
             Interlocked.Increment(ref _rejected);
             LogAppendRefused(e.Message);
             return false;
@@ -179,14 +179,11 @@ public sealed partial class DurableLog : IDisposable
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        Pending(batch.Sequence);
-        Abandon(placeholder);
+        Ledger.Logged(batch.Sequence);
+        Ledger.Abandoned(placeholder);
         return true;
     }
 
-    private void Pending(long sequence) => Ledger.Logged(sequence);
-
-    private void Abandon(long sequence) => Ledger.Abandoned(sequence);
 
     /// <summary>
     /// The records some consumer had not finished at the last checkpoint, oldest first, decoded. With

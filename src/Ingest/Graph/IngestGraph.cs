@@ -37,7 +37,7 @@ public sealed class IngestGraph
         Buffer = buffer;
         Telemetry = telemetry;
         // Registered first, so that the stages read in graph order in /api/pipeline and the metrics.
-        HttpSource = new Admission.AdmissionSource(telemetry.Register(new StageStats("http", "source")));
+        HttpSource = Ingest.Admission.AdmissionSource.Register(telemetry, "http");
         BufferStats = telemetry.Register(new StageStats("buffer", "buffer") { QueueDepth = () => buffer.Depth, QueueCapacity = buffer.Capacity });
 
         var transforms = new List<ITransformStage>();

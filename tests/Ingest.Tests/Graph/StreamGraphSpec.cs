@@ -85,8 +85,7 @@ public class StreamGraphSpec
     public async Task A_StreamGraph_must_end_when_the_buffer_is_completed_while_it_waits_for_batches()
     {
         var rig = new Rig();
-        var graph = StreamGraph.Run(rig.Buffer, rig.Runner, new StageStats("buffer", "buffer"), transformsCapacity: 1_000,
-            TestStreams.Materializer, CancellationToken.None);
+        var graph = TestStreams.Start(rig.Buffer, rig.Runner, transformsCapacity: 1_000);
         await rig.WriteAsync(1);
         Assert.Equal(1, await rig.DeliverRawAsync(1));
 
@@ -100,8 +99,7 @@ public class StreamGraphSpec
     public async Task A_StreamGraph_must_end_when_the_buffer_is_completed_before_any_batch()
     {
         var rig = new Rig();
-        var graph = StreamGraph.Run(rig.Buffer, rig.Runner, new StageStats("buffer", "buffer"), transformsCapacity: 1_000,
-            TestStreams.Materializer, CancellationToken.None);
+        var graph = TestStreams.Start(rig.Buffer, rig.Runner, transformsCapacity: 1_000);
         await Task.Delay(200);
 
         rig.Buffer.Complete();
@@ -130,8 +128,7 @@ public class StreamGraphSpec
     public async Task A_StreamGraph_must_deliver_raw_batches_while_the_derived_sink_stands_still()
     {
         var rig = new Rig();
-        var graph = StreamGraph.Run(rig.Buffer, rig.Runner, new StageStats("buffer", "buffer"), transformsCapacity: 1_000,
-            TestStreams.Materializer, CancellationToken.None);
+        var graph = TestStreams.Start(rig.Buffer, rig.Runner, transformsCapacity: 1_000);
         await rig.WriteAsync(Batches);
 
         Assert.Equal(Batches, await rig.DeliverRawAsync(Batches));
@@ -159,8 +156,7 @@ public class StreamGraphSpec
     {
         var rig = new Rig();
         // Two batches' worth: the transforms branch fills after a few, and then the broadcast waits for it.
-        var graph = StreamGraph.Run(rig.Buffer, rig.Runner, new StageStats("buffer", "buffer"), transformsCapacity: 2 * PointsEach,
-            TestStreams.Materializer, CancellationToken.None);
+        var graph = TestStreams.Start(rig.Buffer, rig.Runner, transformsCapacity: 2 * PointsEach);
         await rig.WriteAsync(Batches);
 
         // Raw delivery goes as far as the transforms' budget lets it (the batches held for the stuck transform, and the

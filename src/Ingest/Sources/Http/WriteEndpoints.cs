@@ -77,7 +77,7 @@ public sealed class WriteEndpoints(
         // Before the body is read: a paused daemon need not read and parse what it will refuse.
         if (admission.Paused)
         {
-            context.Response.Headers.RetryAfter = RetryAfter(TimeSpan.FromSeconds(options.Buffer.RetryAfterSeconds));
+            context.Response.Headers.RetryAfter = options.Buffer.RetryAfterSeconds.ToString();
             return await Refuse(context, api, 503, AdmissionVerdict.MessageOf(RefusalReason.Paused)!);
         }
 
@@ -122,7 +122,7 @@ public sealed class WriteEndpoints(
             context.Response.Headers.RetryAfter = RetryAfter(verdict.RetryAfter);
             return await Error(context, api, 503, verdict.Message!);
         }
-        if (verdict.Accepted > 0) telemetry.Accepted(endpoint, verdict.Accepted);
+        if (verdict.IsAccepted) telemetry.Accepted(endpoint, verdict.Accepted);
 
         if (summary.BadLines > 0)
         {
