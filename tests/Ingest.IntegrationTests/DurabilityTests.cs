@@ -507,8 +507,11 @@ public partial class DurabilityTests(ITestOutputHelper output)
 
     private static async Task<List<StoredPoint>> WaitForPointsAsync(InfluxServer influx, string db, string measurement, int atLeast, TimeSpan timeout)
     {
+        // InfluxDB makes a point's fields visible one by one while a write is being stored, so a read can catch a
+        // point with v and not yet n: wait for whole points, and hand back the last read (whole or not) to judge.
         List<StoredPoint> landed = [];
-        await DaemonApi.WaitUntilAsync(async () => (landed = await ReadPointsAsync(influx, db, measurement)).Count >= atLeast, timeout, 500);
+        await DaemonApi.WaitUntilAsync(async () => (landed = await ReadPointsAsync(influx, db, measurement)).Count(p => p.N >= 0 && !double.IsNaN(p.V)) >= atLeast,
+            timeout, 500);
         return landed;
     }
 
