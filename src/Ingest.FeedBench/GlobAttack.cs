@@ -52,7 +52,7 @@ internal static class GlobAttack
                 try { await Task.Delay(50, stop.Token); } catch (OperationCanceledException) { }
             }
         });
-        // The runner's progress: the longest time its received count stood still while the probe kept writing.
+        // The feed branch's progress: the longest time the feed's received count stood still while the probe kept writing.
         double longestStallMs = 0;
         var watch = Task.Run(async () =>
         {
@@ -60,7 +60,7 @@ internal static class GlobAttack
             var since = Stopwatch.GetTimestamp();
             while (!stop.IsCancellationRequested)
             {
-                var received = await RunnerReceivedAsync(http);
+                var received = await FeedReceivedAsync(http);
                 var now = Stopwatch.GetTimestamp();
                 if (received != last) { last = received; since = now; }
                 longestStallMs = Math.Max(longestStallMs, Stopwatch.GetElapsedTime(since, now).TotalMilliseconds);
@@ -114,11 +114,11 @@ internal static class GlobAttack
     private static string Describe(JsonElement m) =>
         m.GetProperty("type").GetString() + (m.TryGetProperty("message", out var text) ? ": " + text.GetString() : "");
 
-    private static async Task<long> RunnerReceivedAsync(HttpClient http)
+    private static async Task<long> FeedReceivedAsync(HttpClient http)
     {
         using var doc = JsonDocument.Parse(await http.GetStringAsync("api/status"));
         foreach (var s in doc.RootElement.GetProperty("stages").EnumerateArray())
-            if (s.GetProperty("name").GetString() == "transforms") return s.GetProperty("received").GetInt64();
+            if (s.GetProperty("name").GetString() == "feed") return s.GetProperty("received").GetInt64();
         return -1;
     }
 

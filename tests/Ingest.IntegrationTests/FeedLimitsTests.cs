@@ -181,7 +181,7 @@ public class FeedLimitsTests
         }
         static long Received(JsonElement status, string stage) =>
             status.GetProperty("stages").EnumerateArray().Single(s => s.GetProperty("name").GetString() == stage).GetProperty("received").GetInt64();
-        var before = Received(await StatusAsync(daemon), "transforms");
+        var before = Received(await StatusAsync(daemon), "feed");
 
         // 10 bodies of 40 points, each with its own 30 000-character measurement: new series, so no verdict is cached.
         var bodies = Enumerable.Range(0, 10).Select(b =>
@@ -193,14 +193,14 @@ public class FeedLimitsTests
         var statuses = await Task.WhenAll(bodies.Select(b => WriteAsync(daemon, b)));
         Assert.All(statuses, s => Assert.Equal(HttpStatusCode.NoContent, s));
 
-        // The transforms take every point at their own pace; by then the feed, matching far more slowly, has
-        // had to drop for lack of room in its queue of 40 points.
+        // The feed's branch hands every point to the feed at its own pace; by then the feed, matching far more
+        // slowly, has had to drop for lack of room in its queue of 40 points.
         JsonElement status = default;
         Assert.True(await DaemonApi.WaitUntilAsync(async () =>
         {
             status = await StatusAsync(daemon);
-            return Received(status, "transforms") - before == 400;
-        }, TimeSpan.FromSeconds(30)), $"the transforms took {Received(status, "transforms") - before} of 400 points");
+            return Received(status, "feed") - before == 400;
+        }, TimeSpan.FromSeconds(30)), $"the feed was handed {Received(status, "feed") - before} of 400 points");
         var feed = status.GetProperty("stages").EnumerateArray().Single(s => s.GetProperty("name").GetString() == "feed");
         Assert.True(feed.GetProperty("dropped").TryGetProperty("queue_full", out var dropped) && dropped.GetInt64() > 0, feed.ToString());
         Assert.Equal(40, feed.GetProperty("queue").GetProperty("capacity").GetInt64());

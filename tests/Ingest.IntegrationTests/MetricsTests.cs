@@ -36,7 +36,7 @@ public class MetricsTests(SharedStackFixture fixture)
         ];
         foreach (var family in families) Assert.Contains($"# TYPE {family} ", text);
         Assert.Matches("ingest_points_rejected_total\\{endpoint=\"/write\",reason=\"parse\"\\} [1-9]", text);
-        foreach (var stage in new[] { "http", "buffer", "transforms", "influx" })
+        foreach (var stage in new[] { "http", "buffer", "raw", "influx" })
         {
             var m = System.Text.RegularExpressions.Regex.Match(text, $"ingest_stage_received_total\\{{stage=\"{stage}\"\\}} (\\d+)");
             Assert.True(m.Success && long.Parse(m.Groups[1].Value) >= 3, $"stage {stage} counted what it received");

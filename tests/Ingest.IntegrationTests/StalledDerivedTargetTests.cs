@@ -28,14 +28,14 @@ public class StalledDerivedTargetTests
             ["Downsample:Tiers:0:Aggregates:0"] = "count",
             ["Downsample:Tiers:0:AllowedLateness"] = "0s",
             ["Downsample:Tiers:0:RetentionPolicy"] = "stalled",
-            // A derived queue that a few minutes of windows fill, so that the transforms wait on it.
+            // A derived queue that a few minutes of windows fill, so that the windows wait on it.
             ["Pipeline:DerivedQueueCapacity"] = "50",
         });
         proxy.Upstream = new Uri(stack.Influx.Url);
         var db = ServersFixture.UniqueName("stalled");
 
         // Four minutes of points: the windows of the first three go out, the sink's write hangs, its queue fills, and
-        // the transforms stop on the next windows they emit.
+        // the windows stop on the next ones they emit.
         for (var m = 0; m < 4; m++)
             await DaemonApi.WriteAsync(stack, db, Enumerable.Range(0, Series).Select(h => $"win,host=h{h} v={m}i {T0 + m * Minute + h}"), perRequest: Series);
         Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(proxy.Stalled > 0), TimeSpan.FromSeconds(30)),
@@ -43,13 +43,13 @@ public class StalledDerivedTargetTests
         Assert.True(await DaemonApi.WaitUntilAsync(async () => await stack.Daemon.MetricAsync("ingest_stage_queue_points{stage=\"influx_derived\"}") > 0,
             TimeSpan.FromSeconds(30)), "the derived queue never filled\n" + DaemonApi.Tail(stack));
 
-        // Raw points written now land although the transforms are stuck behind the hung target.
+        // Raw points written now land although the windows are stuck behind the hung target.
         var raw = Enumerable.Range(0, 20_000).Select(i => $"rawpts,host=h{i % 100} v={i}i {T0 + 10 * Minute + i}");
         await DaemonApi.WriteAsync(stack, db, raw, perRequest: 1_000);
         Assert.True(await DaemonApi.WaitUntilAsync(async () => await DaemonApi.CountAsync(stack.Influx, db, "rawpts", "v") == 20_000, TimeSpan.FromSeconds(60)),
             $"raw points stopped landing while the windows' target hung ({await DaemonApi.CountAsync(stack.Influx, db, "rawpts", "v")} of 20000)\n" + DaemonApi.Tail(stack));
-        Assert.True(await stack.Daemon.MetricAsync("ingest_stage_queue_points{stage=\"transforms\"}") > 0,
-            "the transforms were not behind: the test did not stall them\n" + DaemonApi.Tail(stack));
+        Assert.True(await stack.Daemon.MetricAsync("ingest_stage_queue_points{stage=\"downsample\"}") > 0,
+            "the windows were not behind: the test did not stall them\n" + DaemonApi.Tail(stack));
         Assert.Equal(Series * 4, await DaemonApi.CountAsync(stack.Influx, db, "win", "v"));
     }
 }

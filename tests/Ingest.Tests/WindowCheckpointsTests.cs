@@ -42,9 +42,10 @@ public sealed class WindowCheckpointsTests : IDisposable
             Buffer = new MemoryPointBuffer(1_000_000);
             Raw = new StageQueue("influx", 1_000_000, FullPolicy.Backpressure, (_, _) => { });
             Derived = new StageQueue("influx_derived", 1_000_000, FullPolicy.Backpressure, (_, _) => { });
-            Downsample = new DownsampleTransform(options.Downsample, new StageStats("downsample", "transform"), Log.Ledger);
-            Stats = new StageStats("transforms", "transform");
-            Runner = new TransformRunner(Buffer, [Downsample], Raw, Derived, [], Stats, log: Log) { FlushAtEnd = false, TrackProcessed = true };
+            Stats = new StageStats("downsample", "transform");
+            Downsample = new DownsampleTransform(options.Downsample, Stats, Log.Ledger);
+            Runner = new TransformRunner(Buffer, [new TransformBranch(Downsample, FullPolicy.Backpressure, Stats, holdsWindows: true)], Raw, Derived, [],
+                new StageStats("raw", "transform"), log: Log) { FlushAtEnd = false, TrackProcessed = true };
             Checkpoints = new WindowCheckpoints(Log, Runner, Downsample, meter, NullLogger<WindowCheckpoints>.Instance);
             _running = TestStreams.RunAsync(Buffer, Runner);
         }
@@ -78,7 +79,7 @@ public sealed class WindowCheckpointsTests : IDisposable
         /// <summary>Hands batches to the runner in this order and waits until it has taken them.</summary>
         public async Task TakeAsync(params PointBatch[] batches)
         {
-            long before = Stats.Received;
+            long before = Runner.Branches[0].Taken;
             long points = 0;
             foreach (var b in batches)
             {
@@ -86,7 +87,7 @@ public sealed class WindowCheckpointsTests : IDisposable
                 Assert.True(await Buffer.TryEnqueueAsync(b, TimeSpan.FromSeconds(5)));
             }
             var until = DateTime.UtcNow.AddSeconds(10);
-            while (Stats.Received < before + points) { Assert.True(DateTime.UtcNow < until, "the runner did not take the batches"); await Task.Delay(5); }
+            while (Runner.Branches[0].Taken < before + points) { Assert.True(DateTime.UtcNow < until, "the runner did not take the batches"); await Task.Delay(5); }
             // Taken; wait for the runner to let go of its lock, so that what it did is visible.
             Runner.RunExclusive(() => 0);
         }

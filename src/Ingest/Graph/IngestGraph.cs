@@ -17,9 +17,11 @@ namespace Ingest.Graph;
 /// <summary>
 /// The stream graph, built in one place from configuration:
 /// <code>
-///   sources → admission ─┬→ buffer → broadcast ─┬→ raw ─────────────────────────→ influx          (raw points, unless excluded)
-///                        │                      └→ transforms (feed, downsample, live) → influx_derived (windows)
-///                        └→ threshold (AlertPath) ────────────────────────────────→ influx_alerts   (alert events)
+///   sources → admission ─┬→ buffer → fan-out ─┬→ raw ──────────────────→ influx          (raw points, unless excluded)
+///                        │                    ├→ feed ─────────────────→ /ws clients
+///                        │                    ├→ downsample (windows) ──→ influx_derived  (windows)
+///                        │                    └→ live ─────────────────→ Redis           (live state)
+///                        └→ threshold (AlertPath) ─────────────────────→ influx_alerts   (alert events)
 /// </code>
 /// From the buffer on it runs on Akka.Streams (<see cref="StreamGraph"/>, materialized by <see cref="Start"/>).
 /// Every stage has a <see cref="StageStats"/>; every queue is bounded and has a full-policy. Raw points are
@@ -40,21 +42,30 @@ public sealed class IngestGraph
         HttpSource = Ingest.Admission.AdmissionSource.Register(telemetry, "http");
         BufferStats = telemetry.Register(new StageStats("buffer", "buffer") { QueueDepth = () => buffer.Depth, QueueCapacity = buffer.Capacity });
 
-        var transforms = new List<ITransformStage>();
-        // First, so that feed clients get the points before the runner spends time on the windows.
-        if (feed is not null) transforms.Add(new FeedTransform(feed));
+        // Each transform has its branch of the graph, with its buffer's gauge on its stage.
+        var branches = new List<TransformBranch>();
+        StageStats TransformStats(string name) => telemetry.Register(new StageStats(name, "transform")
+        {
+            QueueDepth = () => branches.FirstOrDefault(b => b.Stats.Name == name)?.Held ?? 0,
+            QueueCapacity = options.Pipeline.TransformQueueCapacity,
+        });
+        // First, so that feed clients get the points before the windows' branch is handed the batch. The feed's
+        // stage is its hub's, whose own queue is what fills when clients are slow.
+        if (feed is not null) branches.Add(new TransformBranch(new FeedTransform(feed), FullPolicy.DropOldest, feed.Stats));
         if (options.Downsample.Tiers.Count > 0)
         {
-            Downsample = new DownsampleTransform(options.Downsample, telemetry.Register(new StageStats("downsample", "transform")), log.Ledger)
+            var stats = TransformStats("downsample");
+            Downsample = new DownsampleTransform(options.Downsample, stats, log.Ledger)
             {
                 Written = feed is null ? null : feed.PublishAggregates,
             };
-            transforms.Add(Downsample);
+            branches.Add(new TransformBranch(Downsample, FullPolicy.Backpressure, stats, holdsWindows: true));
         }
         if (options.Redis.Enabled && live is { Enabled: true })
         {
-            Live = new LiveStateTransform(live, options.Influx.DefaultTarget, telemetry.Register(new StageStats("live", "transform")), options.Redis.LiveKeyPrefix);
-            transforms.Add(Live);
+            var stats = TransformStats("live");
+            Live = new LiveStateTransform(live, options.Influx.DefaultTarget, stats, options.Redis.LiveKeyPrefix);
+            branches.Add(new TransformBranch(Live, FullPolicy.DropOldest, stats));
         }
 
         // The drop callbacks capture the variables, which are assigned once the queues exist.
@@ -93,12 +104,8 @@ public sealed class IngestGraph
             new Admission.AdmissionSettings(options.Buffer.FullWaitTimeout, TimeSpan.FromSeconds(options.Buffer.RetryAfterSeconds)),
             buffer, log, Alerts, BufferStats, telemetry, loggers.CreateLogger<Admission.WriteAdmission>());
 
-        RunnerStats = telemetry.Register(new StageStats("transforms", "transform")
-        {
-            QueueDepth = () => Stream?.TransformsHeld() ?? 0,
-            QueueCapacity = options.Pipeline.TransformQueueCapacity,
-        });
-        Runner = new TransformRunner(buffer, transforms, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RunnerStats, log)
+        RouteStats = telemetry.Register(new StageStats("raw", "transform"));
+        Runner = new TransformRunner(buffer, branches, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RouteStats, log)
         {
             FlushAtEnd = !log.Enabled,
             TrackProcessed = log.Enabled && Downsample is not null,
@@ -179,7 +186,8 @@ public sealed class IngestGraph
         if (Stream is not null) throw new InvalidOperationException("the graph is already running");
         return Stream = StreamGraph.Run(Buffer, Runner, BufferStats, Options.Pipeline.TransformQueueCapacity, materializer, abort, systemTerminated);
     }
-    public StageStats RunnerStats { get; }
+    /// <summary>The raw branch's routing (stage <c>raw</c>): points passed to the raw sink, and those excluded.</summary>
+    public StageStats RouteStats { get; }
 
     /// <summary>
     /// Closes every open window once the transforms have taken every point acknowledged before this call. Waits

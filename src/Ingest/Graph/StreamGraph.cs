@@ -9,17 +9,20 @@ namespace Ingest.Graph;
 /// <summary>
 /// The admitted batches as an Akka.Streams graph, materialized once at start:
 /// <code>
-///   buffer ─→ kill switch ─→ broadcast ─┬→ raw:        route (exclusions, replayed-for-windows) → raw queue → influx
-///                                      └→ transforms: weighted buffer → feed, downsample, live → derived queue → influx_derived
+///   buffer ─→ kill switch ─→ fan-out ─┬→ raw:        route (exclusions, replayed-for-windows) → raw queue → influx
+///                                    ├→ feed:       weighted buffer (drop oldest) → live feed
+///                                    ├→ downsample: weighted buffer (backpressure) → windows → derived queue → influx_derived
+///                                    └→ live:       weighted buffer (drop oldest) → live state (Redis)
 /// </code>
-/// Each branch takes its own reference to a batch. The transforms branch has a buffer of its own, bounded in points
-/// (<c>Pipeline:TransformQueueCapacity</c>) and holding them until the transforms have taken them, so raw delivery
-/// does not wait on the transforms (a backed-up derived sink, a slow live state) until that buffer is full; only
-/// then does the broadcast hold raw delivery back, as a budget must.
+/// Each branch takes its own reference to a batch. Every transform branch has a buffer of its own, bounded in points
+/// (<c>Pipeline:TransformQueueCapacity</c>) and holding them until its transform has taken them, so raw delivery
+/// does not wait on a transform (a backed-up derived sink, a slow live state). A branch that must see every point
+/// (the windows) backpressures when its buffer is full, and only then holds raw delivery back, as a budget must; the
+/// others drop their oldest batches and count them on their stage (<c>evicted</c>).
 /// </summary>
 /// <remarks>
-/// Concurrency: each branch runs one batch at a time, in acceptance order; the two branches run concurrently. The
-/// transforms read a batch that the raw sink may be delivering at the same time; neither writes to it.
+/// Concurrency: each branch runs one batch at a time, in acceptance order; the branches run concurrently. They all
+/// read a batch that the raw sink may be delivering at the same time; none writes to it.
 /// Stop: completing the buffer drains the graph; <see cref="Abort"/> (the stop's deadline) cuts it, and what was
 /// left stays in the write-ahead log.
 /// </remarks>
@@ -34,38 +37,31 @@ public sealed class StreamGraph
         _done = done;
     }
 
-    /// <summary>Completes once both branches have ended and the queues behind them are completed.</summary>
+    /// <summary>Completes once every branch has ended and the queues behind them are completed.</summary>
     public Task Completion => _done;
 
-    /// <summary>Points the transforms branch holds: taken from the buffer and not yet transformed.</summary>
-    public Func<long> TransformsHeld { get; private init; } = () => 0;
-
     /// <summary>Builds the graph over <paramref name="buffer"/> and runs it.</summary>
+    /// <param name="transformsCapacity">Points each transform branch's buffer holds.</param>
     /// <param name="abort">Gives up on a step waiting for room in a queue, at the stop's deadline.</param>
     /// <param name="systemTerminated">Completes if the actor system under the graph ends first; the graph then
     /// counts as cut, since its stages are gone.</param>
     public static StreamGraph Run(IPointBuffer buffer, TransformRunner runner, StageStats bufferStats, long transformsCapacity,
         IMaterializer materializer, CancellationToken abort, Task? systemTerminated = null)
     {
-        // The transforms' step gives back each batch's weight once taken, through the buffer's control, which exists
-        // only once the graph is materialized: the step waits for it (it is there before the first batch is).
-        var control = new TaskCompletionSource<IWeightedBufferControl>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var transforms = Flow.Create<PointBatch>()
-            .ViaMaterialized(new WeightedBuffer<PointBatch>(transformsCapacity, b => b.Count, FullPolicy.Backpressure, (b, _) => b.Release()), Keep.Right)
-            .SelectAsync(1, async batch =>
+        var branches = runner.Branches;
+        var ended = new List<Task>(branches.Count + 1);
+        var source = Source.From(() => buffer.ReadAllAsync(CancellationToken.None))
+            .Select(batch =>
             {
-                try
-                {
-                    await runner.TransformAsync(batch, abort).ConfigureAwait(false);
-                }
-                finally
-                {
-                    (await control.Task.ConfigureAwait(false)).Release(batch.Count);
-                    batch.Release();
-                }
-                return NotUsed.Instance;
+                bufferStats.AddSent(batch.Count);
+                runner.FannedOut(batch);
+                // One reference for each transform branch, which ends there; the raw branch's goes on to the raw sink.
+                for (var i = 0; i < branches.Count; i++) batch.Retain();
+                return batch;
             })
-            .ToMaterialized(Sink.Ignore<NotUsed>(), Keep.Both);
+            .ViaMaterialized(KillSwitches.Single<PointBatch>(), Keep.Right);
+        foreach (var branch in branches)
+            source = source.AlsoToMaterialized(TransformSink(branch, runner, transformsCapacity, ended, abort), Keep.Left);
         var raw = Flow.Create<PointBatch>()
             .SelectAsync(1, async batch =>
             {
@@ -74,31 +70,58 @@ public sealed class StreamGraph
             })
             .ToMaterialized(Sink.Ignore<NotUsed>(), Keep.Right);
 
-        var ((kill, (weighted, transformsDone)), rawDone) = Source.From(() => buffer.ReadAllAsync(CancellationToken.None))
-            .Select(batch =>
-            {
-                bufferStats.AddSent(batch.Count);
-                // One reference for each branch: the raw branch's goes on to the raw sink, the transforms' ends there.
-                return batch.Retain();
-            })
-            .ViaMaterialized(KillSwitches.Single<PointBatch>(), Keep.Right)
-            .AlsoToMaterialized(transforms, Keep.Both)
-            .ToMaterialized(raw, Keep.Both)
-            .Run(materializer);
-        control.SetResult(weighted);
+        var (kill, rawDone) = source.ToMaterialized(raw, Keep.Both).Run(materializer);
+        ended.Add(rawDone);
 
-        return new StreamGraph(kill, EndAsync(runner, rawDone, transformsDone, systemTerminated ?? Task.Delay(Timeout.Infinite, abort), abort))
-        {
-            TransformsHeld = () => weighted.Held,
-        };
+        return new StreamGraph(kill, EndAsync(runner, Task.WhenAll(ended), systemTerminated ?? Task.Delay(Timeout.Infinite, abort), abort));
+    }
+
+    /// <summary>
+    /// A transform's branch: its weighted buffer, then its step. The step gives back each batch's weight once taken,
+    /// through the buffer's control, which exists only once the branch is materialized: the step waits for it (it
+    /// is there before the first batch is).
+    /// </summary>
+    private static Sink<PointBatch, NotUsed> TransformSink(TransformBranch branch, TransformRunner runner, long capacity, List<Task> ended,
+        CancellationToken abort)
+    {
+        var control = new TaskCompletionSource<IWeightedBufferControl>(TaskCreationOptions.RunContinuationsAsynchronously);
+        return Flow.Create<PointBatch>()
+            .ViaMaterialized(new WeightedBuffer<PointBatch>(capacity, b => b.Count, branch.Policy, (b, reason) =>
+            {
+                branch.Stats.AddDropped(reason, b.Count);
+                b.Release();
+            }), Keep.Right)
+            .SelectAsync(1, async batch =>
+            {
+                try
+                {
+                    // Off the graph's thread: the stages are fused into one actor, which a transform busy with a
+                    // big batch (or waiting on a lock) would otherwise hold, and every other branch with it.
+                    await Task.Run(() => runner.TransformAsync(branch, batch, abort).AsTask(), CancellationToken.None).ConfigureAwait(false);
+                }
+                finally
+                {
+                    (await control.Task.ConfigureAwait(false)).Release(batch.Count);
+                    batch.Release();
+                }
+                return NotUsed.Instance;
+            })
+            .ToMaterialized(Sink.Ignore<NotUsed>(), Keep.Both)
+            .MapMaterializedValue(m =>
+            {
+                var (weighted, done) = m;
+                control.TrySetResult(weighted);
+                branch.Materialized(() => weighted.Held);
+                ended.Add(done);
+                return NotUsed.Instance;
+            });
     }
 
     /// <summary>Cuts the graph: batches not yet through it stay in the log, to be replayed at the next start.</summary>
     public void Abort() => _kill.Abort(new OperationCanceledException("the stop's deadline was reached"));
 
-    private static async Task EndAsync(TransformRunner runner, Task raw, Task transforms, Task gone, CancellationToken abort)
+    private static async Task EndAsync(TransformRunner runner, Task branches, Task gone, CancellationToken abort)
     {
-        var branches = Task.WhenAll(raw, transforms);
         var drained = await Task.WhenAny(branches, gone).ConfigureAwait(false) == branches;
         try
         {

@@ -7,38 +7,78 @@ using Ingest.Transforms;
 namespace Ingest.Graph;
 
 /// <summary>
-/// The logic of the graph's two branches over the admitted batches (wired in <see cref="StreamGraph"/>): the
-/// transforms branch runs the transforms over every batch in acceptance order and sends derived batches to the
-/// derived-points queue; the raw branch sends each batch to the raw queue unless its measurement is excluded
-/// from raw forwarding. The transforms are not thread-safe, so this runner is their only caller; anything
-/// else that must touch them (flush, acknowledgements, state export) goes through <see cref="RunExclusive{T}"/>.
+/// One transform's branch of the graph (wired in <see cref="StreamGraph"/>): the stage, the full-policy of the
+/// buffer in front of it, and its counters, whose queue gauge reads that buffer.
 /// </summary>
+/// <param name="policy">What the branch's buffer does when the transform falls a whole buffer behind: the windows
+/// must see every point (backpressure, which at the limit holds raw delivery back); the feed and the live state show
+/// what is newest, so they drop their oldest batches and count them.</param>
+/// <param name="holdsWindows">The branch whose transform keeps state the write-ahead log restores (the downsampling
+/// tiers): it reports the records it took to the log's ledger, is what <see cref="TransformRunner.RunExclusive{T}"/>
+/// holds, and runs the flushes. At most one branch holds windows.</param>
+public sealed class TransformBranch(ITransformStage stage, FullPolicy policy, StageStats stats, bool holdsWindows = false)
+{
+    private long _taken;
+
+    public ITransformStage Stage { get; } = stage;
+    public FullPolicy Policy { get; } = policy;
+    public StageStats Stats { get; } = stats;
+    public bool HoldsWindows { get; } = holdsWindows;
+
+    /// <summary>Points the branch's transform has taken (processed, or skipped as already processed before a restart).</summary>
+    public long Taken => Interlocked.Read(ref _taken);
+
+    /// <summary>Points in the branch's buffer and in its step: taken from the fan-out and not yet transformed.</summary>
+    public long Held => _held?.Invoke() ?? 0;
+
+    internal object Gate { get; } = new();
+    internal TransformRunner.Collector Output { get; } = new();
+    private Func<long>? _held;
+
+    internal void Materialized(Func<long> held) => _held = held;
+    internal void AddTaken(long points) => Interlocked.Add(ref _taken, points);
+}
+
+/// <summary>
+/// The logic of the graph's branches over the admitted batches (wired in <see cref="StreamGraph"/>): each
+/// <see cref="TransformBranch"/> runs its transform over every batch in acceptance order and sends what it derived
+/// to the derived-points queue; the raw branch sends each batch to the raw queue unless its measurement is excluded
+/// from raw forwarding.
+/// </summary>
+/// <remarks>
+/// Concurrency: the branches run concurrently, each one batch at a time. A transform is not thread-safe: its own
+/// branch is its only caller, under the branch's gate; anything else that must touch the windows (flush, snapshots,
+/// restore) goes through <see cref="RunExclusive{T}"/>, which holds the windows' branch.
+/// </remarks>
 public sealed class TransformRunner
 {
     private readonly IPointBuffer _buffer;
-    private readonly IReadOnlyList<ITransformStage> _transforms;
+    private readonly IReadOnlyList<TransformBranch> _branches;
+    private readonly TransformBranch? _windows;
     private readonly StageQueue _raw;
     private readonly StageQueue _derived;
     private readonly IReadOnlyList<string> _rawExclude;
     private readonly StageStats _stats;
     private readonly object _gate = new();
-    private readonly Collector _collector = new();
     private readonly Dictionary<string, bool> _excluded = new(StringComparer.Ordinal);
     private readonly List<(long After, TaskCompletionSource<long> Done)> _flushes = new();
     private readonly Dictionary<string, bool>.AlternateLookup<ReadOnlySpan<char>> _excludedLookup;
 
     private readonly Durability.DurableLog? _log;
     private long _lastProcessed;
-    // Records the transforms have taken above the log's contiguous transforms checkpoint, which batches arriving
+    // Records the windows have taken above the log's contiguous transforms checkpoint, which batches arriving
     // out of sequence order leave behind it: a snapshot of the windows holds them, so a replay must skip them.
     private readonly HashSet<long> _processed = new();
 
-    public TransformRunner(IPointBuffer buffer, IReadOnlyList<ITransformStage> transforms, StageQueue raw, StageQueue derived,
+    /// <param name="stats">The raw branch's counters (stage <c>raw</c>): points routed on, and those excluded.</param>
+    public TransformRunner(IPointBuffer buffer, IReadOnlyList<TransformBranch> branches, StageQueue raw, StageQueue derived,
         IReadOnlyList<string> rawExclude, StageStats stats, Durability.DurableLog? log = null)
     {
+        if (branches.Count(b => b.HoldsWindows) > 1) throw new ArgumentException("at most one branch holds windows", nameof(branches));
         _log = log;
         _buffer = buffer;
-        _transforms = transforms;
+        _branches = branches;
+        _windows = branches.FirstOrDefault(b => b.HoldsWindows);
         _raw = raw;
         _derived = derived;
         _rawExclude = rawExclude;
@@ -49,7 +89,8 @@ public sealed class TransformRunner
 
     private readonly bool _excludeAll;
 
-    public IReadOnlyList<ITransformStage> Transforms => _transforms;
+    /// <summary>The transforms' branches, in the order the fan-out feeds them.</summary>
+    public IReadOnlyList<TransformBranch> Branches => _branches;
 
     /// <summary>
     /// Whether the windows are flushed when the buffer ends (shutdown). Not with a write-ahead log: the open
@@ -60,11 +101,11 @@ public sealed class TransformRunner
     /// <summary>Whether <see cref="ProcessedAfter"/> is wanted (the windows are checkpointed by snapshots).</summary>
     public bool TrackProcessed { get; init; }
 
-    /// <summary>The highest log sequence the transforms have processed. Read under <see cref="RunExclusive{T}"/>.</summary>
+    /// <summary>The highest log sequence the windows have processed. Read under <see cref="RunExclusive{T}"/>.</summary>
     public long LastProcessed => _lastProcessed;
 
     /// <summary>
-    /// The records above <paramref name="checkpoint"/> (the transforms' contiguous checkpoint) that the transforms have
+    /// The records above <paramref name="checkpoint"/> (the transforms' contiguous checkpoint) that the windows have
     /// taken, ascending; those at or below it are forgotten. Call under <see cref="RunExclusive{T}"/>.
     /// </summary>
     public long[] ProcessedAfter(long checkpoint)
@@ -81,43 +122,56 @@ public sealed class TransformRunner
     /// <summary>Records a restored snapshot of the windows already holds (taken before the restart above its checkpoint).</summary>
     public void AlreadyProcessed(IEnumerable<long> sequences)
     {
-        lock (_gate) _processed.UnionWith(sequences);
+        lock (WindowsGate) _processed.UnionWith(sequences);
     }
 
-    /// <summary>Runs <paramref name="action"/> while no batch is being transformed.</summary>
+    /// <summary>Runs <paramref name="action"/> while the windows' branch is not transforming a batch.</summary>
     public T RunExclusive<T>(Func<T> action)
     {
-        lock (_gate) return action();
+        lock (WindowsGate) return action();
+    }
+
+    private object WindowsGate => _windows?.Gate ?? _gate;
+
+    /// <summary>
+    /// The fan-out's step, before the branches get <paramref name="batch"/>: without a branch that holds windows,
+    /// nothing restores the transforms from the log, so its record is done with for them here.
+    /// </summary>
+    public void FannedOut(PointBatch batch)
+    {
+        if (_windows is null && _log is not null && batch.Sequence > 0 && _log.Ledger.Needs(LedgerConsumer.Transforms, batch.Sequence))
+            _log.Ledger.Finished(LedgerConsumer.Transforms, batch.Sequence);
     }
 
     /// <summary>
-    /// The transforms branch's step: runs every transform over <paramref name="batch"/> (only read; the caller keeps
-    /// its reference), sends what they derived, then any flush that has become due. One call at a time.
+    /// A transform branch's step: runs <paramref name="branch"/>'s transform over <paramref name="batch"/> (only read;
+    /// the caller keeps its reference), sends what it derived, then (the windows' branch) any flush that has become
+    /// due. One call at a time per branch.
     /// </summary>
-    public async ValueTask TransformAsync(PointBatch batch, CancellationToken cancellationToken)
+    public async ValueTask TransformAsync(TransformBranch branch, PointBatch batch, CancellationToken cancellationToken)
     {
-        _stats.AddReceived(batch.Count);
         var sequence = batch.Sequence;
-        lock (_gate)
+        lock (branch.Gate)
         {
             // A replayed record the transforms had finished before the restart only goes on raw.
             if (_log is null || _log.Ledger.Needs(LedgerConsumer.Transforms, sequence))
             {
-                foreach (var t in _transforms) Guard(t, () => t.Process(batch, _collector));
-                if (sequence > 0)
+                Guard(branch, () => branch.Stage.Process(batch, branch.Output));
+                if (branch.HoldsWindows && sequence > 0)
                 {
                     if (TrackProcessed) _processed.Add(sequence);
                     _log?.Ledger.Finished(LedgerConsumer.Transforms, sequence);
                     if (sequence > _lastProcessed) _lastProcessed = sequence;
                 }
             }
+            branch.AddTaken(batch.Count);
         }
-        await WriteDerivedAsync(_collector, cancellationToken).ConfigureAwait(false);
-        await RunDueFlushesAsync(cancellationToken).ConfigureAwait(false);
+        await WriteDerivedAsync(branch.Output, cancellationToken).ConfigureAwait(false);
+        if (branch.HoldsWindows) await RunDueFlushesAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// After both branches ended (the buffer was completed and drained, or the stop gave up): flushes the windows
+    /// After every branch ended (the buffer was completed and drained, or the stop gave up): flushes the windows
     /// when <see cref="FlushAtEnd"/>, then completes the raw and derived queues so that their sinks finish.
     /// </summary>
     public async Task EndAsync(bool drained, CancellationToken cancellationToken)
@@ -135,16 +189,18 @@ public sealed class TransformRunner
     }
 
     /// <summary>
-    /// Schedules a flush that runs once the runner has taken <paramref name="after"/> points in all (every point
-    /// acknowledged before the request), so that none of them misses the windows it closes. The task gives the
-    /// points the flush emitted.
+    /// Schedules a flush that runs once the windows' branch has taken <paramref name="after"/> points in all (every
+    /// point acknowledged before the request), so that none of them misses the windows it closes. The task gives the
+    /// points the flush emitted; without windows it runs at once.
     /// </summary>
     public Task<long> FlushAfterAsync(long after, CancellationToken cancellationToken = default)
     {
         var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_flushes) _flushes.Add((after, done));
-        // Already there (the runner may be idle): run it now rather than wait for the next batch.
-        return _stats.Received >= after ? RunDueFlushesAsync(cancellationToken).ContinueWith(_ => done.Task, TaskScheduler.Default).Unwrap() : done.Task;
+        // Already there (the branch may be idle): run it now rather than wait for the next batch.
+        return (_windows?.Taken ?? long.MaxValue) >= after
+            ? RunDueFlushesAsync(cancellationToken).ContinueWith(_ => done.Task, TaskScheduler.Default).Unwrap()
+            : done.Task;
     }
 
     private async Task RunDueFlushesAsync(CancellationToken cancellationToken)
@@ -152,10 +208,10 @@ public sealed class TransformRunner
         List<TaskCompletionSource<long>>? due = null;
         lock (_flushes)
         {
-            var received = _stats.Received;
+            var taken = _windows?.Taken ?? long.MaxValue;
             for (var i = _flushes.Count - 1; i >= 0; i--)
             {
-                if (_flushes[i].After > received) continue;
+                if (_flushes[i].After > taken) continue;
                 (due ??= new()).Add(_flushes[i].Done);
                 _flushes.RemoveAt(i);
             }
@@ -169,16 +225,15 @@ public sealed class TransformRunner
     public async Task<long> FlushAsync(CancellationToken cancellationToken = default)
     {
         var collector = new Collector();
-        lock (_gate)
-        {
-            foreach (var t in _transforms) Guard(t, () => t.Flush(collector));
-        }
+        foreach (var branch in _branches)
+            lock (branch.Gate)
+                Guard(branch, () => branch.Stage.Flush(collector));
         var points = collector.Points;
         await WriteDerivedAsync(collector, cancellationToken).ConfigureAwait(false);
         return points;
     }
 
-    private void Guard(ITransformStage stage, Action action)
+    private static void Guard(TransformBranch branch, Action action)
     {
         try
         {
@@ -187,7 +242,7 @@ public sealed class TransformRunner
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // A transform's bug must not stop raw delivery: the batch still goes on, and the error is counted.
-            _stats.AddError(stage.Name + ":" + e.GetType().Name);
+            branch.Stats.AddError(e.GetType().Name);
         }
     }
 
@@ -210,6 +265,7 @@ public sealed class TransformRunner
             batch.Release();
             return;
         }
+        _stats.AddReceived(batch.Count);
         if (_rawExclude.Count == 0)
         {
             _stats.AddSent(batch.Count);
@@ -283,7 +339,7 @@ public sealed class TransformRunner
         return w;
     }
 
-    private sealed class Collector : ITransformOutput
+    internal sealed class Collector : ITransformOutput
     {
         private readonly List<PointBatch> _batches = new();
 

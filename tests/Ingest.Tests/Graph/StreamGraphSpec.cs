@@ -33,6 +33,24 @@ public class StreamGraphSpec
         }
     }
 
+    /// <summary>Takes batches only while let through, as a live state stuck on a lock would.</summary>
+    private sealed class Gated : ITransformStage
+    {
+        public readonly ManualResetEventSlim Open = new(false);
+        public long Points;
+        public string Name => "live";
+
+        public void Process(PointBatch input, ITransformOutput output)
+        {
+            Open.Wait();
+            Interlocked.Add(ref Points, input.Count);
+        }
+
+        public void Flush(ITransformOutput output)
+        {
+        }
+    }
+
     private sealed class Rig
     {
         public readonly MemoryPointBuffer Buffer = new(1_000_000);
@@ -42,7 +60,10 @@ public class StreamGraphSpec
         public readonly OneWindowPerBatch Windows = new();
         public readonly TransformRunner Runner;
 
-        public Rig() => Runner = new TransformRunner(Buffer, [Windows], Raw, Derived, [], new StageStats("transforms", "transform"));
+        /// <param name="more">Branches beside the windows'.</param>
+        public Rig(params TransformBranch[] more) =>
+            Runner = new TransformRunner(Buffer, [new TransformBranch(Windows, FullPolicy.Backpressure, new StageStats("windows", "transform"), holdsWindows: true), .. more],
+                Raw, Derived, [], new StageStats("raw", "transform"));
 
         public async Task WriteAsync(int batches)
         {
@@ -133,9 +154,9 @@ public class StreamGraphSpec
 
         Assert.Equal(Batches, await rig.DeliverRawAsync(Batches));
         // The transforms are stuck on the full derived queue (the second window), the rest held for them within budget.
-        await WaitForAsync(() => graph.TransformsHeld() >= (Batches - 2) * PointsEach);
+        await WaitForAsync(() => rig.Runner.Branches[0].Held >= (Batches - 2) * PointsEach);
         Assert.Equal(2, rig.Windows.Seen);
-        Assert.InRange(graph.TransformsHeld(), (Batches - 2) * PointsEach, 1_000);
+        Assert.InRange(rig.Runner.Branches[0].Held, (Batches - 2) * PointsEach, 1_000);
 
         // The derived sink comes back: every batch reaches the transforms, and the graph ends once drained.
         rig.Buffer.Complete();
@@ -148,7 +169,7 @@ public class StreamGraphSpec
         await graph.Completion.WaitAsync(Patience);
         Assert.Equal(Batches, windows);
         Assert.Equal(Batches, rig.Windows.Seen);
-        Assert.Equal(0, graph.TransformsHeld());
+        Assert.Equal(0, rig.Runner.Branches[0].Held);
     }
 
     [Fact]
@@ -164,7 +185,7 @@ public class StreamGraphSpec
         // read waits 5 s for them, so a slow machine cannot turn a missing bound into a pass.
         var delivered = await rig.DeliverRawAsync(Batches, TimeSpan.FromSeconds(5));
         Assert.InRange(delivered, 2, 10);
-        Assert.True(graph.TransformsHeld() <= 2 * PointsEach, $"held {graph.TransformsHeld()} points over a budget of {2 * PointsEach}");
+        Assert.True(rig.Runner.Branches[0].Held <= 2 * PointsEach, $"held {rig.Runner.Branches[0].Held} points over a budget of {2 * PointsEach}");
 
         rig.Buffer.Complete();
         var reading = Task.Run(async () =>
@@ -175,5 +196,42 @@ public class StreamGraphSpec
         await graph.Completion.WaitAsync(Patience);
         await reading.WaitAsync(Patience);
         Assert.Equal(Batches, rig.Windows.Seen);
+    }
+
+    [Fact]
+    public async Task A_StreamGraph_must_drop_and_count_the_oldest_batches_of_a_stuck_drop_oldest_branch_and_keep_the_others_going()
+    {
+        var stuck = new Gated();
+        var stats = new StageStats("live", "transform");
+        var rig = new Rig(new TransformBranch(stuck, FullPolicy.DropOldest, stats));
+        // Two batches' worth, as in the test above where a backpressuring branch held raw delivery back at once.
+        var graph = TestStreams.Start(rig.Buffer, rig.Runner, transformsCapacity: 2 * PointsEach);
+        var reading = Task.Run(async () =>
+        {
+            var n = 0;
+            while (await rig.Derived.ReadAsync() is { } w)
+            {
+                n++;
+                w.Release();
+            }
+            return n;
+        });
+        await rig.WriteAsync(Batches);
+
+        // Raw delivery and the windows take every batch while the stuck branch holds at most its budget.
+        Assert.Equal(Batches, await rig.DeliverRawAsync(Batches));
+        await WaitForAsync(() => rig.Runner.Branches[0].Taken == Batches * PointsEach);
+        var branch = rig.Runner.Branches[1];
+        Assert.True(branch.Held <= 2 * PointsEach, $"the stuck branch holds {branch.Held} points over a budget of {2 * PointsEach}");
+        Assert.True(stats.Dropped.GetValueOrDefault("evicted") > 0, $"no eviction counted: [{string.Join(", ", stats.Dropped)}]");
+
+        // Let through: what it held is taken, and every point was either taken or counted as dropped.
+        stuck.Open.Set();
+        rig.Buffer.Complete();
+        await graph.Completion.WaitAsync(Patience);
+        Assert.Equal(Batches, await reading.WaitAsync(Patience));
+        Assert.Equal(0, branch.Held);
+        Assert.Equal(Batches * PointsEach, stuck.Points + stats.Dropped.Values.Sum());
+        Assert.Equal(Batches * PointsEach, branch.Taken + stats.Dropped.Values.Sum());
     }
 }
