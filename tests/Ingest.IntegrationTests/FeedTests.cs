@@ -189,4 +189,19 @@ public class FeedTests
         var points = first.GetProperty("points").EnumerateArray().ToDictionary(p => p.GetProperty("tags").GetProperty("host").GetString()!, p => p.GetProperty("fields").GetProperty("v").GetDouble());
         Assert.Equal(new Dictionary<string, double> { ["a"] = 2, ["b"] = 3 }, points);
     }
+
+    [Fact]
+    public async Task Without_the_live_state_snapshot_and_series_answer_404_not_enabled()
+    {
+        await using var stack = await IngestStack.StartAsync(new Dictionary<string, string> { ["Live:Enabled"] = "false" });
+        var daemon = stack.Daemon;
+        Assert.Equal(HttpStatusCode.NoContent, await WriteAsync(daemon, "livem,host=a v=1 1000"));
+        foreach (var path in new[] { "api/snapshot", "api/series" })
+        {
+            using var response = await daemon.Client.GetAsync(path);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"{path}: {(int)response.StatusCode} {body}");
+            Assert.Equal("not_enabled", JsonDocument.Parse(body).RootElement.GetProperty("code").GetString());
+        }
+    }
 }

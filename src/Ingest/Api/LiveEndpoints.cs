@@ -19,17 +19,18 @@ public static class LiveEndpoints
     public static void Map(IEndpointRouteBuilder app)
     {
         // Both list the matching series; the snapshot gives each field's value and time, the series list its keys.
-        app.MapGet("/api/snapshot", (HttpRequest request, IngestGraph graph, IngestOptions options) => List(request, graph, options, (s, filter) =>
+        app.MapGet("/api/snapshot", (HttpRequest request, IngestOptions options) => List(request, options, (s, filter) =>
             s.Fields.Where(f => filter.MatchesField(f.Key)).ToDictionary(f => f.Key, f => (object)new { value = Value(f.Value), time = f.Value.Timestamp })))
             .RequireScope(Scopes.Read);
-        app.MapGet("/api/series", (HttpRequest request, IngestGraph graph, IngestOptions options) => List(request, graph, options, (s, _) =>
+        app.MapGet("/api/series", (HttpRequest request, IngestOptions options) => List(request, options, (s, _) =>
             s.Fields.Keys.Order(StringComparer.Ordinal).ToArray()))
             .RequireScope(Scopes.Read);
     }
 
-    private static IResult List(HttpRequest request, IngestGraph graph, IngestOptions options, Func<LiveSeries, FeedSubscription, object> fields)
+    private static IResult List(HttpRequest request, IngestOptions options, Func<LiveSeries, FeedSubscription, object> fields)
     {
-        if (graph.Live is not { } live) return NotEnabled();
+        // Registered as null when the live state is off, which a handler's parameter would refuse.
+        if (request.HttpContext.RequestServices.GetService(typeof(LiveStateTransform)) is not LiveStateTransform live) return NotEnabled();
         if (Filter(request, out var error) is not { } filter) return Results.Json(new { code = "invalid", message = error }, statusCode: 400);
         var token = ScopeFilters.Caller(request.HttpContext);
         return Results.Json(Matching(live, filter, token, options.Influx).OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => new

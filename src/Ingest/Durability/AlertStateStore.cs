@@ -26,7 +26,7 @@ namespace Ingest.Durability;
 /// may have been lost in memory. At most two cuts wait at a time (the oldest, and the newer ones merged), so an
 /// InfluxDB outage costs memory per changed state, not per flush.</para>
 /// </remarks>
-public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions options, RedisConnection redis, ILogger<AlertStateStore> logger) : BackgroundService
+public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, IngestOptions options, RedisConnection redis, ILogger<AlertStateStore> logger) : BackgroundService
 {
     // States per HSET: the command's arguments (two values of 16 bytes per state) stay below the large object
     // heap's 85 000 bytes, whose allocations only a full collection frees. Every evaluated series' state changes
@@ -57,7 +57,7 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
         }
     }
 
-    private ThresholdCheck? Engine => graph.Thresholds?.Engine;
+    private ThresholdCheck? Engine => alerts?.Check.Engine;
 
     /// <summary>Restores saved states into the engine. Called before the pipeline starts; never throws for Redis trouble.</summary>
     public async Task RestoreAsync(CancellationToken cancellationToken)
@@ -80,7 +80,7 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
                     LogBadRecord(e.Name.ToString(), ex.Message);
                 }
             }
-            var result = graph.Alerts!.RunExclusive(() => engine.Import(records, watermark));
+            var result = alerts!.RunExclusive(() => engine.Import(records, watermark));
             LogRestored(result.Restored, result.Skipped);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
@@ -103,17 +103,16 @@ public sealed partial class AlertStateStore(IngestGraph graph, IngestOptions opt
     public async Task SaveAsync()
     {
         if (Engine is not { } engine) return;
-        var log = graph.Log;
-        var alerts = graph.Alerts!;
+        var check = alerts!;
         var dirty = new List<AlertStateRecord>();
         // Under the check's lock only what must be read together; the ids are hashed after it, since the write
         // path waits for this lock.
-        var taken = alerts.RunExclusive(() =>
+        var taken = check.RunExclusive(() =>
         {
             engine.TakeDirty(dirty);
             // Every record below From has been checked; records pending from an append in progress count too.
             var pending = log.Ledger.OldestPending(LedgerConsumer.Check);
-            return new Cut(pending == long.MaxValue ? log.Ledger.Highest(LedgerConsumer.Check) + 1 : pending, alerts.Emitted, engine.Watermark);
+            return new Cut(pending == long.MaxValue ? log.Ledger.Highest(LedgerConsumer.Check) + 1 : pending, check.Emitted, engine.Watermark);
         });
         foreach (var r in dirty) taken.States[r.Id] = r;
         if (_waiting is null) _waiting = taken;

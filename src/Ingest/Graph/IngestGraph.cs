@@ -70,7 +70,7 @@ public sealed class IngestGraph
 
         // The drop callbacks capture the variables, which are assigned once the queues exist.
         StageStats raw = null!, derived = null!;
-        RawQueue = new StageQueue("influx", options.Pipeline.RawQueueCapacity, FullPolicy.Backpressure,
+        RawQueue = new StageQueue(InfluxSink.RawName, options.Pipeline.RawQueueCapacity, FullPolicy.Backpressure,
             (b, reason) => raw.AddDropped(reason, b.Count));
         DerivedQueue = new StageQueue("influx_derived", options.Pipeline.DerivedQueueCapacity, options.Pipeline.DerivedQueuePolicy,
             (b, reason) =>

@@ -12,6 +12,7 @@ using Ingest.Sinks.Redis;
 using Ingest.Sources.Http;
 using Ingest.Telemetry;
 using Ingest.Telemetry.Prometheus;
+using Ingest.Transforms.Live;
 using Ingest.Transforms.Thresholds;
 using Prometheus;
 
@@ -75,6 +76,10 @@ public static class IngestHost
         services.AddSingleton(options.Feed);
         services.AddSingleton<Ingest.Sinks.Feed.FeedHub>();
         services.AddSingleton<IngestGraph>();
+        // The graph's parts that other components use, each by itself; the optional ones are null when off.
+        services.AddSingleton(sp => sp.GetRequiredService<IngestGraph>().Alerts!);
+        services.AddSingleton(sp => sp.GetRequiredService<IngestGraph>().Live!);
+        services.AddKeyedSingleton(InfluxSink.RawName, (sp, _) => sp.GetRequiredService<IngestGraph>().RawSink);
         services.AddSingleton<AlertTelemetry>();
         // Stopped in reverse order: the pipeline drains first, then the alert store saves the final states.
         services.AddSingleton<AlertStateStore>();

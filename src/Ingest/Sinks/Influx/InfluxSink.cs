@@ -20,6 +20,9 @@ namespace Ingest.Sinks.Influx;
 /// </remarks>
 public sealed class InfluxSink
 {
+    /// <summary>The raw points' sink, by its stage name (also its key among the services).</summary>
+    public const string RawName = "influx";
+
     private readonly Func<CancellationToken, ValueTask<PointBatch?>> _read;
     private readonly Action<PointBatch> _finished;
     private readonly InfluxClient _client;

@@ -44,12 +44,8 @@ public sealed partial class LiveStateWriter : BackgroundService
     private bool _reportedDown;
     private long _nextPruneMs;
 
-    public LiveStateWriter(IngestGraph graph, RedisConnection redis, IngestMeter meter, ILogger<LiveStateWriter> logger)
-        : this(graph.Live, redis, meter, logger)
-    {
-    }
-
-    internal LiveStateWriter(LiveStateTransform? live, RedisConnection redis, IngestMeter meter, ILogger<LiveStateWriter> logger)
+    /// <param name="live">The live state; null without it (Live:Enabled false, or no Redis), when this writes nothing.</param>
+    public LiveStateWriter(LiveStateTransform? live, RedisConnection redis, IngestMeter meter, ILogger<LiveStateWriter> logger)
     {
         _live = live;
         _redis = redis;

@@ -14,7 +14,8 @@ namespace Ingest.Sinks.Redis;
 /// points received, sent and dropped, queue depths, paused, the log's size and the time of writing), rewritten
 /// every second with a 30 s expiry, so a daemon that stopped leaves no stale status behind.
 /// </summary>
-public sealed partial class StatusPublisher(IngestGraph graph, IngestOptions options, RedisConnection redis, ILogger<StatusPublisher> logger) : BackgroundService
+public sealed partial class StatusPublisher(Admission.WriteAdmission admission, Buffering.IPointBuffer buffer, Durability.DurableLog log, PipelineTelemetry telemetry,
+    IngestOptions options, RedisConnection redis, ILogger<StatusPublisher> logger) : BackgroundService
 {
     private bool _failing;
 
@@ -24,13 +25,13 @@ public sealed partial class StatusPublisher(IngestGraph graph, IngestOptions opt
         await Periodic.RunAsync(TimeSpan.FromSeconds(1), PublishAsync, stoppingToken).ConfigureAwait(false);
     }
 
-    public static byte[] Render(IngestGraph graph) => JsonSerializer.SerializeToUtf8Bytes(new
+    private byte[] Render() => JsonSerializer.SerializeToUtf8Bytes(new
     {
         updatedAt = DateTimeOffset.UtcNow,
-        paused = graph.Admission.Paused,
-        buffer = new { points = graph.Buffer.Depth, capacity = graph.Buffer.Capacity },
-        wal = graph.Log.Enabled ? new { sizeBytes = graph.Log.SizeBytes, segments = graph.Log.SegmentCount } : null,
-        stages = graph.Telemetry.Stages.Select(s => new
+        paused = admission.Paused,
+        buffer = new { points = buffer.Depth, capacity = buffer.Capacity },
+        wal = log.Enabled ? new { sizeBytes = log.SizeBytes, segments = log.SegmentCount } : null,
+        stages = telemetry.Stages.Select(s => new
         {
             name = s.Name,
             kind = s.Kind,
@@ -46,7 +47,7 @@ public sealed partial class StatusPublisher(IngestGraph graph, IngestOptions opt
         try
         {
             var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
-            await db.StringSetAsync(options.Redis.StatusKey, Render(graph), TimeSpan.FromSeconds(30)).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            await db.StringSetAsync(options.Redis.StatusKey, Render(), TimeSpan.FromSeconds(30)).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
             _failing = false;
         }
         catch (Exception e) when (e is RedisException or TimeoutException)

@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using Ingest.Graph;
 using Ingest.Telemetry;
 
 namespace Ingest.Transforms.Thresholds;
@@ -9,12 +8,14 @@ public sealed class AlertTelemetry
 {
     private static readonly string[] Levels = ["warn", "crit", "nodata"];
 
-    public AlertTelemetry(IngestMeter meter, IngestGraph graph)
+    /// <param name="alerts">The threshold check; null when no rule is configured (then there is no gauge).</param>
+    public AlertTelemetry(IngestMeter meter, AlertPath? alerts)
     {
-        if (graph.Thresholds is not { } thresholds) return;
+        if (alerts is null) return;
+        var thresholds = alerts.Check;
         meter.Meter.CreateObservableGauge("ingest.alerts", () =>
         {
-            var active = graph.Alerts!.RunExclusive(() => thresholds.Engine.ActiveAlerts)
+            var active = alerts.RunExclusive(() => thresholds.Engine.ActiveAlerts)
                 .GroupBy(a => (a.Rule, Level: a.Level.ToString().ToLowerInvariant()))
                 .ToDictionary(g => g.Key, g => g.Count());
             return thresholds.Engine.Rules.SelectMany(r => Levels.Select(level =>
