@@ -15,8 +15,10 @@ namespace Ingest.Graph;
 /// snapshot of the windows is saved, and only at the host's shutdown deadline is the graph cut and anything still
 /// in flight abandoned (to the log, when there is one).
 /// </summary>
-public sealed partial class PipelineService(IngestGraph graph, AlertStateStore alerts, Akka.Actor.ActorSystem system, ILogger<PipelineService> logger) : IHostedService
+public sealed partial class PipelineService(IngestGraph graph, AlertStateStore alerts, Akka.Actor.ActorSystem system, ServiceFailures failures,
+    IHostApplicationLifetime lifetime, ILogger<PipelineService> logger) : IHostedService
 {
+    private volatile bool _stopping;
     private readonly CancellationTokenSource _abort = new();
     private readonly CancellationTokenSource _stopCheckpoints = new();
     private Task? _all;
@@ -31,6 +33,10 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         var alertSink = graph.AlertSink is { } sink ? Task.Run(() => sink.RunAsync(_abort.Token, _abort.Token)) : Task.CompletedTask;
         var runner = graph.Start(system.Materializer(namePrefix: "ingest"), _abort.Token, system.WhenTerminated).Completion;
         _all = Task.WhenAll(runner, raw, derived, alertSink);
+        // The graph and its sinks run until the stop; one that fails or ends before it stops the daemon, which a
+        // supervisor then restarts, replaying the log. Within a stage, errors are counted and the stage goes on.
+        // Once the host is stopping, parts may end in any order (the actor system's own service included).
+        failures.Watch("the stream graph", _all, () => _stopping || lifetime.ApplicationStopping.IsCancellationRequested);
         if (graph.Log.Enabled)
         {
             await ReplayAsync(cancellationToken).ConfigureAwait(false);
@@ -44,6 +50,7 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         if (_all is null) return;
+        _stopping = true;
         graph.Buffer.Complete();
         // The web server has stopped, so no request is left to check thresholds and queue alert events.
         graph.Alerts?.Queue.Complete();

@@ -27,6 +27,19 @@ public sealed partial class ServiceFailures(IHostApplicationLifetime lifetime, I
         }
     }
 
+    /// <summary>
+    /// Watches a part that must run until the daemon stops (the stream graph and its sinks): if
+    /// <paramref name="running"/> ends while <paramref name="stopping"/> is still false, failed or not, the daemon
+    /// stops with the failure exit code, and what the part had not delivered stays in the write-ahead log for the
+    /// restart to replay. The task returned completes once the part's end has been judged.
+    /// </summary>
+    public Task Watch(string part, Task running, Func<bool> stopping) =>
+        running.ContinueWith(t =>
+        {
+            if (stopping()) return;
+            Fail(part, t.Exception?.GetBaseException() ?? new InvalidOperationException(t.IsCanceled ? "cancelled" : "ended before the daemon stopped"));
+        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+
     private void Fail(string service, Exception exception)
     {
         if (Interlocked.Exchange(ref _failed, 1) == 0) LogStopping(service, exception.Message, ExitCode);
