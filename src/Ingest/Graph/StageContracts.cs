@@ -13,8 +13,10 @@ public interface ITransformOutput
 /// A transform: looks at every raw batch and may derive new points from it.
 /// Lifecycle: built once from configuration; <see cref="Process"/> is called for every batch in acceptance order,
 /// <see cref="Flush"/> on demand and at shutdown.
-/// Concurrency: one runner calls <see cref="Process"/> and <see cref="Flush"/>, never at the same time, so a
-/// transform keeps its state without locks. It only reads the input batch; the runner forwards it afterwards.
+/// Concurrency: the transform's own branch of the graph calls <see cref="Process"/>, one batch at a time, and a
+/// flush never runs at the same time, so a transform keeps its state without locks. It only reads the input batch,
+/// which the other branches (raw delivery included) read at the same time. An exception it throws is counted on its
+/// stage (<c>ingest_stage_errors_total</c>) and the branch goes on with the next batch.
 /// </summary>
 public interface ITransformStage
 {
