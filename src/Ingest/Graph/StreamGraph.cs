@@ -72,6 +72,10 @@ public sealed class StreamGraph
 
         var (kill, rawDone) = source.ToMaterialized(raw, Keep.Both).Run(materializer);
         ended.Add(rawDone);
+        // Each transform branch added its end while the graph was materialized; one missing would let the graph
+        // count as ended while that branch still runs.
+        if (ended.Count != branches.Count + 1)
+            throw new InvalidOperationException($"{ended.Count - 1} of {branches.Count} transform branches reported their end at materialization");
 
         return new StreamGraph(kill, EndAsync(runner, Task.WhenAll(ended), systemTerminated ?? Task.Delay(Timeout.Infinite, abort), abort));
     }
