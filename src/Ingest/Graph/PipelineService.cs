@@ -18,7 +18,6 @@ namespace Ingest.Graph;
 public sealed partial class PipelineService(IngestGraph graph, AlertStateStore alerts, Akka.Actor.ActorSystem system, ServiceFailures failures,
     IHostApplicationLifetime lifetime, ILogger<PipelineService> logger) : IHostedService
 {
-    private volatile bool _stopping;
     private readonly CancellationTokenSource _abort = new();
     private readonly CancellationTokenSource _stopCheckpoints = new();
     private Task? _all;
@@ -35,8 +34,9 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
         _all = Task.WhenAll(runner, raw, derived, alertSink);
         // The graph and its sinks run until the stop; one that fails or ends before it stops the daemon, which a
         // supervisor then restarts, replaying the log. Within a stage, errors are counted and the stage goes on.
-        // Once the host is stopping, parts may end in any order (the actor system's own service included).
-        failures.Watch("the stream graph", _all, () => _stopping || lifetime.ApplicationStopping.IsCancellationRequested);
+        // The host signals its stop before it stops any service; from then on parts may end in any order (the actor
+        // system's own service included).
+        failures.Watch("the stream graph", _all, () => lifetime.ApplicationStopping.IsCancellationRequested);
         if (graph.Log.Enabled)
         {
             await ReplayAsync(cancellationToken).ConfigureAwait(false);
@@ -50,7 +50,6 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         if (_all is null) return;
-        _stopping = true;
         graph.Buffer.Complete();
         // The web server has stopped, so no request is left to check thresholds and queue alert events.
         graph.Alerts?.Queue.Complete();

@@ -133,6 +133,9 @@ public sealed class TransformRunner
 
     private object WindowsGate => _windows?.Gate ?? _gate;
 
+    // Without windows every flush is due at once.
+    private long WindowsTaken => _windows?.Taken ?? long.MaxValue;
+
     /// <summary>
     /// The fan-out's step, before the branches get <paramref name="batch"/>: without a branch that holds windows,
     /// nothing restores the transforms from the log, so its record is done with for them here.
@@ -198,7 +201,7 @@ public sealed class TransformRunner
         var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_flushes) _flushes.Add((after, done));
         // Already there (the branch may be idle): run it now rather than wait for the next batch.
-        return (_windows?.Taken ?? long.MaxValue) >= after
+        return WindowsTaken >= after
             ? RunDueFlushesAsync(cancellationToken).ContinueWith(_ => done.Task, TaskScheduler.Default).Unwrap()
             : done.Task;
     }
@@ -208,7 +211,7 @@ public sealed class TransformRunner
         List<TaskCompletionSource<long>>? due = null;
         lock (_flushes)
         {
-            var taken = _windows?.Taken ?? long.MaxValue;
+            var taken = WindowsTaken;
             for (var i = _flushes.Count - 1; i >= 0; i--)
             {
                 if (_flushes[i].After > taken) continue;
