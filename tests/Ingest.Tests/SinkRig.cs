@@ -33,8 +33,12 @@ internal sealed class SinkRig : IAsyncDisposable
             deadLetter = deadLetter with { Directory = DeadLetterDirectory };
             DeadLetters = new DeadLetterStore(deadLetter, meter, NullLogger<DeadLetterStore>.Instance);
         }
-        _sink = new InfluxSink(Buffer, client, new InfluxSinkTelemetry(meter, NullLogger<InfluxSinkTelemetry>.Instance), DeadLetters, deadLetter);
-        _run = _sink.RunAsync(_cts.Token, _cts.Token);
+        _sink = new InfluxSink(client, new InfluxSinkTelemetry(meter, NullLogger<InfluxSinkTelemetry>.Instance), b =>
+        {
+            Buffer.Release(b.Count);
+            b.Release();
+        }, DeadLetters, deadLetter, InfluxSink.RawName, long.MaxValue, ordered: false);
+        _run = _sink.RunAsync(Akka.Streams.Dsl.Source.From(() => Buffer.ReadAllAsync(_cts.Token)), TestStreams.Materializer, _cts.Token);
     }
 
     public InfluxSink Sink => _sink;

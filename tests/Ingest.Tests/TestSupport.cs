@@ -121,11 +121,26 @@ internal static class TestStreams
 
     public static Akka.Streams.IMaterializer Materializer => Shared.Value;
 
-    /// <summary>Starts <paramref name="runner"/>'s two branches over <paramref name="buffer"/>.</summary>
-    public static Ingest.Graph.StreamGraph Start(Ingest.Buffering.IPointBuffer buffer, Ingest.Graph.TransformRunner runner, long transformsCapacity = 1_000_000) =>
-        Ingest.Graph.StreamGraph.Run(buffer, runner, new Ingest.Graph.StageStats("buffer", "buffer"), transformsCapacity, Materializer, CancellationToken.None);
+    /// <summary>
+    /// A raw sink that hands each batch to <paramref name="raw"/>, as the daemon's raw sink would take it, and
+    /// completes the queue when the raw branch ends.
+    /// </summary>
+    public static Akka.Streams.Dsl.Sink<Ingest.LineProtocol.PointBatch, Task> Into(Ingest.Graph.StageQueue raw) =>
+        Akka.Streams.Dsl.Sink.ForEachAsync<Ingest.LineProtocol.PointBatch>(1, async b => await raw.WriteAsync(b))
+            .MapMaterializedValue(done => (Task)done.ContinueWith(t =>
+            {
+                raw.Complete();
+                return t;
+            }, TaskScheduler.Default).Unwrap());
 
-    /// <summary>Runs <paramref name="runner"/>'s two branches over <paramref name="buffer"/> until it is completed and drained.</summary>
-    public static Task RunAsync(Ingest.Buffering.IPointBuffer buffer, Ingest.Graph.TransformRunner runner, long transformsCapacity = 1_000_000) =>
-        Start(buffer, runner, transformsCapacity).Completion;
+    /// <summary>Starts <paramref name="runner"/>'s branches over <paramref name="buffer"/>, its raw branch into <paramref name="raw"/>.</summary>
+    public static Ingest.Graph.StreamGraph Start(Ingest.Buffering.IPointBuffer buffer, Ingest.Graph.TransformRunner runner, Ingest.Graph.StageQueue raw,
+        long transformsCapacity = 1_000_000) =>
+        Ingest.Graph.StreamGraph.Run(buffer, runner, Into(raw), new Ingest.Graph.StageStats("buffer", "buffer"), transformsCapacity, Materializer,
+            CancellationToken.None);
+
+    /// <summary>Runs <paramref name="runner"/>'s branches over <paramref name="buffer"/> until it is completed and drained.</summary>
+    public static Task RunAsync(Ingest.Buffering.IPointBuffer buffer, Ingest.Graph.TransformRunner runner, Ingest.Graph.StageQueue raw,
+        long transformsCapacity = 1_000_000) =>
+        Start(buffer, runner, raw, transformsCapacity).Completion;
 }

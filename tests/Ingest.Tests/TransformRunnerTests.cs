@@ -22,12 +22,12 @@ public class TransformRunnerTests
         var raw = new StageQueue("raw", 100, FullPolicy.Backpressure, (_, _) => { });
         var derived = new StageQueue("derived", 100, FullPolicy.Backpressure, (_, _) => { });
         var stats = new StageStats("transforms", "transform");
-        var runner = new TransformRunner(buffer, [], raw, derived, ["*"], stats);
+        var runner = new TransformRunner(buffer, [], derived, ["*"], stats);
 
         Assert.True(await buffer.TryEnqueueAsync(Parse("cpu v=1 1\nmem v=2 2\n"), TimeSpan.Zero));
         Assert.True(await buffer.TryEnqueueAsync(Parse("disk\\ io v=3 3\n"), TimeSpan.Zero));
         buffer.Complete();
-        await TestStreams.RunAsync(buffer, runner);
+        await TestStreams.RunAsync(buffer, runner, raw);
 
         Assert.Null(await raw.ReadAsync());
         Assert.Equal(0, buffer.Depth);
@@ -41,13 +41,13 @@ public class TransformRunnerTests
         var raw = new StageQueue("raw", 100, FullPolicy.Backpressure, (_, _) => { });
         var derived = new StageQueue("derived", 100, FullPolicy.Backpressure, (_, _) => { });
         var stats = new StageStats("transforms", "transform");
-        var runner = new TransformRunner(buffer, [], raw, derived, ["debug*", "trace"], stats);
+        var runner = new TransformRunner(buffer, [], derived, ["debug*", "trace"], stats);
 
         Assert.True(await buffer.TryEnqueueAsync(Parse("cpu v=1 1\ndebug_x v=2 2\ntrace,h=a v=3 3\nmem v=4 4\ndebug\\ y v=5 5\n"), TimeSpan.Zero));
         Assert.True(await buffer.TryEnqueueAsync(Parse("debug_only v=1 1\n"), TimeSpan.Zero));
         Assert.True(await buffer.TryEnqueueAsync(Parse("cpu v=9 9\n"), TimeSpan.Zero));
         buffer.Complete();
-        await TestStreams.RunAsync(buffer, runner);
+        await TestStreams.RunAsync(buffer, runner, raw);
 
         var forwarded = new List<string>();
         while (await raw.ReadAsync() is { } b)

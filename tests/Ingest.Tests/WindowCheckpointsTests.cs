@@ -44,10 +44,10 @@ public sealed class WindowCheckpointsTests : IDisposable
             Derived = new StageQueue("influx_derived", 1_000_000, FullPolicy.Backpressure, (_, _) => { });
             Stats = new StageStats("downsample", "transform");
             Downsample = new DownsampleTransform(options.Downsample, Stats, Log.Ledger);
-            Runner = new TransformRunner(Buffer, [new TransformBranch(Downsample, FullPolicy.Backpressure, Stats, holdsWindows: true)], Raw, Derived, [],
+            Runner = new TransformRunner(Buffer, [new TransformBranch(Downsample, FullPolicy.Backpressure, Stats, holdsWindows: true)], Derived, [],
                 new StageStats("raw", "transform"), log: Log) { FlushAtEnd = false, TrackProcessed = true };
             Checkpoints = new WindowCheckpoints(Log, Runner, Downsample, meter, NullLogger<WindowCheckpoints>.Instance);
-            _running = TestStreams.RunAsync(Buffer, Runner);
+            _running = TestStreams.RunAsync(Buffer, Runner, Raw);
         }
 
         public DurableLog Log { get; }

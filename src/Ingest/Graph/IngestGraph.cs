@@ -68,17 +68,16 @@ public sealed class IngestGraph
             branches.Add(new TransformBranch(Live, FullPolicy.DropOldest, stats));
         }
 
-        // The drop callbacks capture the variables, which are assigned once the queues exist.
-        StageStats raw = null!, derived = null!;
-        RawQueue = new StageQueue(InfluxSink.RawName, options.Pipeline.RawQueueCapacity, FullPolicy.Backpressure,
-            (b, reason) => raw.AddDropped(reason, b.Count));
+        // The drop callback captures the variable, which is assigned once the queue exists.
+        StageStats derived = null!;
         DerivedQueue = new StageQueue("influx_derived", options.Pipeline.DerivedQueueCapacity, options.Pipeline.DerivedQueuePolicy,
             (b, reason) =>
             {
                 derived.AddDropped(reason, b.Count);
                 log.Ledger.Finished(LedgerConsumer.Derived, b);
             });
-        raw = telemetry.Register(new StageStats("influx", "sink") { QueueDepth = () => RawQueue.Depth, QueueCapacity = RawQueue.Capacity });
+        // The raw sink's queue is its own budget: the points it holds until InfluxDB has them.
+        var raw = telemetry.Register(new StageStats(InfluxSink.RawName, "sink") { QueueDepth = () => RawSink!.Pending, QueueCapacity = options.Pipeline.RawQueueCapacity });
         derived = telemetry.Register(new StageStats("influx_derived", "sink") { QueueDepth = () => DerivedQueue.Depth, QueueCapacity = DerivedQueue.Capacity });
 
         // Alert events have their own queue and sink, so that they never wait behind a burst of windows.
@@ -97,7 +96,8 @@ public sealed class IngestGraph
             Alerts = new AlertPath(new ThresholdTransform(new ThresholdCheck(options.Thresholds.Rules), options.Thresholds.Measurement, thresholdStats, meter),
                 queue, thresholdStats, log.Ledger);
             if (feed is not null) Alerts.Check.Transitions += feed.PublishAlerts;
-            AlertSink = SinkFor(queue, alertSink, Ordered(client), ordered: true, b => log.Ledger.Finished(LedgerConsumer.AlertEvents, b));
+            AlertQueue = queue;
+            AlertSink = SinkFor(queue.Name, alertSink, Ordered(client), queue.Capacity, ordered: true, b => log.Ledger.Finished(LedgerConsumer.AlertEvents, b));
         }
 
         Admission = new Admission.WriteAdmission(
@@ -105,7 +105,7 @@ public sealed class IngestGraph
             buffer, log, Alerts, BufferStats, telemetry, loggers.CreateLogger<Admission.WriteAdmission>());
 
         RouteStats = telemetry.Register(new StageStats("raw", "transform"));
-        Runner = new TransformRunner(buffer, branches, RawQueue, DerivedQueue, options.Pipeline.RawExclude, RouteStats, log)
+        Runner = new TransformRunner(buffer, branches, DerivedQueue, options.Pipeline.RawExclude, RouteStats, log)
         {
             FlushAtEnd = !log.Enabled,
             TrackProcessed = log.Enabled && Downsample is not null,
@@ -113,28 +113,26 @@ public sealed class IngestGraph
         if (log.Enabled && Downsample is not null)
             WindowCheckpoints = new WindowCheckpoints(log, Runner, Downsample, meter, loggers.CreateLogger<WindowCheckpoints>());
 
-        RawSink = SinkFor(RawQueue, raw, client, ordered: false, b =>
+        RawSink = SinkFor(InfluxSink.RawName, raw, client, options.Pipeline.RawQueueCapacity, ordered: false, b =>
         {
             buffer.Release(b.Count);
             log.Ledger.Finished(LedgerConsumer.Raw, b);
         });
         // One write in flight: a window re-emitted with late points must not be overtaken by its older version,
-        // which a concurrent write or a retry could otherwise land last.
-        DerivedSink = SinkFor(DerivedQueue, derived, Ordered(client), ordered: true, b => log.Ledger.Finished(LedgerConsumer.Derived, b));
+        // which a concurrent write or a retry could otherwise land last. The sink's budget is its queue's capacity,
+        // so that the queue's full-policy applies while InfluxDB is away.
+        DerivedSink = SinkFor(DerivedQueue.Name, derived, Ordered(client), DerivedQueue.Capacity, ordered: true,
+            b => log.Ledger.Finished(LedgerConsumer.Derived, b));
 
-        InfluxSink SinkFor(StageQueue queue, StageStats stats, InfluxClient sinkClient, bool ordered, Action<PointBatch> delivered) =>
-            new(async ct => await queue.ReadAsync(ct).ConfigureAwait(false) is { } b ? Received(stats, b) : null,
+        InfluxSink SinkFor(string name, StageStats stats, InfluxClient sinkClient, long capacity, bool ordered, Action<PointBatch> delivered) =>
+            new(sinkClient, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), name),
                 b =>
                 {
                     stats.AddSent(b.Count);
                     delivered(b);
                     b.Release();
                 },
-                sinkClient, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), queue.Name),
-                deadLetters, options.DeadLetter, queue.Name,
-                // The raw sink's points stay counted in the buffer until finished; the others' queues must
-                // stay in front of them, so that their full-policy applies while InfluxDB is away.
-                queue == RawQueue ? long.MaxValue : queue.Capacity, ordered);
+                deadLetters, options.DeadLetter, name, capacity, ordered, received: b => stats.AddReceived(b.Count));
     }
 
     /// <summary>A client with one write in flight, so that writes land in the order they were queued.</summary>
@@ -171,21 +169,46 @@ public sealed class IngestGraph
 
     /// <summary>The live state of every series, kept for Redis; null without Redis or with Live:Enabled false.</summary>
     public LiveStateTransform? Live { get; }
-    public StageQueue RawQueue { get; }
     public StageQueue DerivedQueue { get; }
+
+    /// <summary>The alert events' queue, in front of <see cref="AlertSink"/>; null when no rule is configured.</summary>
+    public StageQueue? AlertQueue { get; }
     public TransformRunner Runner { get; }
 
     /// <summary>The admitted batches' graph once started (<see cref="Start"/>).</summary>
     public StreamGraph? Stream { get; private set; }
 
-    /// <summary>Materializes the graph over the buffer; once, at start.</summary>
-    /// <param name="abort">Gives up on steps waiting for queue room, at the stop's deadline.</param>
+    /// <summary>
+    /// Materializes the graph over the buffer, with the raw sink as its raw branch, and the derived and alert sinks
+    /// over their queues; once, at start. The task completes once all of them have ended; <see cref="Parts"/> has each.
+    /// </summary>
+    /// <param name="abort">The stop's deadline: gives up on steps waiting for queue room and on writes in progress.</param>
     /// <param name="systemTerminated">The actor system's end: the graph's stages end with it.</param>
-    public StreamGraph Start(Akka.Streams.IMaterializer materializer, CancellationToken abort, Task? systemTerminated = null)
+    public Task Start(Akka.Streams.IMaterializer materializer, CancellationToken abort, Task? systemTerminated = null)
     {
         if (Stream is not null) throw new InvalidOperationException("the graph is already running");
-        return Stream = StreamGraph.Run(Buffer, Runner, BufferStats, Options.Pipeline.TransformQueueCapacity, materializer, abort, systemTerminated);
+        var derived = DerivedSink.RunAsync(Reader(DerivedQueue, abort), materializer, abort);
+        Stream = StreamGraph.Run(Buffer, Runner, RawSink.Create(abort), BufferStats, Options.Pipeline.TransformQueueCapacity, materializer, abort,
+            systemTerminated);
+        Parts = AlertSink is null
+            ? [("the stream graph", Stream.Completion), ("the derived sink", derived)]
+            : [("the stream graph", Stream.Completion), ("the derived sink", derived),
+                ("the alert sink", AlertSink.RunAsync(Reader(AlertQueue!, abort), materializer, abort))];
+        return Task.WhenAll(Parts.Select(p => p.Running));
     }
+
+    /// <summary>What <see cref="Start"/> runs, each with its end; empty before.</summary>
+    public IReadOnlyList<(string Name, Task Running)> Parts { get; private set; } = [];
+
+    /// <summary>A queue's batches as a source, ending when the queue is completed and drained.</summary>
+    private static Akka.Streams.Dsl.Source<PointBatch, Akka.NotUsed> Reader(StageQueue queue, CancellationToken abort) =>
+        Akka.Streams.Dsl.Source.From(() => ReadAll(queue, abort));
+
+    private static async IAsyncEnumerable<PointBatch> ReadAll(StageQueue queue, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken abort)
+    {
+        while (await queue.ReadAsync(abort).ConfigureAwait(false) is { } batch) yield return batch;
+    }
+
     /// <summary>The raw branch's routing (stage <c>raw</c>): points passed to the raw sink, and those excluded.</summary>
     public StageStats RouteStats { get; }
 
@@ -206,12 +229,6 @@ public sealed class IngestGraph
     /// <summary>Every InfluxDB sink with its stage name.</summary>
     public IEnumerable<(string Name, InfluxSink Sink)> Sinks =>
         AlertSink is null
-            ? [(RawQueue.Name, RawSink), (DerivedQueue.Name, DerivedSink)]
-            : [(RawQueue.Name, RawSink), (DerivedQueue.Name, DerivedSink), ("influx_alerts", AlertSink)];
-
-    private static PointBatch Received(StageStats stats, PointBatch batch)
-    {
-        stats.AddReceived(batch.Count);
-        return batch;
-    }
+            ? [(InfluxSink.RawName, RawSink), (DerivedQueue.Name, DerivedSink)]
+            : [(InfluxSink.RawName, RawSink), (DerivedQueue.Name, DerivedSink), (AlertQueue!.Name, AlertSink)];
 }

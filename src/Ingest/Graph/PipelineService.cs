@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 namespace Ingest.Graph;
 
 /// <summary>
-/// Starts the graph (alert states restored first, then sinks, then the stream graph materialized, then the
+/// Starts the graph (alert states restored first, then the stream graph and its sinks materialized, then the
 /// downsampling windows' snapshot restored and the write-ahead log's undelivered records replayed through the
 /// admission, all before the web server takes writes) and stops it in the other direction: once the web server has
 /// stopped taking writes, the buffer is closed, the stream graph drains it, the sinks deliver what is queued, a last
@@ -27,16 +27,14 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await alerts.RestoreAsync(cancellationToken).ConfigureAwait(false);
-        var raw = Task.Run(() => graph.RawSink.RunAsync(_abort.Token, _abort.Token));
-        var derived = Task.Run(() => graph.DerivedSink.RunAsync(_abort.Token, _abort.Token));
-        var alertSink = graph.AlertSink is { } sink ? Task.Run(() => sink.RunAsync(_abort.Token, _abort.Token)) : Task.CompletedTask;
-        var runner = graph.Start(system.Materializer(namePrefix: "ingest"), _abort.Token, system.WhenTerminated).Completion;
-        _all = Task.WhenAll(runner, raw, derived, alertSink);
+        _all = graph.Start(system.Materializer(namePrefix: "ingest"), _abort.Token, system.WhenTerminated);
         // The graph and its sinks run until the stop; one that fails or ends before it stops the daemon, which a
         // supervisor then restarts, replaying the log. Within a stage, errors are counted and the stage goes on.
         // The host signals its stop before it stops any service; from then on parts may end in any order (the actor
         // system's own service included).
-        failures.Watch("the stream graph", _all, () => lifetime.ApplicationStopping.IsCancellationRequested);
+        // Each part on its own: one that fails must not wait for the others to end before it is seen.
+        foreach (var (name, running) in graph.Parts)
+            _ = failures.Watch(name, running, () => lifetime.ApplicationStopping.IsCancellationRequested);
         if (graph.Log.Enabled)
         {
             await ReplayAsync(cancellationToken).ConfigureAwait(false);

@@ -29,14 +29,19 @@ public interface ITransformStage
 }
 
 /// <summary>
-/// A sink: delivers batches from its own bounded queue to a destination.
-/// Lifecycle: <see cref="RunAsync"/> runs from start until its queue is completed and drained.
-/// Concurrency: the sink's loop is its queue's only reader; a slow sink fills only its own queue.
+/// A sink: the end of a branch of the graph, delivering batches to a destination.
+/// Lifecycle: <see cref="Create"/> gives it as an Akka.Streams sink, materialized once (the raw sink as the raw
+/// branch's end, the others over their queues); its task completes once its input has completed and everything it
+/// took has reached an outcome, or once the stop's deadline has cut it.
+/// Concurrency: its stages run on the graph's actor and never block it; its writes run off it, in bounded number.
+/// It owns every batch it takes and finishes each exactly once, when the destination has it (or has refused it for
+/// good); it backpressures, rather than drops, when it holds its budget of points.
 /// </summary>
 public interface ISinkStage
 {
+    /// <summary>The sink's stage name (<c>/api/status</c>, metrics, dead-letter blocks).</summary>
     string Name { get; }
 
-    /// <summary>Runs until the input ends; <paramref name="abort"/> gives up on writes still in flight.</summary>
-    Task RunAsync(CancellationToken stopping, CancellationToken abort);
+    /// <summary>The sink; <paramref name="abort"/> (the stop's deadline) gives up on writes still in flight.</summary>
+    Akka.Streams.Dsl.Sink<PointBatch, Task> Create(CancellationToken abort);
 }

@@ -1,6 +1,7 @@
 using Akka;
 using Akka.Streams;
 using Akka.Streams.Dsl;
+using Akka.Util;
 using Ingest.Buffering;
 using Ingest.LineProtocol;
 
@@ -9,7 +10,7 @@ namespace Ingest.Graph;
 /// <summary>
 /// The admitted batches as an Akka.Streams graph, materialized once at start:
 /// <code>
-///   buffer ─→ kill switch ─→ fan-out ─┬→ raw:        route (exclusions, replayed-for-windows) → raw queue → influx
+///   buffer ─→ kill switch ─→ fan-out ─┬→ raw:        route (exclusions, replayed-for-windows) → influx (raw sink)
 ///                                    ├→ feed:       weighted buffer (drop oldest) → live feed
 ///                                    ├→ downsample: weighted buffer (backpressure) → windows → derived queue → influx_derived
 ///                                    └→ live:       weighted buffer (drop oldest) → live state (Redis)
@@ -37,15 +38,16 @@ public sealed class StreamGraph
         _done = done;
     }
 
-    /// <summary>Completes once every branch has ended and the queues behind them are completed.</summary>
+    /// <summary>Completes once every branch has ended (the raw sink has delivered what it took) and the derived queue is completed.</summary>
     public Task Completion => _done;
 
     /// <summary>Builds the graph over <paramref name="buffer"/> and runs it.</summary>
+    /// <param name="rawSink">The raw branch's sink (<see cref="Ingest.Sinks.Influx.InfluxSink"/> in the daemon); its task completes once it has delivered what it took.</param>
     /// <param name="transformsCapacity">Points each transform branch's buffer holds.</param>
     /// <param name="abort">Gives up on a step waiting for room in a queue, at the stop's deadline.</param>
     /// <param name="systemTerminated">Completes if the actor system under the graph ends first; the graph then
     /// counts as cut, since its stages are gone.</param>
-    public static StreamGraph Run(IPointBuffer buffer, TransformRunner runner, StageStats bufferStats, long transformsCapacity,
+    public static StreamGraph Run(IPointBuffer buffer, TransformRunner runner, Sink<PointBatch, Task> rawSink, StageStats bufferStats, long transformsCapacity,
         IMaterializer materializer, CancellationToken abort, Task? systemTerminated = null)
     {
         var branches = runner.Branches;
@@ -63,12 +65,10 @@ public sealed class StreamGraph
         foreach (var branch in branches)
             source = source.AlsoToMaterialized(TransformSink(branch, runner, transformsCapacity, ended, abort), Keep.Left);
         var raw = Flow.Create<PointBatch>()
-            .SelectAsync(1, async batch =>
-            {
-                await runner.RouteRawAsync(batch, abort).ConfigureAwait(false);
-                return NotUsed.Instance;
-            })
-            .ToMaterialized(Sink.Ignore<NotUsed>(), Keep.Right);
+            .Select(batch => runner.RouteRaw(batch) is { } kept ? Option<PointBatch>.Create(kept) : Option<PointBatch>.None)
+            .Where(kept => kept.HasValue)
+            .Select(kept => kept.Value)
+            .ToMaterialized(rawSink, Keep.Right);
 
         var (kill, rawDone) = source.ToMaterialized(raw, Keep.Both).Run(materializer);
         ended.Add(rawDone);

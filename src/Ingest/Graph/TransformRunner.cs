@@ -42,7 +42,7 @@ public sealed class TransformBranch(ITransformStage stage, FullPolicy policy, St
 /// <summary>
 /// The logic of the graph's branches over the admitted batches (wired in <see cref="StreamGraph"/>): each
 /// <see cref="TransformBranch"/> runs its transform over every batch in acceptance order and sends what it derived
-/// to the derived-points queue; the raw branch sends each batch to the raw queue unless its measurement is excluded
+/// to the derived-points queue; the raw branch passes each batch on to the raw sink, less the measurements excluded
 /// from raw forwarding.
 /// </summary>
 /// <remarks>
@@ -55,7 +55,6 @@ public sealed class TransformRunner
     private readonly IPointBuffer _buffer;
     private readonly IReadOnlyList<TransformBranch> _branches;
     private readonly TransformBranch? _windows;
-    private readonly StageQueue _raw;
     private readonly StageQueue _derived;
     private readonly IReadOnlyList<string> _rawExclude;
     private readonly StageStats _stats;
@@ -71,7 +70,7 @@ public sealed class TransformRunner
     private readonly HashSet<long> _processed = new();
 
     /// <param name="stats">The raw branch's counters (stage <c>raw</c>): points routed on, and those excluded.</param>
-    public TransformRunner(IPointBuffer buffer, IReadOnlyList<TransformBranch> branches, StageQueue raw, StageQueue derived,
+    public TransformRunner(IPointBuffer buffer, IReadOnlyList<TransformBranch> branches, StageQueue derived,
         IReadOnlyList<string> rawExclude, StageStats stats, Durability.DurableLog? log = null)
     {
         if (branches.Count(b => b.HoldsWindows) > 1) throw new ArgumentException("at most one branch holds windows", nameof(branches));
@@ -79,7 +78,6 @@ public sealed class TransformRunner
         _buffer = buffer;
         _branches = branches;
         _windows = branches.FirstOrDefault(b => b.HoldsWindows);
-        _raw = raw;
         _derived = derived;
         _rawExclude = rawExclude;
         _stats = stats;
@@ -175,7 +173,7 @@ public sealed class TransformRunner
 
     /// <summary>
     /// After every branch ended (the buffer was completed and drained, or the stop gave up): flushes the windows
-    /// when <see cref="FlushAtEnd"/>, then completes the raw and derived queues so that their sinks finish.
+    /// when <see cref="FlushAtEnd"/>, then completes the derived queue so that its sink finishes.
     /// </summary>
     public async Task EndAsync(bool drained, CancellationToken cancellationToken)
     {
@@ -186,7 +184,6 @@ public sealed class TransformRunner
         }
         finally
         {
-            _raw.Complete();
             _derived.Complete();
         }
     }
@@ -256,24 +253,24 @@ public sealed class TransformRunner
     }
 
     /// <summary>
-    /// The raw branch's step: hands <paramref name="batch"/> (this branch's reference to it) to the raw queue, less
-    /// the measurements excluded from raw forwarding; what goes no further leaves the buffer here. One call at a time.
+    /// The raw branch's step: what of <paramref name="batch"/> (this branch's reference to it) goes on to the raw
+    /// sink, less the measurements excluded from raw forwarding, or null when nothing does; what goes no further
+    /// leaves the buffer here. One call at a time.
     /// </summary>
-    public async ValueTask RouteRawAsync(PointBatch batch, CancellationToken cancellationToken)
+    public PointBatch? RouteRaw(PointBatch batch)
     {
         if (_log is not null && !_log.Ledger.Needs(LedgerConsumer.Raw, batch.Sequence))
         {
             // Replayed for the windows only: InfluxDB had these points before the restart.
             _buffer.Release(batch.Count);
             batch.Release();
-            return;
+            return null;
         }
         _stats.AddReceived(batch.Count);
         if (_rawExclude.Count == 0)
         {
             _stats.AddSent(batch.Count);
-            await _raw.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
-            return;
+            return batch;
         }
 
         // Each point's measurement is decided once; the copy below reuses the decisions. "*" excludes every
@@ -287,8 +284,7 @@ public sealed class TransformRunner
         {
             System.Buffers.ArrayPool<bool>.Shared.Return(decisions!);
             _stats.AddSent(batch.Count);
-            await _raw.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
-            return;
+            return batch;
         }
 
         PointBatch? kept = null;
@@ -306,11 +302,8 @@ public sealed class TransformRunner
         _stats.AddDropped("raw_excluded", excluded);
         if (kept is null) _log?.Ledger.Finished(LedgerConsumer.Raw, batch);
         batch.Release();
-        if (kept is not null)
-        {
-            _stats.AddSent(kept.Count);
-            await _raw.WriteAsync(kept, cancellationToken).ConfigureAwait(false);
-        }
+        if (kept is not null) _stats.AddSent(kept.Count);
+        return kept;
     }
 
     private bool IsExcluded(ReadOnlySpan<byte> seriesKey)

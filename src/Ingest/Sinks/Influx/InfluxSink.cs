@@ -1,66 +1,85 @@
-using System.Diagnostics;
-using Ingest.Buffering;
+using Akka;
+using Akka.Streams;
+using Akka.Streams.Dsl;
 using Ingest.Configuration;
+using Ingest.Graph;
 using Ingest.LineProtocol;
 using Ingest.Sinks.DeadLetter;
 
 namespace Ingest.Sinks.Influx;
 
 /// <summary>
-/// Delivers batches to InfluxDB: groups them per target into writes of up to <c>Influx:BatchSize</c> points,
-/// sends a write when it is full or <c>Influx:FlushInterval</c> old, and hands it to the target's lane
-/// (<see cref="TargetLanes"/>), which <see cref="WriteDelivery"/> takes to a final outcome. Points are finished
-/// (released) only when InfluxDB has stored them or they are set aside in the dead letter.
+/// Delivers batches to InfluxDB, as an Akka.Streams sink:
+/// <code>
+///   weighted buffer (points held until delivered) → group by target ─┬→ cut → group by points and age → writes waiting → deliver (bounded concurrency)
+///                                                                   └→ (one substream per target)
+/// </code>
+/// Each target's points are cut into writes of exactly <c>Influx:BatchSize</c> points where the load allows
+/// (a write is sent when full, or when <c>Influx:FlushInterval</c> has passed without a full one), and
+/// <see cref="WriteDelivery"/> takes each write to a final outcome with its retries, 413 splits and dead letter.
+/// Points are finished (the <c>finished</c> callback) only when InfluxDB has stored them or they are set aside.
 /// </summary>
 /// <remarks>
-/// One loop (<see cref="RunAsync"/>) owns the open writes; deliveries run concurrently and touch only their own
-/// write. The loop stops taking batches while it holds <c>maxHeld</c> points; a sink reading the buffer needs
-/// no such bound (the buffer's capacity counts its points until they are finished), a sink reading a stage
-/// queue is given the queue's capacity, so that its full-policy applies while InfluxDB is away.
+/// <para>
+/// Concurrency: the stages run on the graph's actor; each write's delivery runs off it, up to
+/// <c>Influx:MaxConcurrentRequests</c> per target (one for an ordered sink, whose writes to a target must land in
+/// the order they were made). A target whose writes keep failing holds its own delivery slots and its own queue of
+/// waiting writes; the other targets' substreams go on, until the sink's budget of points is spent.
+/// </para>
+/// <para>
+/// Budget: the sink holds at most <c>capacity</c> points (in its buffer, its writes being made, waiting and being
+/// sent) and backpressures beyond that, so that a queue in front of it applies its own full-policy while InfluxDB
+/// is away. The weight of a batch is given back when its points are finished, not when they leave the buffer.
+/// </para>
+/// <para>
+/// Stop: when the input completes, every write is still delivered before the sink's task completes. At the stop's
+/// deadline (<c>abort</c>) the writes in progress are cancelled and counted as lost at shutdown; their points stay
+/// in the write-ahead log when there is one.
+/// </para>
 /// </remarks>
-public sealed class InfluxSink
+public sealed class InfluxSink : ISinkStage
 {
     /// <summary>The raw points' sink, by its stage name (also its key among the services).</summary>
     public const string RawName = "influx";
 
-    private readonly Func<CancellationToken, ValueTask<PointBatch?>> _read;
+    /// <summary>Writes a target may have made and waiting for a delivery slot before its substream backpressures.</summary>
+    public const int WaitingWritesPerTarget = 1024;
+
     private readonly Action<PointBatch> _finished;
+    private readonly Action<PointBatch>? _received;
     private readonly InfluxClient _client;
     private readonly InfluxSinkTelemetry _telemetry;
-    private readonly Dictionary<InfluxTarget, OpenWrite> _open = new();
-    private readonly long _maxHeld;
-    private readonly TargetLanes _lanes;
+    private readonly long _capacity;
+    private readonly int _laneLimit;
+    private readonly TargetLanes _lanes = new();
     private readonly WriteDelivery _delivery;
-    private CancellationToken _abort;
-    private TaskCompletionSource? _room;
+    private IWeightedBufferControl? _budget;
+    private int _running;
+    private TaskCompletionSource? _idle;
+    private int _created;
 
-    /// <summary>A sink that reads the buffer directly and releases points from it once they are finished.</summary>
-    public InfluxSink(IPointBuffer buffer, InfluxClient client, InfluxSinkTelemetry telemetry, DeadLetterStore? deadLetters = null,
-        DeadLetterOptions? deadLetterOptions = null, TimeProvider? time = null)
-        : this(BufferReader(buffer), b => { buffer.Release(b.Count); b.Release(); }, client, telemetry, deadLetters, deadLetterOptions,
-            "influx", long.MaxValue, ordered: false, time)
-    {
-    }
-
-    /// <param name="read">The next batch to deliver, or null when the input has ended.</param>
     /// <param name="finished">Called once per batch when every point of it is stored or set aside; it owns the batch then.</param>
     /// <param name="name">The sink's name, written into its dead-letter blocks.</param>
-    /// <param name="maxHeld">Points the sink may hold (open, waiting or being sent) before it stops reading.</param>
+    /// <param name="capacity">Points the sink may hold (buffered, in writes being made, waiting or being sent) before it backpressures.</param>
     /// <param name="ordered">Writes to one target land in the order they were made: one at a time per target.</param>
-    public InfluxSink(Func<CancellationToken, ValueTask<PointBatch?>> read, Action<PointBatch> finished,
-        InfluxClient client, InfluxSinkTelemetry telemetry, DeadLetterStore? deadLetters, DeadLetterOptions? deadLetterOptions,
-        string name, long maxHeld, bool ordered, TimeProvider? time = null)
+    /// <param name="received">Called with each batch as the sink takes it (its stage's count).</param>
+    public InfluxSink(InfluxClient client, InfluxSinkTelemetry telemetry, Action<PointBatch> finished, DeadLetterStore? deadLetters,
+        DeadLetterOptions? deadLetterOptions, string name, long capacity, bool ordered, Action<PointBatch>? received = null, TimeProvider? time = null)
     {
-        _read = read;
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
         _finished = finished;
+        _received = received;
         _client = client;
         _telemetry = telemetry;
-        _maxHeld = maxHeld;
-        _lanes = new TargetLanes(ordered ? 1 : client.Options.MaxConcurrentRequests, DeliverAsync);
+        _capacity = capacity;
+        _laneLimit = ordered ? 1 : client.Options.MaxConcurrentRequests;
+        Name = name;
         _delivery = new WriteDelivery(client, telemetry, deadLetters, deadLetterOptions ?? new DeadLetterOptions(), _lanes, name, time);
     }
 
-    /// <summary>Points taken and not yet finished (open, waiting for their lane or being sent).</summary>
+    public string Name { get; }
+
+    /// <summary>Points taken and not yet finished (buffered, in writes being made, waiting or being sent).</summary>
     public long Pending => Interlocked.Read(ref _pending);
     private long _pending;
 
@@ -68,122 +87,115 @@ public sealed class InfluxSink
     public IReadOnlyList<LaneStatus> Targets => _lanes.Snapshot();
 
     /// <summary>
-    /// Runs until the input is completed and drained, or <paramref name="stopping"/> fires. Writes in progress are
-    /// cancelled only by <paramref name="abort"/>, so that a graceful stop still delivers them.
+    /// The sink, to be materialized once. Its task completes once the input has completed and every write is
+    /// delivered; after <paramref name="abort"/>, once the writes in progress have given up.
     /// </summary>
-    public async Task RunAsync(CancellationToken stopping, CancellationToken abort)
+    public Sink<PointBatch, Task> Create(CancellationToken abort)
     {
-        _abort = abort;
-        var interval = _client.Options.FlushInterval;
-        Task<PointBatch?>? next = null;
-        try
-        {
-            while (true)
-            {
-                if (Pending >= _maxHeld) await WaitForRoomAsync(stopping).ConfigureAwait(false);
-                next ??= _read(stopping).AsTask();
-                var due = NextDue(interval);
-                if (due is { } wait && wait > TimeSpan.Zero)
-                    await Task.WhenAny(next, Task.Delay(wait, stopping)).ConfigureAwait(false);
-                else if (due is null)
-                    await next.ConfigureAwait(false);
-
-                if (next.IsCompleted)
-                {
-                    if (await next.ConfigureAwait(false) is not { } batch) break;
-                    next = null;
-                    Add(batch);
-                }
-                FlushDue(interval);
-            }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-        }
-
-        DispatchAll();
-        await _lanes.DrainAsync().ConfigureAwait(false);
-    }
-
-    /// <summary>Sends every open write and waits until the points held drop below the bound.</summary>
-    private async Task WaitForRoomAsync(CancellationToken stopping)
-    {
-        // Open writes are part of what is held; left unsent they would never make room.
-        DispatchAll();
-        while (Pending >= _maxHeld)
-        {
-            var room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Volatile.Write(ref _room, room);
-            if (Pending < _maxHeld) break;
-            await room.Task.WaitAsync(stopping).ConfigureAwait(false);
-        }
-    }
-
-    private TimeSpan? NextDue(TimeSpan interval)
-    {
-        if (_open.Count == 0) return null;
-        var oldest = long.MaxValue;
-        foreach (var w in _open.Values) oldest = Math.Min(oldest, w.Opened);
-        return interval - Stopwatch.GetElapsedTime(oldest);
-    }
-
-    private void FlushDue(TimeSpan interval)
-    {
-        if (_open.Count == 0) return;
-        List<InfluxTarget>? due = null;
-        foreach (var (target, write) in _open)
-            if (Stopwatch.GetElapsedTime(write.Opened) >= interval) (due ??= new()).Add(target);
-        if (due is null) return;
-        foreach (var target in due) Dispatch(target);
-    }
-
-    private void Add(PointBatch batch)
-    {
-        if (batch.Count == 0)
-        {
-            _finished(batch);
-            return;
-        }
-        Interlocked.Add(ref _pending, batch.Count);
-        var target = new InfluxTarget(batch.Database.Length > 0 ? batch.Database : _client.Options.DefaultTarget, batch.RetentionPolicy);
-        var pending = new PendingBatch(batch);
+        if (Interlocked.Exchange(ref _created, 1) != 0) throw new InvalidOperationException("the sink is already part of a graph");
         var size = _client.Options.BatchSize;
-        var start = 0;
-        while (start < batch.Count)
+        var interval = _client.Options.FlushInterval;
+        var perTarget = (Flow<PointBatch, NotUsed, IWeightedBufferControl>)Flow.Create<PointBatch>()
+            .Where(Take)
+            .ViaMaterialized(new WeightedBuffer<PointBatch>(_capacity, b => b.Count, FullPolicy.Backpressure, Abandoned), Keep.Right)
+            .GroupBy(int.MaxValue, TargetOf)
+            .StatefulSelectMany(() => Cutter(size))
+            .GroupedWeightedWithin(size, int.MaxValue, interval, s => s.Points)
+            .Select(Made)
+            .Buffer(WaitingWritesPerTarget, OverflowStrategy.Backpressure)
+            .SelectAsyncUnordered(_laneLimit, w => DeliverAsync(w, abort))
+            .MergeSubstreams();
+        return perTarget
+            .ToMaterialized(Sink.Ignore<NotUsed>(), Keep.Both)
+            .MapMaterializedValue(m =>
+            {
+                _budget = m.Item1;
+                return EndAsync(m.Item2, abort);
+            });
+    }
+
+    /// <summary>Runs the sink over <paramref name="source"/> (a queue's reader, for the derived and alert sinks).</summary>
+    public Task RunAsync(Source<PointBatch, NotUsed> source, IMaterializer materializer, CancellationToken abort) =>
+        source.RunWith(Create(abort), materializer);
+
+    private bool Take(PointBatch batch)
+    {
+        _received?.Invoke(batch);
+        if (batch.Count > 0)
         {
-            if (!_open.TryGetValue(target, out var open))
-                _open[target] = open = new OpenWrite(Stopwatch.GetTimestamp());
-            var take = Math.Min(size - open.Points, batch.Count - start);
-            open.Segments.Add(new Segment(pending, start, start + take));
-            open.Points += take;
-            start += take;
-            if (open.Points >= size) Dispatch(target);
+            Interlocked.Add(ref _pending, batch.Count);
+            return true;
         }
+        _finished(batch);
+        return false;
     }
 
-    private void DispatchAll()
+    /// <summary>A batch still in the buffer when the stream was cut: it stays in the log, undelivered.</summary>
+    private void Abandoned(PointBatch batch, string reason)
     {
-        foreach (var target in _open.Keys.ToList()) Dispatch(target);
+        Interlocked.Add(ref _pending, -batch.Count);
+        batch.Release();
     }
 
-    private void Dispatch(InfluxTarget target)
+    private InfluxTarget TargetOf(PointBatch batch) =>
+        new(batch.Database.Length > 0 ? batch.Database : _client.Options.DefaultTarget, batch.RetentionPolicy);
+
+    /// <summary>
+    /// One target's cutter: splits each batch into segments so that, while writes fill up, each holds exactly
+    /// <paramref name="size"/> points. A write sent early by the flush interval leaves the next one short once.
+    /// </summary>
+    private static Func<PointBatch, IEnumerable<Segment>> Cutter(int size)
     {
-        if (!_open.Remove(target, out var open) || open.Points == 0) return;
-        _lanes.Enqueue(new InfluxWrite(target, open.Segments));
+        var open = 0;
+        return batch =>
+        {
+            var pending = new PendingBatch(batch);
+            var segments = new List<Segment>(1 + batch.Count / size);
+            var start = 0;
+            while (start < batch.Count)
+            {
+                var take = Math.Min(size - open, batch.Count - start);
+                segments.Add(new Segment(pending, start, start + take));
+                start += take;
+                open = (open + take) % size;
+            }
+            return segments;
+        };
     }
 
-    private async Task DeliverAsync(TargetLane lane, InfluxWrite write)
+    private (TargetLane Lane, InfluxWrite Write) Made(IEnumerable<Segment> group)
     {
+        var segments = group as List<Segment> ?? group.ToList();
+        var lane = _lanes.Lane(TargetOf(segments[0].Batch.Batch));
+        var write = new InfluxWrite(lane.Target, segments);
+        _lanes.Made(lane, write);
+        return (lane, write);
+    }
+
+    private async Task<NotUsed> DeliverAsync((TargetLane Lane, InfluxWrite Write) made, CancellationToken abort)
+    {
+        var (lane, write) = made;
+        Interlocked.Increment(ref _running);
+        var started = false;
         try
         {
-            await _delivery.DeliverAsync(lane, write, _abort).ConfigureAwait(false);
+            await _lanes.StartAsync(lane, write).WaitAsync(abort).ConfigureAwait(false);
+            started = true;
+            // Off the graph's actor: building and sending the request body must not hold the other stages.
+            await Task.Run(() => _delivery.DeliverAsync(lane, write, abort), CancellationToken.None).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (_abort.IsCancellationRequested)
+        catch (OperationCanceledException) when (abort.IsCancellationRequested)
         {
             _telemetry.LostAtShutdown(write.Points);
-            return;
+            return NotUsed.Instance;
+        }
+        finally
+        {
+            if (started) _lanes.Ended(lane);
+            if (Interlocked.Decrement(ref _running) == 0) Volatile.Read(ref _idle)?.TrySetResult();
         }
         Finish(write);
+        return NotUsed.Instance;
     }
 
     private void Finish(InfluxWrite write)
@@ -193,23 +205,25 @@ public sealed class InfluxSink
             Interlocked.Add(ref _pending, -segment.Points);
             if (segment.Batch.Complete(segment.Points)) _finished(segment.Batch.Batch);
         }
-        Volatile.Read(ref _room)?.TrySetResult();
+        _budget?.Release(write.Points);
     }
 
-    private static Func<CancellationToken, ValueTask<PointBatch?>> BufferReader(IPointBuffer buffer)
+    /// <summary>
+    /// The sink's end. Drained, the stream completes only after its last delivery. Cut at the stop's deadline, the
+    /// deliveries in progress end with the same cancellation; they are waited for, so that what they gave up is
+    /// counted before the stop goes on. Failed otherwise, the failure is the sink's.
+    /// </summary>
+    private async Task EndAsync(Task stream, CancellationToken abort)
     {
-        IAsyncEnumerator<PointBatch>? e = null;
-        return async ct =>
+        try
         {
-            e ??= buffer.ReadAllAsync(ct).GetAsyncEnumerator(ct);
-            return await e.MoveNextAsync().ConfigureAwait(false) ? e.Current : null;
-        };
-    }
-
-    private sealed class OpenWrite(long opened)
-    {
-        public long Opened { get; } = opened;
-        public List<Segment> Segments { get; } = new();
-        public int Points { get; set; }
+            await stream.ConfigureAwait(false);
+        }
+        catch (Exception) when (abort.IsCancellationRequested)
+        {
+            var idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _idle, idle);
+            if (Volatile.Read(ref _running) > 0) await idle.Task.ConfigureAwait(false);
+        }
     }
 }

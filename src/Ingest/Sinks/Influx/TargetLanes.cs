@@ -1,15 +1,12 @@
 namespace Ingest.Sinks.Influx;
 
 /// <summary>
-/// One lane per target (database and retention policy, or bucket): its writes in order and how it is faring.
-/// A lane that fails keeps to one write at a time, so that it slows only itself; <see cref="TargetLanes"/>
-/// starts its writes, <see cref="WriteDelivery"/> reports how their attempts went.
+/// One target (database and retention policy, or bucket) of a sink: how its writes are faring. Its writes run in
+/// the target's own substream of the sink (see <see cref="InfluxSink"/>); <see cref="WriteDelivery"/> reports how
+/// their attempts went.
 /// </summary>
 public sealed class TargetLane(InfluxTarget target)
 {
-    internal readonly Queue<InfluxWrite> Waiting = new();
-    internal int InFlight;
-
     /// <summary>One attempt at a time while failing: a target that hangs must not hold every connection.</summary>
     internal readonly SemaphoreSlim Probe = new(1, 1);
 
@@ -26,49 +23,98 @@ public sealed class TargetLane(InfluxTarget target)
     /// <summary>Failed attempts since the lane last delivered.</summary>
     public long FailedAttempts { get; internal set; }
 
-    /// <summary>Points of writes waiting for the lane (not yet started).</summary>
+    /// <summary>Writes being delivered (attempted, or waiting for a retry or for the lane's probe).</summary>
+    internal int InFlight;
+
+    /// <summary>Writes holding a delivery slot but not started, because the lane is failing; in the order they were made.</summary>
+    internal readonly Queue<(InfluxWrite Write, TaskCompletionSource Turn)> Held = new();
+
+    /// <summary>Writes made and waiting for one of the target's delivery slots.</summary>
+    internal int Waiting;
+
+    /// <summary>Points of the writes waiting.</summary>
     internal long WaitingPoints;
 }
 
 /// <summary>
-/// Schedules an InfluxDB sink's writes per target. Each lane starts up to <c>laneLimit</c> writes at once
-/// (one for an ordered sink, whose writes to a target must land in order), and only one while it is failing;
-/// the attempts themselves share the sink's connection slots (see <see cref="WriteDelivery"/>). So a target whose
-/// writes keep failing holds at most one write in progress and slows only itself, and writes for every other
-/// target go on.
+/// The targets of one InfluxDB sink and how each is faring, for <c>/api/status</c>. A failing target starts one
+/// write at a time and <see cref="WriteDelivery"/> lets it one attempt at a time (its probe), so that a target whose
+/// writes keep failing slows only itself and nothing of it overtakes the write being retried.
 /// </summary>
-/// <remarks>
-/// Thread-safe: lanes are changed under one lock, writes run outside it.
-/// </remarks>
+/// <remarks>Thread-safe: every change is made under one lock; the sink's stages and its deliveries both report here.</remarks>
 public sealed class TargetLanes
 {
     private readonly object _sync = new();
     private readonly Dictionary<InfluxTarget, TargetLane> _lanes = new();
-    private readonly int _laneLimit;
-    private readonly Func<TargetLane, InfluxWrite, Task> _deliver;
-    private int _running;
-    private TaskCompletionSource? _idle;
 
-    /// <param name="laneLimit">Writes a healthy lane may have in progress at once.</param>
-    /// <param name="deliver">Delivers one write to a final outcome; it must not throw but for cancellation.</param>
-    public TargetLanes(int laneLimit, Func<TargetLane, InfluxWrite, Task> deliver)
-    {
-        _laneLimit = laneLimit;
-        _deliver = deliver;
-    }
-
-    public void Enqueue(InfluxWrite write)
+    /// <summary>The lane of <paramref name="target"/>, made on first use.</summary>
+    public TargetLane Lane(InfluxTarget target)
     {
         lock (_sync)
         {
-            if (!_lanes.TryGetValue(write.Target, out var lane)) _lanes[write.Target] = lane = new TargetLane(write.Target);
-            lane.Waiting.Enqueue(write);
-            lane.WaitingPoints += write.Points;
-            StartReady(lane);
+            if (!_lanes.TryGetValue(target, out var lane)) _lanes[target] = lane = new TargetLane(target);
+            return lane;
         }
     }
 
-    /// <summary>A write of <paramref name="lane"/> failed an attempt: until one delivers, the lane keeps to one write.</summary>
+    /// <summary>A write for <paramref name="lane"/> is made and waits for a delivery slot.</summary>
+    internal void Made(TargetLane lane, InfluxWrite write)
+    {
+        lock (_sync)
+        {
+            lane.Waiting++;
+            lane.WaitingPoints += write.Points;
+        }
+    }
+
+    /// <summary>
+    /// A waiting write of <paramref name="lane"/> has a delivery slot; the task completes when it may start. A
+    /// healthy lane starts it at once. A failing lane starts one write at a time, in the order they were made, so
+    /// that nothing of a failing target overtakes the write being retried.
+    /// </summary>
+    internal Task StartAsync(TargetLane lane, InfluxWrite write)
+    {
+        lock (_sync)
+        {
+            if (!lane.Failing || lane.InFlight == 0)
+            {
+                Start(lane, write);
+                return Task.CompletedTask;
+            }
+            var turn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            lane.Held.Enqueue((write, turn));
+            return turn.Task;
+        }
+    }
+
+    /// <summary>A write of <paramref name="lane"/> reached its outcome, or was given up at the stop.</summary>
+    internal void Ended(TargetLane lane)
+    {
+        lock (_sync)
+        {
+            lane.InFlight--;
+            StartHeld(lane);
+        }
+    }
+
+    private static void Start(TargetLane lane, InfluxWrite write)
+    {
+        lane.Waiting--;
+        lane.WaitingPoints -= write.Points;
+        lane.InFlight++;
+    }
+
+    private static void StartHeld(TargetLane lane)
+    {
+        while (lane.Held.Count > 0 && (!lane.Failing || lane.InFlight == 0))
+        {
+            var (write, turn) = lane.Held.Dequeue();
+            Start(lane, write);
+            turn.TrySetResult();
+        }
+    }
+
+    /// <summary>A write of <paramref name="lane"/> failed an attempt: until one delivers, the lane keeps to one attempt at a time.</summary>
     internal void Failed(TargetLane lane, string error)
     {
         lock (_sync)
@@ -79,7 +125,7 @@ public sealed class TargetLanes
         }
     }
 
-    /// <summary>A write of <paramref name="lane"/> was delivered: the lane may run at full width again.</summary>
+    /// <summary>A write of <paramref name="lane"/> was delivered: the lane is healthy again, and starts what it held back.</summary>
     internal void Delivered(TargetLane lane)
     {
         lock (_sync)
@@ -87,18 +133,7 @@ public sealed class TargetLanes
             if (lane.FailingSince == 0) return;
             lane.FailingSince = 0;
             lane.FailedAttempts = 0;
-            StartReady(lane);
-        }
-    }
-
-    /// <summary>Completes once no write is waiting or in progress.</summary>
-    public Task DrainAsync()
-    {
-        lock (_sync)
-        {
-            if (_running == 0 && _lanes.Values.All(l => l.Waiting.Count == 0)) return Task.CompletedTask;
-            _idle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            return _idle.Task;
+            StartHeld(lane);
         }
     }
 
@@ -108,48 +143,8 @@ public sealed class TargetLanes
         lock (_sync)
         {
             return _lanes.Values.Select(l => new LaneStatus(
-                l.Target.Database, l.Target.RetentionPolicy, l.Failing ? "failing" : "ok", l.InFlight, l.Waiting.Count, l.WaitingPoints,
+                l.Target.Database, l.Target.RetentionPolicy, l.Failing ? "failing" : "ok", l.InFlight, l.Waiting, l.WaitingPoints,
                 l.Failing ? System.Diagnostics.Stopwatch.GetElapsedTime(l.FailingSince).TotalSeconds : null, l.FailedAttempts, l.LastError)).ToList();
-        }
-    }
-
-    private int Limit(TargetLane lane) => lane.Failing ? 1 : _laneLimit;
-
-    private void StartReady(TargetLane lane)
-    {
-        while (lane.Waiting.Count > 0 && lane.InFlight < Limit(lane))
-        {
-            var write = lane.Waiting.Dequeue();
-            lane.WaitingPoints -= write.Points;
-            lane.InFlight++;
-            _running++;
-            _ = RunAsync(lane, write);
-        }
-    }
-
-    private async Task RunAsync(TargetLane lane, InfluxWrite write)
-    {
-        // Never run a delivery under the lock that started it.
-        await Task.Yield();
-        try
-        {
-            await _deliver(lane, write).ConfigureAwait(false);
-        }
-        finally
-        {
-            TaskCompletionSource? idle = null;
-            lock (_sync)
-            {
-                lane.InFlight--;
-                _running--;
-                StartReady(lane);
-                if (_running == 0 && _idle is not null && _lanes.Values.All(l => l.Waiting.Count == 0))
-                {
-                    idle = _idle;
-                    _idle = null;
-                }
-            }
-            idle?.TrySetResult();
         }
     }
 }
