@@ -38,7 +38,7 @@ public static class PipelineEndpoints
             return Results.Json(new
             {
                 status = readiness.Status,
-                paused = graph.Admission.Paused,
+                paused = graph.Paused,
                 stages = graph.Telemetry.Stages.Select(s => new
                 {
                     name = s.Name,
@@ -103,8 +103,16 @@ public static class PipelineEndpoints
                 ? Results.Json(new { flushed = true, points })
                 : Results.Json(new { flushed = false, scheduled = true, message = "points acknowledged before the flush are still queued behind a full stage; the flush runs when they have been taken" }, statusCode: 202);
         }).RequireScope(Scopes.Admin);
-        app.MapPost("/api/pipeline/pause", (IngestGraph graph) => { graph.Admission.Paused = true; return Results.Json(new { paused = true }); }).RequireScope(Scopes.Admin);
-        app.MapPost("/api/pipeline/resume", (IngestGraph graph) => { graph.Admission.Paused = false; return Results.Json(new { paused = false }); }).RequireScope(Scopes.Admin);
+        app.MapPost("/api/pipeline/pause", async (IngestGraph graph) =>
+        {
+            await graph.PauseAsync();
+            return Results.Json(new { paused = true });
+        }).RequireScope(Scopes.Admin);
+        app.MapPost("/api/pipeline/resume", async (IngestGraph graph) =>
+        {
+            await graph.ResumeAsync();
+            return Results.Json(new { paused = false });
+        }).RequireScope(Scopes.Admin);
 
         app.MapGet("/api/alerts", (HttpContext context, IngestGraph graph, IngestOptions options) =>
             Results.Json(graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts)

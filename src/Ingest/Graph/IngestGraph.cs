@@ -197,6 +197,26 @@ public sealed class IngestGraph
         return Task.WhenAll(Parts.Select(p => p.Running));
     }
 
+    /// <summary>Whether the pipeline is paused (<see cref="PauseAsync"/>).</summary>
+    public bool Paused => Admission.Paused;
+
+    /// <summary>
+    /// Pauses the pipeline: sources' writes are refused (503 with a retry-after) and the graph's valve closes, so
+    /// nothing more leaves the buffer; what the branches and sinks had already taken is still delivered.
+    /// </summary>
+    public async Task PauseAsync()
+    {
+        Admission.Paused = true;
+        if (Stream is not null) await Stream.PauseAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Resumes a paused pipeline: the valve opens and writes are taken again.</summary>
+    public async Task ResumeAsync()
+    {
+        if (Stream is not null) await Stream.ResumeAsync().ConfigureAwait(false);
+        Admission.Paused = false;
+    }
+
     /// <summary>What <see cref="Start"/> runs, each with its end; empty before.</summary>
     public IReadOnlyList<(string Name, Task Running)> Parts { get; private set; } = [];
 

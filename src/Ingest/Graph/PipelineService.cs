@@ -48,6 +48,10 @@ public sealed partial class PipelineService(IngestGraph graph, AlertStateStore a
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         if (_all is null) return;
+        // A paused graph drains too: its valve is opened first, since a closed valve would end without what it holds.
+        // (Not waited for past the graph's own end: a stage that has stopped answers no question.)
+        if (graph.Paused && graph.Stream is { } stream)
+            await Task.WhenAny(stream.ResumeAsync(), stream.Completion).WaitAsync(cancellationToken).ConfigureAwait(false);
         graph.Buffer.Complete();
         // The web server has stopped, so no request is left to check thresholds and queue alert events.
         graph.Alerts?.Queue.Complete();

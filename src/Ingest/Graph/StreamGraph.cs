@@ -10,10 +10,10 @@ namespace Ingest.Graph;
 /// <summary>
 /// The admitted batches as an Akka.Streams graph, materialized once at start:
 /// <code>
-///   buffer ─→ kill switch ─→ fan-out ─┬→ raw:        route (exclusions, replayed-for-windows) → influx (raw sink)
-///                                    ├→ feed:       weighted buffer (drop oldest) → live feed
-///                                    ├→ downsample: weighted buffer (backpressure) → windows → derived queue → influx_derived
-///                                    └→ live:       weighted buffer (drop oldest) → live state (Redis)
+///   buffer ─→ kill switch ─→ valve ─→ fan-out ─┬→ raw:        route (exclusions, replayed-for-windows) → influx (raw sink)
+///                                             ├→ feed:       weighted buffer (drop oldest) → live feed
+///                                             ├→ downsample: weighted buffer (backpressure) → windows → derived queue → influx_derived
+///                                             └→ live:       weighted buffer (drop oldest) → live state (Redis)
 /// </code>
 /// Each branch takes its own reference to a batch. Every transform branch has a buffer of its own, bounded in points
 /// (<c>Pipeline:TransformQueueCapacity</c>) and holding them until its transform has taken them, so raw delivery
@@ -24,17 +24,21 @@ namespace Ingest.Graph;
 /// <remarks>
 /// Concurrency: each branch runs one batch at a time, in acceptance order; the branches run concurrently. They all
 /// read a batch that the raw sink may be delivering at the same time; none writes to it.
-/// Stop: completing the buffer drains the graph; <see cref="Abort"/> (the stop's deadline) cuts it, and what was
-/// left stays in the write-ahead log.
+/// Pause: <see cref="PauseAsync"/> closes the valve, so that no batch leaves the buffer (at most one, already taken
+/// from it, waits in the valve); what the branches and sinks had taken goes on. <see cref="ResumeAsync"/> opens it.
+/// Stop: completing the buffer drains the graph (open the valve first: a closed valve ends without what it holds);
+/// <see cref="Abort"/> (the stop's deadline) cuts it, and what was left stays in the write-ahead log.
 /// </remarks>
 public sealed class StreamGraph
 {
     private readonly UniqueKillSwitch _kill;
+    private readonly Task<IValveSwitch> _valve;
     private readonly Task _done;
 
-    private StreamGraph(UniqueKillSwitch kill, Task done)
+    private StreamGraph(UniqueKillSwitch kill, Task<IValveSwitch> valve, Task done)
     {
         _kill = kill;
+        _valve = valve;
         _done = done;
     }
 
@@ -61,7 +65,8 @@ public sealed class StreamGraph
                 for (var i = 0; i < branches.Count; i++) batch.Retain();
                 return batch;
             })
-            .ViaMaterialized(KillSwitches.Single<PointBatch>(), Keep.Right);
+            .ViaMaterialized(KillSwitches.Single<PointBatch>(), Keep.Right)
+            .ViaMaterialized(new Valve<PointBatch>(SwitchMode.Open), Keep.Both);
         foreach (var branch in branches)
             source = source.AlsoToMaterialized(TransformSink(branch, runner, transformsCapacity, ended, abort), Keep.Left);
         var raw = Flow.Create<PointBatch>()
@@ -70,14 +75,14 @@ public sealed class StreamGraph
             .Select(kept => kept.Value)
             .ToMaterialized(rawSink, Keep.Right);
 
-        var (kill, rawDone) = source.ToMaterialized(raw, Keep.Both).Run(materializer);
+        var ((kill, valve), rawDone) = source.ToMaterialized(raw, Keep.Both).Run(materializer);
         ended.Add(rawDone);
         // Each transform branch added its end while the graph was materialized; one missing would let the graph
         // count as ended while that branch still runs.
         if (ended.Count != branches.Count + 1)
             throw new InvalidOperationException($"{ended.Count - 1} of {branches.Count} transform branches reported their end at materialization");
 
-        return new StreamGraph(kill, EndAsync(runner, Task.WhenAll(ended), systemTerminated ?? Task.Delay(Timeout.Infinite, abort), abort));
+        return new StreamGraph(kill, valve, EndAsync(runner, Task.WhenAll(ended), systemTerminated ?? Task.Delay(Timeout.Infinite, abort), abort));
     }
 
     /// <summary>
@@ -120,6 +125,18 @@ public sealed class StreamGraph
                 return NotUsed.Instance;
             });
     }
+
+    /// <summary>Holds every batch in the buffer (closes the valve); true when it was open.</summary>
+    public async Task<bool> PauseAsync() => await (await _valve.ConfigureAwait(false)).Flip(SwitchMode.Close).ConfigureAwait(false);
+
+    /// <summary>Lets batches leave the buffer again (opens the valve); true when it was closed.</summary>
+    public async Task<bool> ResumeAsync() => await (await _valve.ConfigureAwait(false)).Flip(SwitchMode.Open).ConfigureAwait(false);
+
+    /// <summary>
+    /// Whether the valve is closed, as the graph's own stage answers: the answer comes after every event the
+    /// graph had to handle before the question.
+    /// </summary>
+    public async Task<bool> IsPausedAsync() => await (await _valve.ConfigureAwait(false)).GetMode().ConfigureAwait(false) == SwitchMode.Close;
 
     /// <summary>Cuts the graph: batches not yet through it stay in the log, to be replayed at the next start.</summary>
     public void Abort() => _kill.Abort(new OperationCanceledException("the stop's deadline was reached"));
