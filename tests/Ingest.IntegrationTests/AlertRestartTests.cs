@@ -317,6 +317,55 @@ public class AlertRestartTests
     }
 
     /// <summary>
+    /// A Redis that restarts without persistence comes back empty: the daemon must write every alert state to it
+    /// again, not only those that change afterwards (none do here), so that a daemon restart after that still
+    /// restores the crit alert. The keys carry a non-default <c>Redis:KeyPrefix</c>.
+    /// </summary>
+    [Fact]
+    public async Task Alert_states_are_written_again_after_Redis_restarts_empty_so_a_daemon_restart_keeps_the_crit_alert()
+    {
+        const string Prefix = "site3:";
+        const string StateKey = Prefix + "alerts:state";
+        var settings = RuleSettings();
+        settings["Redis:KeyPrefix"] = Prefix;
+        await using var stack = await IngestStack.StartAsync(settings);
+        var db = ServersFixture.UniqueName("redisempty");
+        // mem_high (Warn 80, Crit 90, no For): x goes to CRIT, y to WARN, z is evaluated and stays OK: three states.
+        await DaemonApi.WriteAsync(stack, db, [$"mem,host=x used=95 {T0}", $"mem,host=y used=85 {T0}", $"mem,host=z used=50 {T0}"]);
+        JsonElement[] active = [];
+        object? hlen = null;
+        Assert.True(await DaemonApi.WaitUntilAsync(async () =>
+                AlertsOf(active = await DaemonApi.ActiveAlertsAsync(stack), "mem_high").Length == 2
+                && (hlen = await stack.Redis.CommandAsync("HLEN", StateKey)) is 3L,
+                TimeSpan.FromSeconds(15)),
+            $"before the Redis restart: expected mem_high on x (crit) and y (warn) in GET /api/alerts and 3 states in {StateKey}, " +
+            $"got {Show(active)} and HLEN {hlen}\n{await RedisKeysAsync(stack)}\n" + DaemonApi.Tail(stack));
+
+        await stack.Redis.StopAsync();
+        await stack.Redis.StartAsync(); // no persistence: comes back empty
+        Assert.Equal(0L, await stack.Redis.CommandAsync("DBSIZE"));
+        // No point is written from here on: nothing changes a state, so only a full rewrite brings them back.
+        var failures = new List<string>();
+        var written = await DaemonApi.WaitUntilAsync(async () => (hlen = await stack.Redis.CommandAsync("HLEN", StateKey)) is 3L,
+            TimeSpan.FromSeconds(15), pollMs: 100);
+        var activeBefore = AlertsOf(await DaemonApi.ActiveAlertsAsync(stack), "mem_high");
+        if (!written)
+            failures.Add($"15 s after Redis restarted empty HLEN {StateKey} is {hlen}, expected 3, while GET /api/alerts lists {Show(activeBefore)}");
+        var redisBefore = await RedisKeysAsync(stack);
+
+        await stack.Daemon.StopAsync();
+        Assert.True(stack.Daemon.HasExited, "daemon did not stop");
+        await stack.Daemon.StartAgainAsync();
+        active = AlertsOf(await DaemonApi.ActiveAlertsAsync(stack), "mem_high");
+        var activeNow = active.Select(a => $"{DaemonApi.Prop(a, "seriesKey")}={DaemonApi.Prop(a, "level")?.ToLowerInvariant()}").Order(StringComparer.Ordinal).ToList();
+        string[] wantActive = ["mem,host=x=crit", "mem,host=y=warn"];
+        if (!activeNow.SequenceEqual(wantActive))
+            failures.Add($"GET /api/alerts after the daemon restart: expected [{string.Join(", ", wantActive)}], got [{string.Join(", ", activeNow)}]");
+        Assert.True(failures.Count == 0, string.Join("\n", failures) +
+            $"\n{redisBefore} (before the daemon restart)\n{await RedisKeysAsync(stack)} (now)\n" + DaemonApi.Tail(stack, 30));
+    }
+
+    /// <summary>
     /// A save holds every state changed since the last (all series a rule evaluated): thousands are written in
     /// several commands and all of them come back after a restart.
     /// </summary>
