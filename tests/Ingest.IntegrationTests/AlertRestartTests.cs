@@ -317,6 +317,128 @@ public class AlertRestartTests
     }
 
     /// <summary>
+    /// A Redis that restarts without persistence comes back empty (so does one flushed): the daemon must write every
+    /// alert state to it again, not only those that change afterwards (none do here), so that a daemon restart after
+    /// that still restores the crit alert. The keys carry a non-default <c>Redis:KeyPrefix</c>.
+    /// </summary>
+    /// <param name="restartRedis">
+    /// true: redis-server is stopped and started again (the client reconnects); false: FLUSHALL on the running server,
+    /// the connection stays up (as behind a proxy whose server restarted).
+    /// </param>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Alert_states_are_written_again_after_Redis_comes_back_empty_so_a_daemon_restart_keeps_the_crit_alert(bool restartRedis)
+    {
+        const string Prefix = "site3:";
+        const string StateKey = Prefix + "alerts:state";
+        var settings = RuleSettings();
+        settings["Redis:KeyPrefix"] = Prefix;
+        await using var stack = await IngestStack.StartAsync(settings);
+        var db = ServersFixture.UniqueName("redisempty");
+        // mem_high (Warn 80, Crit 90, no For): x goes to CRIT, y to WARN, z is evaluated and stays OK: three states.
+        await DaemonApi.WriteAsync(stack, db, [$"mem,host=x used=95 {T0}", $"mem,host=y used=85 {T0}", $"mem,host=z used=50 {T0}"]);
+        JsonElement[] active = [];
+        object? hlen = null;
+        Assert.True(await DaemonApi.WaitUntilAsync(async () =>
+                AlertsOf(active = await DaemonApi.ActiveAlertsAsync(stack), "mem_high").Length == 2
+                && (hlen = await stack.Redis.CommandAsync("HLEN", StateKey)) is 3L,
+                TimeSpan.FromSeconds(15)),
+            $"before the Redis restart: expected mem_high on x (crit) and y (warn) in GET /api/alerts and 3 states in {StateKey}, " +
+            $"got {Show(active)} and HLEN {hlen}\n{await RedisKeysAsync(stack)}\n" + DaemonApi.Tail(stack));
+
+        if (restartRedis)
+        {
+            await stack.Redis.StopAsync();
+            await stack.Redis.StartAsync(); // no persistence: comes back empty
+            Assert.Equal(0L, await stack.Redis.CommandAsync("DBSIZE"));
+        }
+        else
+        {
+            Assert.Equal("OK", await stack.Redis.CommandAsync("FLUSHALL"));
+        }
+        // No point is written from here on: nothing changes a state, so only a full rewrite brings them back.
+        var failures = new List<string>();
+        var written = await DaemonApi.WaitUntilAsync(async () => (hlen = await stack.Redis.CommandAsync("HLEN", StateKey)) is 3L,
+            TimeSpan.FromSeconds(15), pollMs: 100);
+        var activeBefore = AlertsOf(await DaemonApi.ActiveAlertsAsync(stack), "mem_high");
+        if (!written)
+            failures.Add($"15 s after Redis {(restartRedis ? "restarted empty" : "was flushed")} HLEN {StateKey} is {hlen}, expected 3, while GET /api/alerts lists {Show(activeBefore)}");
+        else if (!stack.Daemon.Output.Contains("Redis may have lost the alert states", StringComparison.Ordinal))
+            failures.Add("the states were written again, but the daemon did not log that Redis may have lost them");
+        var redisBefore = await RedisKeysAsync(stack);
+
+        await stack.Daemon.StopAsync();
+        Assert.True(stack.Daemon.HasExited, "daemon did not stop");
+        await stack.Daemon.StartAgainAsync();
+        active = AlertsOf(await DaemonApi.ActiveAlertsAsync(stack), "mem_high");
+        var activeNow = active.Select(a => $"{DaemonApi.Prop(a, "seriesKey")}={DaemonApi.Prop(a, "level")?.ToLowerInvariant()}").Order(StringComparer.Ordinal).ToList();
+        string[] wantActive = ["mem,host=x=crit", "mem,host=y=warn"];
+        if (!activeNow.SequenceEqual(wantActive))
+            failures.Add($"GET /api/alerts after the daemon restart: expected [{string.Join(", ", wantActive)}], got [{string.Join(", ", activeNow)}]");
+        Assert.True(failures.Count == 0, string.Join("\n", failures) +
+            $"\n{redisBefore} (before the daemon restart)\n{await RedisKeysAsync(stack)} (now)\n" + DaemonApi.Tail(stack, 30));
+    }
+
+    /// <summary>The level of every alert state in the hash <paramref name="key"/>, by series key.</summary>
+    private static async Task<Dictionary<string, string>> SavedLevelsAsync(IngestStack stack, string key)
+    {
+        var reply = await stack.Redis.CommandAsync("HGETALL", key) as object?[] ?? [];
+        var levels = new Dictionary<string, string>();
+        for (var i = 1; i < reply.Length; i += 2)
+        {
+            var state = JsonDocument.Parse((string)reply[i]!).RootElement;
+            levels[DaemonApi.Prop(state, "seriesKey")!] = DaemonApi.Prop(state, "level")!.ToLowerInvariant();
+        }
+        return levels;
+    }
+
+    private static string Show(Dictionary<string, string> levels) =>
+        "{" + string.Join(", ", levels.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => $"{e.Key}={e.Value}")) + "}";
+
+    /// <summary>
+    /// A Redis that restarts from an older snapshot still has the state hash, with a state that has changed since:
+    /// the daemon must write every state again over it, or a daemon restart brings back the old level.
+    /// </summary>
+    [Fact]
+    public async Task Alert_states_are_written_again_over_an_older_snapshot_Redis_restarts_from()
+    {
+        const string StateKey = "ingest:alerts:state";
+        await using var stack = await IngestStack.StartAsync(RuleSettings());
+        var db = ServersFixture.UniqueName("redisold");
+        // mem_high (Warn 80 / reset 70, Crit 90, no For): x CRIT, y WARN, z OK.
+        await DaemonApi.WriteAsync(stack, db, [$"mem,host=x used=95 {T0}", $"mem,host=y used=85 {T0}", $"mem,host=z used=50 {T0}"]);
+        var levels = new Dictionary<string, string>();
+        Assert.True(await DaemonApi.WaitUntilAsync(async () => (levels = await SavedLevelsAsync(stack, StateKey)).Count == 3, TimeSpan.FromSeconds(15)),
+            $"states in {StateKey}: {Show(levels)}, expected 3\n" + DaemonApi.Tail(stack));
+        // The snapshot redis-server loads when it starts again (its own saves are off).
+        Assert.Equal("OK", await stack.Redis.CommandAsync("SAVE"));
+
+        // y goes back to OK (50 <= WarnReset 70) after the snapshot.
+        await DaemonApi.WriteAsync(stack, db, [$"mem,host=y used=50 {T0 + 10 * S}"]);
+        Assert.True(await DaemonApi.WaitUntilAsync(async () => (levels = await SavedLevelsAsync(stack, StateKey)).GetValueOrDefault("mem,host=y") == "ok",
+            TimeSpan.FromSeconds(15)), $"y back at OK did not reach {StateKey}: {Show(levels)}\n" + DaemonApi.Tail(stack));
+
+        await stack.Redis.StopAsync();
+        await stack.Redis.StartAsync();
+        var loaded = await SavedLevelsAsync(stack, StateKey);
+        Assert.Equal(3, loaded.Count); // the snapshot's states (y at warn, unless the daemon was quicker)
+        var failures = new List<string>();
+        if (!await DaemonApi.WaitUntilAsync(async () => (levels = await SavedLevelsAsync(stack, StateKey)).GetValueOrDefault("mem,host=y") == "ok",
+                TimeSpan.FromSeconds(15), pollMs: 100))
+            failures.Add($"15 s after Redis restarted from the older snapshot {Show(loaded)}, {StateKey} still has {Show(levels)}: y should be ok");
+
+        await stack.Daemon.StopAsync();
+        Assert.True(stack.Daemon.HasExited, "daemon did not stop");
+        await stack.Daemon.StartAgainAsync();
+        var active = AlertsOf(await DaemonApi.ActiveAlertsAsync(stack), "mem_high");
+        var activeNow = active.Select(a => $"{DaemonApi.Prop(a, "seriesKey")}={DaemonApi.Prop(a, "level")?.ToLowerInvariant()}").Order(StringComparer.Ordinal).ToList();
+        if (!activeNow.SequenceEqual(["mem,host=x=crit"]))
+            failures.Add($"GET /api/alerts after the daemon restart: expected [mem,host=x=crit], got [{string.Join(", ", activeNow)}]");
+        Assert.True(failures.Count == 0, string.Join("\n", failures) + $"\n{await RedisKeysAsync(stack)}\n" + DaemonApi.Tail(stack, 30));
+    }
+
+    /// <summary>
     /// A save holds every state changed since the last (all series a rule evaluated): thousands are written in
     /// several commands and all of them come back after a restart.
     /// </summary>

@@ -18,6 +18,10 @@ namespace Ingest.Durability;
 /// <remarks>
 /// <para>Keys (with the default <c>Redis:KeyPrefix</c>): <c>ingest:alerts:state</c>, a hash from alert id to the state as JSON; <c>ingest:alerts:watermark</c>,
 /// the event-time watermark in nanoseconds. Writes that fail are kept and tried again, newest state winning.</para>
+/// <para>Redis may lose what was written (a restart without persistence, or from an older snapshot; FLUSHALL): when
+/// the connection that carries the writes is restored, or the state hash is missing though states were written
+/// to it (it is never deleted otherwise), the next take holds every state, not only the changed ones, and goes out
+/// like any other take; this is logged once per loss.</para>
 /// <para>With the write-ahead log, a state is written only once every alert event derived before it was taken
 /// has been delivered to InfluxDB (or dropped by policy, counted): each take is a cut — the states as of every
 /// log record below <see cref="Cut.From"/> checked, and the events up to <see cref="Cut.Emitted"/>. Once a cut is
@@ -25,6 +29,10 @@ namespace Ingest.Durability;
 /// ahead of the delivered events, and replaying the records from the checkpoint derives again every event that
 /// may have been lost in memory. At most two cuts wait at a time (the oldest, and the newer ones merged), so an
 /// InfluxDB outage costs memory per changed state, not per flush.</para>
+/// <para>Concurrency: <see cref="SaveAsync"/> runs on this service's loop, one call at a time (the last after the loop,
+/// at shutdown). <see cref="RestoreAsync"/> runs once at the pipeline's start and may overlap the first saves; of this
+/// class's own fields it only sets whether the state hash should exist (a hint: at worst one needless check) and may
+/// subscribe to the connection's events a second time (the same flag set twice). The events only set a flag.</para>
 /// </remarks>
 public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, IngestOptions options, RedisConnection redis, ILogger<AlertStateStore> logger) : BackgroundService
 {
@@ -35,6 +43,12 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
 
     private readonly Dictionary<string, AlertStateRecord> _unwritten = new();
     private Cut? _waiting, _next;
+    private ConnectionMultiplexer? _subscribed;
+    // 1 once the connection carrying the writes has been restored: Redis may have restarted and lost the states.
+    // Set by the client's event, taken by SaveAsync.
+    private int _reconnected;
+    // The state hash should exist: states were restored from it or written to it since the last full take.
+    private bool _holdsStates;
 
     /// <summary>
     /// States taken at one moment, with the first log record the check had not evaluated then and the emission
@@ -65,8 +79,9 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
         if (Engine is not { } engine || !options.Redis.Enabled) return;
         try
         {
-            var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
+            var db = (await ConnectAsync().ConfigureAwait(false)).GetDatabase();
             var entries = await db.HashGetAllAsync(options.Redis.AlertStateKey).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+            _holdsStates = entries.Length > 0;
             var watermark = (long?)await db.StringGetAsync(options.Redis.AlertWatermarkKey).ConfigureAwait(false) ?? long.MinValue;
             var records = new List<AlertStateRecord>(entries.Length);
             foreach (var e in entries)
@@ -98,23 +113,34 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
 
     /// <summary>
     /// Takes the states changed since the last take, and writes those whose alert events have all been delivered,
-    /// with the watermark; then moves the log's <c>alerts</c> checkpoint past the records they cover.
+    /// with the watermark; then moves the log's <c>alerts</c> checkpoint past the records they cover. After Redis
+    /// may have lost the states, the take holds every state.
     /// </summary>
     public async Task SaveAsync()
     {
         if (Engine is not { } engine) return;
         var check = alerts!;
+        var lost = await LostReasonAsync().ConfigureAwait(false);
         var dirty = new List<AlertStateRecord>();
         // Under the check's lock only what must be read together; the ids are hashed after it, since the write
         // path waits for this lock.
         var taken = check.RunExclusive(() =>
         {
             engine.TakeDirty(dirty);
+            // Every state as of the same moment as the changed ones: a full take is a cut like any other, written
+            // once the events derived before it are delivered, so Redis is not ahead of them after a loss either.
+            if (lost is not null) dirty.AddRange(engine.Export().States);
             // Every record below From has been checked; records pending from an append in progress count too.
             var pending = log.Ledger.OldestPending(LedgerConsumer.Check);
             return new Cut(pending == long.MaxValue ? log.Ledger.Highest(LedgerConsumer.Check) + 1 : pending, check.Emitted, engine.Watermark);
         });
         foreach (var r in dirty) taken.States[r.Id] = r;
+        if (lost is not null)
+        {
+            LogFullRewrite(lost, taken.States.Count);
+            // Until a write succeeds, a missing hash is no news (there may be no state to write at all).
+            _holdsStates = false;
+        }
         if (_waiting is null) _waiting = taken;
         else if (_next is null) _next = taken;
         else _next.Absorb(taken);
@@ -134,9 +160,10 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
         {
             try
             {
-                var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
+                var db = (await ConnectAsync().ConfigureAwait(false)).GetDatabase();
                 await Task.WhenAll(Write(db, ready.Watermark)).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
                 _unwritten.Clear();
+                _holdsStates = true;
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
@@ -146,6 +173,46 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
             }
         }
         log.CheckpointAlerts(ready.From);
+    }
+
+    /// <summary>
+    /// Why Redis may have lost the states written to it, or null. Two signs, as neither sees every loss: the
+    /// connection carrying the writes was restored (a restarted Redis comes back empty, or from an older snapshot
+    /// that still has the hash), and the state hash is missing though it should exist (Redis emptied while the
+    /// connection stayed up: FLUSHALL, a proxy in front of a restarted server, eviction); the second costs one
+    /// EXISTS per save. Null while Redis is not connected or does not answer: the full take waits until it can be
+    /// written, and this save's write fails and keeps its states.
+    /// </summary>
+    private async Task<string?> LostReasonAsync()
+    {
+        try
+        {
+            var multiplexer = await ConnectAsync().ConfigureAwait(false);
+            if (!multiplexer.IsConnected) return null;
+            if (Interlocked.Exchange(ref _reconnected, 0) == 1) return "the connection was restored";
+            var key = options.Redis.AlertStateKey;
+            if (_holdsStates && !await multiplexer.GetDatabase().KeyExistsAsync(key).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false))
+                return key + " is missing";
+            return null;
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The shared connection, watched for restored connections from the first use on.</summary>
+    private async Task<ConnectionMultiplexer> ConnectAsync()
+    {
+        var multiplexer = await redis.GetAsync().ConfigureAwait(false);
+        if (ReferenceEquals(_subscribed, multiplexer)) return multiplexer;
+        _subscribed = multiplexer;
+        // The subscription connection carries no states; its drops say nothing the interactive one does not.
+        multiplexer.ConnectionRestored += (_, e) =>
+        {
+            if (e.ConnectionType == ConnectionType.Interactive) Interlocked.Exchange(ref _reconnected, 1);
+        };
+        return multiplexer;
     }
 
     /// <summary>Sends the unwritten states, <see cref="StatesPerCommand"/> to an HSET, and the watermark; pipelined.</summary>
@@ -176,6 +243,9 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Alert state {Id} in Redis is not readable and was skipped: {Error}")]
     private partial void LogBadRecord(string id, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Redis may have lost the alert states ({Reason}): writing all {Count} again")]
+    private partial void LogFullRewrite(string reason, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not save {Count} alert states to Redis, will retry: {Error}")]
     private partial void LogSaveFailed(int count, string error);
