@@ -67,6 +67,27 @@ public class InfluxSinkTests
         Assert.Equal(0, rig.Metrics.Sum("ingest.sink.points.dropped"));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_stage_counts_stored_points_as_sent_and_a_refused_one_as_dropped_or_dead_lettered_under_the_metrics_reason(bool deadLetter)
+    {
+        // One point InfluxDB finds too large even alone: the write is split around it, the other 9 are stored.
+        await using var rig = new SinkRig(r => r.Lines.Any(l => l.StartsWith("m,id=3 ", StringComparison.Ordinal))
+                ? FakeInflux.Status(413, """{"error":"Request Entity Too Large"}""") : FakeInflux.Status(204),
+            new InfluxOptions { FlushInterval = TimeSpan.FromMilliseconds(20) }, deadLetter ? new DeadLetterOptions() : new DeadLetterOptions { Enabled = false });
+        await rig.Enqueue(10);
+        await rig.Drained();
+
+        var (lost, setAside) = deadLetter ? (rig.Stage.DeadLettered, rig.Stage.Dropped) : (rig.Stage.Dropped, rig.Stage.DeadLettered);
+        var metric = deadLetter ? "ingest.sink.points.dead_lettered" : "ingest.sink.points.dropped";
+        Assert.Equal(1, rig.Metrics.Sum(metric, "reason", "too_large"));
+        Assert.True(rig.Stage.Sent == 9 && lost.GetValueOrDefault("too_large") == 1 && setAside.IsEmpty,
+            $"stage: received {rig.Stage.Received}, sent {rig.Stage.Sent}, dropped [{string.Join(", ", rig.Stage.Dropped)}], " +
+            $"deadLettered [{string.Join(", ", rig.Stage.DeadLettered)}]; /metrics: written {rig.Metrics.Sum("ingest.sink.points.written")}, {metric} too_large 1");
+        Assert.Equal(rig.Stage.Received, rig.Stage.Sent + rig.Stage.Dropped.Values.Sum() + rig.Stage.DeadLettered.Values.Sum());
+    }
+
     [Fact]
     public async Task Partial_write_drops_and_counts_what_influx_refused_without_retrying()
     {

@@ -1,5 +1,6 @@
 using Ingest.Buffering;
 using Ingest.Configuration;
+using Ingest.Graph;
 using Ingest.Sinks.DeadLetter;
 using Ingest.Sinks.Influx;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -12,6 +13,9 @@ internal sealed class SinkRig : IAsyncDisposable
     public readonly MemoryPointBuffer Buffer = new(1_000_000);
     public readonly FakeInflux Influx;
     public readonly MeasurementLog Metrics;
+
+    /// <summary>The sink's stage counters, kept as the graph keeps them (received as taken, the rest by its telemetry).</summary>
+    public readonly StageStats Stage = new(InfluxSink.RawName, "sink");
     private readonly InfluxSink _sink;
     public readonly DeadLetterStore? DeadLetters;
     public readonly string? DeadLetterDirectory;
@@ -33,11 +37,12 @@ internal sealed class SinkRig : IAsyncDisposable
             deadLetter = deadLetter with { Directory = DeadLetterDirectory };
             DeadLetters = new DeadLetterStore(deadLetter, meter, NullLogger<DeadLetterStore>.Instance);
         }
-        _sink = new InfluxSink(client, new InfluxSinkTelemetry(meter, NullLogger<InfluxSinkTelemetry>.Instance), b =>
+        var telemetry = new InfluxSinkTelemetry(new SinkInstruments(meter), NullLogger<InfluxSinkTelemetry>.Instance, InfluxSink.RawName, Stage);
+        _sink = new InfluxSink(client, telemetry, b =>
         {
             Buffer.Release(b.Count);
             b.Release();
-        }, DeadLetters, deadLetter, InfluxSink.RawName, long.MaxValue, ordered: false);
+        }, DeadLetters, deadLetter, InfluxSink.RawName, long.MaxValue, ordered: false, received: b => Stage.AddReceived(b.Count));
         _run = _sink.RunAsync(Akka.Streams.Dsl.Source.From(() => Buffer.ReadAllAsync(_cts.Token)), TestStreams.Materializer, _cts.Token);
     }
 

@@ -47,6 +47,7 @@ public static class PipelineEndpoints
                     sent = s.Sent,
                     receivedPerSecond = rates.Rate(s.Name),
                     dropped = s.Dropped,
+                    deadLettered = s.DeadLettered,
                     errors = s.Errors,
                     queue = s.QueueDepth is null ? null : new { points = s.QueueDepth(), capacity = s.QueueCapacity },
                 }),

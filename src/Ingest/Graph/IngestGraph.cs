@@ -124,11 +124,12 @@ public sealed class IngestGraph
         DerivedSink = SinkFor(DerivedQueue.Name, derived, Ordered(client), DerivedQueue.Capacity, ordered: true,
             b => log.Ledger.Finished(LedgerConsumer.Derived, b));
 
+        // The stage counts points received as the sink takes them; what became of them (stored: sent, lost:
+        // dropped, set aside: dead-lettered) its telemetry counts per write, under the metrics' reasons.
         InfluxSink SinkFor(string name, StageStats stats, InfluxClient sinkClient, long capacity, bool ordered, Action<PointBatch> delivered) =>
-            new(sinkClient, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), name),
+            new(sinkClient, new InfluxSinkTelemetry(instruments, loggers.CreateLogger<InfluxSinkTelemetry>(), name, stats),
                 b =>
                 {
-                    stats.AddSent(b.Count);
                     delivered(b);
                     b.Release();
                 },

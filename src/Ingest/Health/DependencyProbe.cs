@@ -6,27 +6,45 @@ using StackExchange.Redis;
 
 namespace Ingest.Health;
 
-/// <summary>Probes InfluxDB (<c>/ping</c>) and Redis (<c>PING</c>) every few seconds for <c>/ready</c>.</summary>
+/// <summary>
+/// Probes InfluxDB (<c>/ping</c>) and Redis (<c>PING</c>) for <c>/ready</c>, each on its own loop (a slow answer from
+/// one never delays the other): every <see cref="UpPeriod"/> while it is up, every <see cref="DownPeriod"/> while
+/// it is down or not reached yet, so that its return shows promptly. Redis is also probed at once when the client
+/// reports its connection lost or restored.
+/// </summary>
 public sealed partial class DependencyProbe(
     InfluxClient influx,
     RedisConnection redis,
     ReadinessState readiness,
     ILogger<DependencyProbe> logger) : BackgroundService
 {
-    private static readonly TimeSpan Period = TimeSpan.FromSeconds(5);
-    private static readonly TimeSpan FastPeriod = TimeSpan.FromMilliseconds(250);
+    /// <summary>Between probes of a dependency that is up.</summary>
+    public static readonly TimeSpan UpPeriod = TimeSpan.FromSeconds(5);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>Between probes of a dependency that is down or not reached yet.</summary>
+    public static readonly TimeSpan DownPeriod = TimeSpan.FromMilliseconds(250);
+
+    // Released by the Redis client's connection events: the Redis loop probes now instead of at its period. Not
+    // disposed (it holds no handle), since the client may still raise an event while it closes after the probe.
+    private readonly SemaphoreSlim _redisChanged = new(0, 1);
+    private bool _watchingRedis;
+    private bool _loggedInfluxDown;
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(
+            LoopAsync(readiness.Influx, ProbeInfluxAsync, null, stoppingToken),
+            readiness.Redis is { } health ? LoopAsync(health, _ => ProbeRedisAsync(health), _redisChanged, stoppingToken) : Task.CompletedTask);
+
+    private static async Task LoopAsync(DependencyHealth health, Func<CancellationToken, Task> probe, SemaphoreSlim? changed, CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
         {
-            await ProbeInfluxAsync(stoppingToken).ConfigureAwait(false);
-            await ProbeRedisAsync().ConfigureAwait(false);
-            // Until InfluxDB has answered once the daemon is not ready, so look often.
-            var wait = readiness.Influx.EverUp ? Period : FastPeriod;
+            await probe(stoppingToken).ConfigureAwait(false);
+            var wait = health.State.Status == "up" ? UpPeriod : DownPeriod;
             try
             {
-                await Task.Delay(wait, stoppingToken).ConfigureAwait(false);
+                if (changed is null) await Task.Delay(wait, stoppingToken).ConfigureAwait(false);
+                else await changed.WaitAsync(wait, stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -52,15 +70,14 @@ public sealed partial class DependencyProbe(
         }
     }
 
-    private bool _loggedInfluxDown;
-
-    private async Task ProbeRedisAsync()
+    private async Task ProbeRedisAsync(DependencyHealth health)
     {
-        if (readiness.Redis is not { } health) return;
         var wasUp = health.State.Status == "up";
         try
         {
-            var latency = await (await redis.GetAsync().ConfigureAwait(false)).GetDatabase().PingAsync().ConfigureAwait(false);
+            var multiplexer = await redis.GetAsync().ConfigureAwait(false);
+            Watch(multiplexer);
+            var latency = await multiplexer.GetDatabase().PingAsync().ConfigureAwait(false);
             health.Up($"ping {latency.TotalMilliseconds:0.###} ms");
             if (!wasUp) LogUp("redis", health.Endpoint);
         }
@@ -68,6 +85,27 @@ public sealed partial class DependencyProbe(
         {
             health.Down(e.Message);
             if (wasUp) LogDown("redis", health.Endpoint, e.Message);
+        }
+    }
+
+    /// <summary>Probes Redis as soon as the client has lost or restored a connection (once per multiplexer; there is one).</summary>
+    private void Watch(ConnectionMultiplexer multiplexer)
+    {
+        if (_watchingRedis) return;
+        _watchingRedis = true;
+        multiplexer.ConnectionFailed += (_, _) => RedisChanged();
+        multiplexer.ConnectionRestored += (_, _) => RedisChanged();
+    }
+
+    private void RedisChanged()
+    {
+        try
+        {
+            _redisChanged.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // A probe is due already.
         }
     }
 

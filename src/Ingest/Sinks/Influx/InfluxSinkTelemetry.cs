@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Ingest.Graph;
 using Ingest.Telemetry;
 using Microsoft.Extensions.Logging;
 
@@ -31,7 +32,11 @@ public sealed class SinkInstruments
     public Histogram<double> Latency { get; }
 }
 
-/// <summary>Instruments and log events of one InfluxDB sink, tagged with its name.</summary>
+/// <summary>
+/// Instruments and log events of one InfluxDB sink, tagged with its name; and, when given, its stage's counters
+/// (<c>/api/status</c>), which see every outcome the instruments see, under the same reasons: points stored are
+/// sent, points lost are dropped, points set aside are dead-lettered.
+/// </summary>
 public sealed partial class InfluxSinkTelemetry
 {
     private readonly KeyValuePair<string, object?> _sinkTag;
@@ -44,6 +49,7 @@ public sealed partial class InfluxSinkTelemetry
     private readonly Histogram<double> _latency;
     private readonly ILogger _logger;
     private readonly string _stage;
+    private readonly StageStats? _stats;
     private long _lastRejectLogTicks;
 
     public InfluxSinkTelemetry(IngestMeter meter, ILogger<InfluxSinkTelemetry> logger)
@@ -51,10 +57,12 @@ public sealed partial class InfluxSinkTelemetry
     {
     }
 
-    public InfluxSinkTelemetry(SinkInstruments instruments, ILogger logger, string sinkName)
+    /// <param name="stats">The sink's stage counters, kept with the instruments; null for none.</param>
+    public InfluxSinkTelemetry(SinkInstruments instruments, ILogger logger, string sinkName, StageStats? stats = null)
     {
         _sinkTag = new("sink", sinkName);
         _stage = sinkName;
+        _stats = stats;
         _batches = instruments.Batches;
         _written = instruments.Written;
         _dropped = instruments.Dropped;
@@ -76,13 +84,21 @@ public sealed partial class InfluxSinkTelemetry
         var outcome = setAside + dropped == 0 ? "delivered" : setAside + dropped >= points ? "rejected" : "partial";
         _batches.Add(1, _sinkTag, new("outcome", outcome));
         var written = points - setAside - dropped;
-        if (written > 0) _written.Add(written, _sinkTag);
+        if (written > 0)
+        {
+            _written.Add(written, _sinkTag);
+            _stats?.AddSent(written);
+        }
     }
 
     /// <summary>Counts and logs (at most once a second) points InfluxDB refused that nothing keeps; returns <paramref name="points"/>.</summary>
     public int Dropped(int points, string reason, WriteResult result)
     {
-        if (points > 0) _dropped.Add(points, _sinkTag, new("reason", reason));
+        if (points > 0)
+        {
+            _dropped.Add(points, _sinkTag, new("reason", reason));
+            _stats?.AddDropped(reason, points);
+        }
         _errors.Add(1, new("stage", _stage), new("type", result.ErrorType));
         // At most one such log a second: a client that keeps sending bad points must not flood the journal.
         if (Due()) LogRejected(points, result.StatusCode, reason, result.Error ?? "");
@@ -93,6 +109,7 @@ public sealed partial class InfluxSinkTelemetry
     public void DeadLettered(int points, string reason, WriteResult result, InfluxTarget target, string sample)
     {
         _deadLettered.Add(points, _sinkTag, new("reason", reason));
+        _stats?.AddDeadLettered(reason, points);
         _errors.Add(1, new("stage", _stage), new("type", result.ErrorType));
         if (Due()) LogDeadLettered(points, target.Database, target.RetentionPolicy, reason, result.StatusCode, result.Error ?? result.ErrorType, sample);
     }

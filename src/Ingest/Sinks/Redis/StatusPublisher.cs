@@ -11,7 +11,7 @@ namespace Ingest.Sinks.Redis;
 
 /// <summary>
 /// Keeps the pipeline's status in Redis for other programs: <c>ingest:status</c> (with the default <c>Redis:KeyPrefix</c>), a JSON string (stages with
-/// points received, sent and dropped, queue depths, paused, the log's size and the time of writing), rewritten
+/// points received, sent, dropped and dead-lettered, queue depths, paused, the log's size and the time of writing), rewritten
 /// every second with a 30 s expiry, so a daemon that stopped leaves no stale status behind.
 /// </summary>
 public sealed partial class StatusPublisher(Admission.WriteAdmission admission, Buffering.IPointBuffer buffer, Durability.DurableLog log, PipelineTelemetry telemetry,
@@ -38,6 +38,7 @@ public sealed partial class StatusPublisher(Admission.WriteAdmission admission, 
             received = s.Received,
             sent = s.Sent,
             dropped = s.Dropped,
+            deadLettered = s.DeadLettered,
             queue = s.QueueDepth is null ? (long?)null : s.QueueDepth(),
         }),
     });
