@@ -21,7 +21,8 @@ usage() {
 Usage: ./run.sh [command] [args]
 
   (none) | run    Build (Release), start redis-server and influxd with data under ./.data/ (loopback only),
-                  start the Ingest daemon on http://127.0.0.1:8186 and wait until /health answers.
+                  start the Ingest daemon on http://127.0.0.1:8186 (write-ahead log in ./.data/wal, dead letters
+                  in ./.data/dead-letter) and wait until /health answers.
                   Ctrl-C stops everything this script started.
                   Env: INGEST_PORT (8186), INFLUX_PORT (8086), REDIS_PORT (6379); busy influx/redis ports
                   are replaced by free ones.
@@ -141,10 +142,14 @@ cmd_run() {
 
   log "starting the Ingest daemon on http://127.0.0.1:$ingest_port"
   # The output folder is the content root, so ingest.json next to Ingest.dll is found as in the container image.
+  # Its relative Wal:Directory and DeadLetter:Directory would then land in the build output: they go under .data/
+  # with the servers' data instead (unless the environment names them), as docs/running.md says.
   (
     cd "$(dirname "$DAEMON_DLL")"
     exec env INGEST_Influx__Url="http://127.0.0.1:$influx_port" \
       INGEST_Redis__Configuration="127.0.0.1:$redis_port" \
+      INGEST_Wal__Directory="${INGEST_Wal__Directory:-$data/wal}" \
+      INGEST_DeadLetter__Directory="${INGEST_DeadLetter__Directory:-$data/dead-letter}" \
       dotnet Ingest.dll --urls "http://127.0.0.1:$ingest_port"
   ) </dev/null &
   local daemon_pid=$!

@@ -68,6 +68,77 @@ public class FeedTests
         Assert.Equal("error", (await ReceiveAsync(bad)).GetProperty("type").GetString());
     }
 
+    /// <summary>
+    /// One alert looks the same wherever it is read: <c>GET /api/alerts</c> and the feed's alerts snapshot give the
+    /// same object (tags as an object, as points carry them), and a live event names the alert with the same
+    /// properties, its <c>time</c> being the <c>since</c> of the level it moved to.
+    /// </summary>
+    [Fact]
+    public async Task An_alert_has_one_shape_in_the_api_the_feed_snapshot_and_the_feed_events()
+    {
+        await using var stack = await IngestStack.StartAsync(new Dictionary<string, string>
+        {
+            ["Thresholds:Rules:0:Name"] = "hot", ["Thresholds:Rules:0:Measurement"] = "shapem",
+            ["Thresholds:Rules:0:Field"] = "v", ["Thresholds:Rules:0:Crit"] = "90",
+            ["Thresholds:Rules:1:Name"] = "loud", ["Thresholds:Rules:1:Measurement"] = "shapem",
+            ["Thresholds:Rules:1:Field"] = "w", ["Thresholds:Rules:1:Crit"] = "90",
+        });
+        var daemon = stack.Daemon;
+        // Both rules fire on one series before anyone subscribes; the write is answered once they have.
+        Assert.Equal(HttpStatusCode.NoContent, await WriteAsync(daemon, "shapem,host=c,dc=x v=95,w=96 1000"));
+        var hot = await ActiveAsync(daemon, "hot", "shapem,dc=x,host=c");
+        Assert.True(hot.GetProperty("tags").ValueKind == JsonValueKind.Object, $"GET /api/alerts: tags should be an object like {{\"host\":\"c\"}}: {hot}");
+        Assert.Equal(new Dictionary<string, string> { ["dc"] = "x", ["host"] = "c" }, Tags(hot));
+        Assert.Equal("shapem", hot.GetProperty("measurement").GetString());
+        Assert.Equal("v", hot.GetProperty("field").GetString());
+        Assert.Equal(1000, hot.GetProperty("since").GetInt64());
+        Assert.Equal(95, hot.GetProperty("value").GetDouble());
+
+        using (var ack = await daemon.Client.PostAsync($"api/alerts/{hot.GetProperty("id").GetString()}/ack?by=tester", new ByteArrayContent([])))
+            Assert.Equal(HttpStatusCode.OK, ack.StatusCode);
+        hot = await ActiveAsync(daemon, "hot", "shapem,dc=x,host=c");
+        Assert.Equal("tester", hot.GetProperty("acknowledgedBy").GetString());
+        Assert.True(DateTimeOffset.TryParse(hot.GetProperty("acknowledgedAt").GetString(), out _), hot.ToString());
+        var loud = await ActiveAsync(daemon, "loud", "shapem,dc=x,host=c");
+        Assert.Equal(JsonValueKind.Null, loud.GetProperty("acknowledgedBy").ValueKind);
+        Assert.Equal(JsonValueKind.Null, loud.GetProperty("acknowledgedAt").ValueKind);
+
+        // The snapshot of a new subscriber lists the active alerts as GET /api/alerts does, filtered as its
+        // events are: by series and by the rule's field.
+        using var ws = await ConnectAsync(daemon);
+        await SendAsync(ws, new { op = "subscribe", channel = "alerts", measurement = "shape*", tags = new { dc = "x" }, fields = new[] { "v" } });
+        Assert.Equal("subscribed", (await ReceiveAsync(ws)).GetProperty("type").GetString());
+        var snapshot = await ReceiveAsync(ws);
+        Assert.Equal("snapshot", snapshot.GetProperty("type").GetString());
+        var listed = Assert.Single(snapshot.GetProperty("alerts").EnumerateArray());
+        Assert.True(JsonElement.DeepEquals(hot, listed), $"the snapshot's alert differs from GET /api/alerts':\n snapshot: {listed}\n api:      {hot}");
+
+        // A live event for a new series: the properties that name the alert are those of GET /api/alerts' entry.
+        Assert.Equal(HttpStatusCode.NoContent, await WriteAsync(daemon, "shapem,host=d,dc=x v=99,w=1 3000"));
+        var fired = await ReceiveAsync(ws);
+        Assert.Equal("alerts", fired.GetProperty("type").GetString());
+        var e = Assert.Single(fired.GetProperty("events").EnumerateArray());
+        var entry = await ActiveAsync(daemon, "hot", "shapem,dc=x,host=d");
+        foreach (var name in new[] { "id", "rule", "database", "seriesKey", "measurement", "tags", "field", "level", "value" })
+            Assert.True(JsonElement.DeepEquals(e.GetProperty(name), entry.GetProperty(name)), $"{name}: event {e.GetProperty(name)}, GET /api/alerts {entry.GetProperty(name)}");
+        Assert.Equal(e.GetProperty("time").GetInt64(), entry.GetProperty("since").GetInt64());
+        var eventOnly = e.EnumerateObject().Select(p => p.Name).Except(entry.EnumerateObject().Select(p => p.Name)).Order(StringComparer.Ordinal);
+        Assert.Equal(["message", "previous", "time"], eventOnly);
+    }
+
+    /// <summary>The entry of GET /api/alerts for one rule and series.</summary>
+    private static async Task<JsonElement> ActiveAsync(DaemonProcess daemon, string rule, string seriesKey)
+    {
+        var body = await daemon.Client.GetStringAsync("api/alerts");
+        var all = JsonDocument.Parse(body).RootElement.Clone();
+        return all.EnumerateArray().SingleOrDefault(a => a.GetProperty("rule").GetString() == rule && a.GetProperty("seriesKey").GetString() == seriesKey) is { ValueKind: JsonValueKind.Object } found
+            ? found
+            : throw new Xunit.Sdk.XunitException($"GET /api/alerts lists no {rule} alert on {seriesKey}: {body}");
+    }
+
+    private static Dictionary<string, string> Tags(JsonElement alert) =>
+        alert.GetProperty("tags").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
+
     [Fact]
     public async Task A_slow_client_is_conflated_then_disconnected_while_a_fast_client_and_ingest_keep_going()
     {

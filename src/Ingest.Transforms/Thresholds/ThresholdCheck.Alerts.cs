@@ -60,7 +60,8 @@ public sealed partial class ThresholdCheck
         {
             ref readonly var state = ref _states[i];
             var series = _seriesList[state.Series];
-            active.Add(new ActiveAlert(_alertIds[i], _rules[state.Rule].Name, series.Database, series.KeyText, series.Measurement, series.Tags,
+            var rule = _rules[state.Rule];
+            active.Add(new ActiveAlert(_alertIds[i], rule.Name, series.Database, series.KeyText, series.Measurement, series.Tags, rule.Rule.Field,
                 state.Level, state.LevelSince, state.LastValue, state.AcknowledgedBy,
                 state.AcknowledgedBy is null ? null : FromNanoseconds(state.AcknowledgedAt)));
         }

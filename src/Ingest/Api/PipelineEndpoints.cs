@@ -115,22 +115,19 @@ public static class PipelineEndpoints
             return Results.Json(new { paused = false });
         }).RequireScope(Scopes.Admin);
 
+        // Written by the feed's own writer, so that an alert has one shape here and in the feed's alerts snapshot.
         app.MapGet("/api/alerts", (HttpContext context, IngestGraph graph, IngestOptions options) =>
-            Results.Json(graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts)
-                .Where(a => Caller(context).MayUse(options.Influx.DatabaseOf(a.Database))).Select(a => new
+        {
+            var caller = Caller(context);
+            var active = graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts) ?? [];
+            return Results.Bytes(FeedJson.Json(w =>
             {
-                id = a.Id,
-                rule = a.Rule,
-                database = a.Database,
-                seriesKey = a.SeriesKey,
-                measurement = a.Measurement,
-                tags = a.Tags,
-                level = a.Level.ToString().ToLowerInvariant(),
-                since = a.Since,
-                value = a.Value,
-                acknowledgedBy = a.AcknowledgedBy,
-                acknowledgedAt = a.AcknowledgedAt,
-            }).ToArray() ?? [])).RequireScope(Scopes.Read);
+                w.WriteStartArray();
+                foreach (var a in active)
+                    if (caller.MayUse(options.Influx.DatabaseOf(a.Database))) FeedJson.WriteActive(w, a);
+                w.WriteEndArray();
+            }), "application/json; charset=utf-8");
+        }).RequireScope(Scopes.Read);
 
         app.MapPost("/api/alerts/{id}/ack", (string id, HttpRequest request, IngestGraph graph, IngestOptions options) =>
         {

@@ -15,12 +15,12 @@ public sealed class DaemonProcess : IAsyncDisposable
     private readonly string _configFile;
     private Process? _process;
 
-    private DaemonProcess(Dictionary<string, string> settings, int port)
+    private DaemonProcess(Dictionary<string, string> settings, int port, string configJson)
     {
         _settings = settings;
         Port = port;
         _configFile = Path.Combine(Path.GetTempPath(), $"ingest-test-{Guid.NewGuid():N}.json");
-        File.WriteAllText(_configFile, "{}");
+        File.WriteAllText(_configFile, configJson);
         // Each daemon has its own write-ahead log, kept across StartAgainAsync as a restarted service keeps its.
         if (!_settings.ContainsKey("Wal:Directory"))
         {
@@ -52,10 +52,13 @@ public sealed class DaemonProcess : IAsyncDisposable
     public string Output { get { lock (_output) return _output.ToString(); } }
     public bool HasExited => _process?.HasExited ?? true;
 
-    /// <summary>Starts the daemon and waits until <c>/health</c> answers.</summary>
-    public static async Task<DaemonProcess> StartAsync(IDictionary<string, string> settings)
+    /// <summary>
+    /// Starts the daemon and waits until <c>/health</c> answers. Its <c>--config</c> file holds
+    /// <paramref name="configJson"/> (no section at all unless given); <paramref name="settings"/> come on the command line.
+    /// </summary>
+    public static async Task<DaemonProcess> StartAsync(IDictionary<string, string> settings, string configJson = "{}")
     {
-        var daemon = new DaemonProcess(new Dictionary<string, string>(settings), FreeLoopbackPort());
+        var daemon = new DaemonProcess(new Dictionary<string, string>(settings), FreeLoopbackPort(), configJson);
         await daemon.StartAgainAsync();
         return daemon;
     }

@@ -200,7 +200,7 @@ internal sealed class FeedClient
         {
             "points" when _hub.PointsSnapshot is { } points => await SnapshotAsync(sub, "points", points(sub, Token), FeedJson.WritePoint, Start, ct).ConfigureAwait(false),
             "alerts" when _hub.AlertsSnapshot is { } alerts => await SnapshotAsync(sub, "alerts",
-                alerts().Where(a => MayRead(a.Database) && sub.MatchesSeries(a.Measurement, a.Tags)), FeedJson.WriteActive, Start, ct).ConfigureAwait(false),
+                alerts().Where(a => MayRead(a.Database) && sub.MatchesSeries(a.Measurement, a.Tags) && sub.MatchesField(a.Field)), FeedJson.WriteActive, Start, ct).ConfigureAwait(false),
             _ => await SnapshotAsync(sub, sub.Channel == "alerts" ? "alerts" : "points", Array.Empty<DecodedPoint>(), FeedJson.WritePoint, Start, ct).ConfigureAwait(false),
         };
     }

@@ -4,7 +4,7 @@ using Ingest.Transforms.Thresholds;
 
 namespace Ingest.Sinks.Feed;
 
-/// <summary>The feed's JSON: points and alert events as clients get them.</summary>
+/// <summary>The feed's JSON: points, alert events and active alerts as clients get them (<c>GET /api/alerts</c> writes its alerts with <see cref="WriteActive"/> too).</summary>
 internal static class FeedJson
 {
     public static byte[] Json(Action<Utf8JsonWriter> write)
@@ -18,9 +18,7 @@ internal static class FeedJson
     {
         w.WriteStartObject();
         w.WriteString("measurement", p.Measurement);
-        w.WriteStartObject("tags");
-        foreach (var t in p.Tags) w.WriteString(t.Key, t.Value);
-        w.WriteEndObject();
+        WriteTags(w, p.Tags);
         w.WriteStartObject("fields");
         foreach (var f in p.Fields)
         {
@@ -47,19 +45,21 @@ internal static class FeedJson
         w.WriteString("database", e.Database);
         w.WriteString("seriesKey", e.SeriesKey);
         w.WriteString("measurement", e.Measurement);
-        w.WriteStartObject("tags");
-        foreach (var t in e.Tags) w.WriteString(t.Key, t.Value);
-        w.WriteEndObject();
+        WriteTags(w, e.Tags);
         w.WriteString("field", e.Field);
-        w.WriteString("level", e.Level.ToString().ToLowerInvariant());
-        w.WriteString("previous", e.Previous.ToString().ToLowerInvariant());
+        w.WriteString("level", AlertLevelNames.Lower(e.Level));
+        w.WriteString("previous", AlertLevelNames.Lower(e.Previous));
         if (double.IsFinite(e.Value)) w.WriteNumber("value", e.Value);
         w.WriteNumber("time", e.Timestamp);
         w.WriteString("message", e.Message);
         w.WriteEndObject();
     }
 
-    /// <summary>An active alert as the alerts snapshot lists it.</summary>
+    /// <summary>
+    /// An active alert, as <c>GET /api/alerts</c> lists it and the feed's alerts snapshot carries it: what names the
+    /// alert is written as in <see cref="WriteAlert"/> (tags as an object), then its state (<c>since</c>, the
+    /// acknowledgement) where an event has its transition (<c>previous</c>, <c>time</c>, <c>message</c>).
+    /// </summary>
     public static void WriteActive(Utf8JsonWriter w, ActiveAlert a)
     {
         w.WriteStartObject();
@@ -67,8 +67,24 @@ internal static class FeedJson
         w.WriteString("rule", a.Rule);
         w.WriteString("database", a.Database);
         w.WriteString("seriesKey", a.SeriesKey);
-        w.WriteString("level", a.Level.ToString().ToLowerInvariant());
+        w.WriteString("measurement", a.Measurement);
+        WriteTags(w, a.Tags);
+        w.WriteString("field", a.Field);
+        w.WriteString("level", AlertLevelNames.Lower(a.Level));
+        w.WriteNumber("since", a.Since);
         if (double.IsFinite(a.Value)) w.WriteNumber("value", a.Value);
+        if (a.AcknowledgedBy is { } by) w.WriteString("acknowledgedBy", by);
+        else w.WriteNull("acknowledgedBy");
+        if (a.AcknowledgedAt is { } at) w.WriteString("acknowledgedAt", at);
+        else w.WriteNull("acknowledgedAt");
+        w.WriteEndObject();
+    }
+
+    /// <summary>Tags as one object of key to value (<c>{"host":"a"}</c>), the form of every tag set in the API and the feed.</summary>
+    private static void WriteTags(Utf8JsonWriter w, IReadOnlyList<DecodedTag> tags)
+    {
+        w.WriteStartObject("tags");
+        for (var i = 0; i < tags.Count; i++) w.WriteString(tags[i].Key, tags[i].Value);
         w.WriteEndObject();
     }
 }
