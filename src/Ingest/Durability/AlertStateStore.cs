@@ -31,8 +31,8 @@ namespace Ingest.Durability;
 /// InfluxDB outage costs memory per changed state, not per flush.</para>
 /// <para>Concurrency: <see cref="SaveAsync"/> runs on this service's loop, one call at a time (the last after the loop,
 /// at shutdown). <see cref="RestoreAsync"/> runs once at the pipeline's start and may overlap the first saves; of this
-/// class's own fields it only sets whether the state hash should exist (a hint: at worst one needless check) and may
-/// subscribe to the connection's events a second time (the same flag set twice). The events only set a flag.</para>
+/// class's own fields it only sets whether the state hash should exist (a hint: at worst one needless check). The
+/// connection's events only set a flag.</para>
 /// </remarks>
 public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, IngestOptions options, RedisConnection redis, ILogger<AlertStateStore> logger) : BackgroundService
 {
@@ -43,7 +43,6 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
 
     private readonly Dictionary<string, AlertStateRecord> _unwritten = new();
     private Cut? _waiting, _next;
-    private ConnectionMultiplexer? _subscribed;
     // 1 once the connection carrying the writes has been restored: Redis may have restarted and lost the states.
     // Set by the client's event, taken by SaveAsync.
     private int _reconnected;
@@ -79,7 +78,7 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
         if (Engine is not { } engine || !options.Redis.Enabled) return;
         try
         {
-            var db = (await ConnectAsync().ConfigureAwait(false)).GetDatabase();
+            var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
             var entries = await db.HashGetAllAsync(options.Redis.AlertStateKey).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
             _holdsStates = entries.Length > 0;
             var watermark = (long?)await db.StringGetAsync(options.Redis.AlertWatermarkKey).ConfigureAwait(false) ?? long.MinValue;
@@ -107,6 +106,11 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (Engine is null || !options.Redis.Enabled) return;
+        // The subscription connection carries no states; its drops say nothing the interactive one does not.
+        redis.ConnectionRestored += (_, e) =>
+        {
+            if (e.ConnectionType == ConnectionType.Interactive) Interlocked.Exchange(ref _reconnected, 1);
+        };
         await Periodic.RunAsync(options.Thresholds.StateFlushInterval, SaveAsync, stoppingToken).ConfigureAwait(false);
         await SaveAsync().ConfigureAwait(false);
     }
@@ -160,7 +164,7 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
         {
             try
             {
-                var db = (await ConnectAsync().ConfigureAwait(false)).GetDatabase();
+                var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
                 await Task.WhenAll(Write(db, ready.Watermark)).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
                 _unwritten.Clear();
                 _holdsStates = true;
@@ -187,7 +191,7 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
     {
         try
         {
-            var multiplexer = await ConnectAsync().ConfigureAwait(false);
+            var multiplexer = await redis.GetAsync().ConfigureAwait(false);
             if (!multiplexer.IsConnected) return null;
             if (Interlocked.Exchange(ref _reconnected, 0) == 1) return "the connection was restored";
             var key = options.Redis.AlertStateKey;
@@ -199,20 +203,6 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
         {
             return null;
         }
-    }
-
-    /// <summary>The shared connection, watched for restored connections from the first use on.</summary>
-    private async Task<ConnectionMultiplexer> ConnectAsync()
-    {
-        var multiplexer = await redis.GetAsync().ConfigureAwait(false);
-        if (ReferenceEquals(_subscribed, multiplexer)) return multiplexer;
-        _subscribed = multiplexer;
-        // The subscription connection carries no states; its drops say nothing the interactive one does not.
-        multiplexer.ConnectionRestored += (_, e) =>
-        {
-            if (e.ConnectionType == ConnectionType.Interactive) Interlocked.Exchange(ref _reconnected, 1);
-        };
-        return multiplexer;
     }
 
     /// <summary>Sends the unwritten states, <see cref="StatesPerCommand"/> to an HSET, and the watermark; pipelined.</summary>

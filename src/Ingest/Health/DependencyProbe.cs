@@ -27,13 +27,16 @@ public sealed partial class DependencyProbe(
     // Released by the Redis client's connection events: the Redis loop probes now instead of at its period. Not
     // disposed (it holds no handle), since the client may still raise an event while it closes after the probe.
     private readonly SemaphoreSlim _redisChanged = new(0, 1);
-    private bool _watchingRedis;
     private bool _loggedInfluxDown;
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        redis.ConnectionFailed += (_, _) => RedisChanged();
+        redis.ConnectionRestored += (_, _) => RedisChanged();
+        return Task.WhenAll(
             LoopAsync(readiness.Influx, ProbeInfluxAsync, null, stoppingToken),
             readiness.Redis is { } health ? LoopAsync(health, _ => ProbeRedisAsync(health), _redisChanged, stoppingToken) : Task.CompletedTask);
+    }
 
     private static async Task LoopAsync(DependencyHealth health, Func<CancellationToken, Task> probe, SemaphoreSlim? changed, CancellationToken stoppingToken)
     {
@@ -75,9 +78,7 @@ public sealed partial class DependencyProbe(
         var wasUp = health.State.Status == "up";
         try
         {
-            var multiplexer = await redis.GetAsync().ConfigureAwait(false);
-            Watch(multiplexer);
-            var latency = await multiplexer.GetDatabase().PingAsync().ConfigureAwait(false);
+            var latency = await (await redis.GetAsync().ConfigureAwait(false)).GetDatabase().PingAsync().ConfigureAwait(false);
             health.Up($"ping {latency.TotalMilliseconds:0.###} ms");
             if (!wasUp) LogUp("redis", health.Endpoint);
         }
@@ -88,15 +89,7 @@ public sealed partial class DependencyProbe(
         }
     }
 
-    /// <summary>Probes Redis as soon as the client has lost or restored a connection (once per multiplexer; there is one).</summary>
-    private void Watch(ConnectionMultiplexer multiplexer)
-    {
-        if (_watchingRedis) return;
-        _watchingRedis = true;
-        multiplexer.ConnectionFailed += (_, _) => RedisChanged();
-        multiplexer.ConnectionRestored += (_, _) => RedisChanged();
-    }
-
+    /// <summary>Probes Redis as soon as the client has lost or restored a connection.</summary>
     private void RedisChanged()
     {
         try

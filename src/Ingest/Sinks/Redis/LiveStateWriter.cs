@@ -39,7 +39,6 @@ public sealed partial class LiveStateWriter : BackgroundService
     private readonly List<LiveWrite> _taken = new();
     // The field lists of HSET, by number of entries, reused: the client copies them into its command when called.
     private readonly List<HashEntry[]> _entries = new();
-    private ConnectionMultiplexer? _subscribed;
     private int _needFull;
     private bool _reportedDown;
     private long _nextPruneMs;
@@ -51,6 +50,9 @@ public sealed partial class LiveStateWriter : BackgroundService
         _redis = redis;
         _logger = logger;
         if (live is null) return;
+        // A connection lost or restored may have lost what Redis held: the next flush writes the full state.
+        redis.ConnectionFailed += (_, _) => Interlocked.Exchange(ref _needFull, 1);
+        redis.ConnectionRestored += (_, _) => Interlocked.Exchange(ref _needFull, 1);
         var m = meter.Meter;
         m.CreateObservableGauge("ingest.live.series", () => live.SeriesCount, "{series}", "Series whose live state is kept.");
         m.CreateObservableCounter("ingest.live.series.untracked", () => live.Untracked, "{point}",
@@ -93,7 +95,6 @@ public sealed partial class LiveStateWriter : BackgroundService
             Lost(e.Message);
             return;
         }
-        Subscribe(multiplexer);
         if (!multiplexer.IsConnected)
         {
             Lost("not connected");
@@ -232,14 +233,6 @@ public sealed partial class LiveStateWriter : BackgroundService
         if (_reportedDown) return;
         _reportedDown = true;
         LogWriteFailed(count, error);
-    }
-
-    private void Subscribe(ConnectionMultiplexer multiplexer)
-    {
-        if (ReferenceEquals(_subscribed, multiplexer)) return;
-        _subscribed = multiplexer;
-        multiplexer.ConnectionFailed += (_, _) => Interlocked.Exchange(ref _needFull, 1);
-        multiplexer.ConnectionRestored += (_, _) => Interlocked.Exchange(ref _needFull, 1);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write the live state of {Count} series to Redis; the full state is written again once Redis answers: {Error}")]

@@ -18,6 +18,15 @@ public sealed partial class RedisConnection(IngestOptions options, ILoggerFactor
     public RedisOptions Settings => options.Redis;
     private ConnectionMultiplexer? _multiplexer;
 
+    /// <summary>
+    /// The client lost a connection to Redis (the multiplexer's own event, passed on). Subscribe once, at any time:
+    /// unlike the multiplexer, this object exists before the first connection.
+    /// </summary>
+    public event EventHandler<ConnectionFailedEventArgs>? ConnectionFailed;
+
+    /// <summary>The client restored a connection to Redis: the server may have restarted and lost what it held.</summary>
+    public event EventHandler<ConnectionFailedEventArgs>? ConnectionRestored;
+
     public async Task<ConnectionMultiplexer> GetAsync()
     {
         if (_multiplexer is { } ready) return ready;
@@ -28,7 +37,10 @@ public sealed partial class RedisConnection(IngestOptions options, ILoggerFactor
             {
                 var config = Options(options.Redis.Configuration);
                 config.LoggerFactory = loggerFactory;
-                _multiplexer = await ConnectionMultiplexer.ConnectAsync(config).ConfigureAwait(false);
+                var multiplexer = await ConnectionMultiplexer.ConnectAsync(config).ConfigureAwait(false);
+                multiplexer.ConnectionFailed += (_, e) => ConnectionFailed?.Invoke(this, e);
+                multiplexer.ConnectionRestored += (_, e) => ConnectionRestored?.Invoke(this, e);
+                _multiplexer = multiplexer;
             }
             return _multiplexer;
         }
