@@ -57,6 +57,7 @@ public static class IngestHost
         services.AddSingleton(new BodyBudget(options.Http.BodyBytesInFlight));
         services.AddHostedService<BodyMemoryReclaimer>();
         services.AddSingleton<WriteTelemetry>();
+        services.AddSingleton<Ingest.Admission.InfluxSchema>();
         services.AddSingleton(sp => sp.GetRequiredService<IngestGraph>().Admission);
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<WriteEndpoints>(sp, sp.GetRequiredService<IngestGraph>().HttpSource));
 
