@@ -53,8 +53,30 @@ public sealed partial class LineProtocolParser
     /// A line that is not valid UTF-8 is a bad line; comments and blank lines are skipped unchecked.
     /// Allocates nothing per line once the batch's buffers have grown (errors aside).
     /// </summary>
+    public ParseSummary Parse(ReadOnlySpan<byte> body, Precision precision, long nowNanoseconds, PointBatch batch) =>
+        Parse(body, precision, nowNanoseconds, batch, pointLines: null);
+
+    /// <summary>
+    /// The 1-based line number in <paramref name="body"/> of each point <see cref="Parse(ReadOnlySpan{byte}, Precision, long, PointBatch)"/>
+    /// makes of it, in point order: for messages about points refused after the parse. Parses the body again.
+    /// </summary>
+    public int[] PointLineNumbers(ReadOnlySpan<byte> body, Precision precision)
+    {
+        var lines = new List<int>();
+        var scratch = PointBatch.Rent();
+        try
+        {
+            Parse(body, precision, 0, scratch, lines);
+        }
+        finally
+        {
+            PointBatch.Return(scratch);
+        }
+        return lines.ToArray();
+    }
+
     [SkipLocalsInit]
-    public ParseSummary Parse(ReadOnlySpan<byte> body, Precision precision, long nowNanoseconds, PointBatch batch)
+    private ParseSummary Parse(ReadOnlySpan<byte> body, Precision precision, long nowNanoseconds, PointBatch batch, List<int>? pointLines)
     {
         ArgumentNullException.ThrowIfNull(batch);
         long unit = precision.NanosecondsPerUnit();
@@ -98,6 +120,7 @@ public sealed partial class LineProtocolParser
                 if (fault.IsNone)
                 {
                     points++;
+                    pointLines?.Add(blockLineNumber);
                     continue;
                 }
                 badLines++;

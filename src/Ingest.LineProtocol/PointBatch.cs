@@ -136,6 +136,30 @@ public sealed class PointBatch : IBufferWriter<byte>
         AddPoint(p with { Offset = offset });
     }
 
+    /// <summary>
+    /// Takes the points at <paramref name="indexes"/> (ascending, each once) out of the batch, moving the lines
+    /// after them down so that <see cref="Data"/> stays exactly the kept lines, in their order.
+    /// </summary>
+    public void RemovePoints(ReadOnlySpan<int> indexes)
+    {
+        int kept = 0, length = 0, next = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            if (next < indexes.Length && indexes[next] == i)
+            {
+                next++;
+                continue;
+            }
+            var p = _points[i];
+            if (p.Offset != length) _data.AsSpan(p.Offset, p.LineLength).CopyTo(_data.AsSpan(length));
+            _points[kept++] = p with { Offset = length };
+            length += p.LineLength;
+        }
+        if (next != indexes.Length) throw new ArgumentException("indexes must be ascending, distinct and below Count", nameof(indexes));
+        _count = kept;
+        _length = length;
+    }
+
     /// <summary>Drops bytes written after <paramref name="byteLength"/> (a line that turned out bad).</summary>
     public void Truncate(int byteLength)
     {

@@ -41,6 +41,13 @@ public enum RefusalReason
 /// </summary>
 public readonly record struct AdmissionVerdict(AdmissionOutcome Outcome, int Accepted, int Rejected, RefusalReason Reason, TimeSpan RetryAfter)
 {
+    /// <summary>
+    /// What the schema check refused: the whole batch (<see cref="SchemaVerdict.Refused"/>, with InfluxDB's status
+    /// and message; <see cref="Outcome"/> is then <see cref="AdmissionOutcome.Rejected"/>), or the points it took
+    /// out (<see cref="SchemaVerdict.Dropped"/>, counted in <see cref="Rejected"/>).
+    /// </summary>
+    public SchemaVerdict Schema { get; init; }
+
     /// <summary>Whether the source may acknowledge: some points were taken and every one of them is durable.</summary>
     public bool IsAccepted => Outcome is AdmissionOutcome.Accepted or AdmissionOutcome.PartiallyAccepted;
 

@@ -33,7 +33,8 @@ public sealed partial class WriteAdmission(
     AlertPath? alerts,
     StageStats bufferStats,
     PipelineTelemetry telemetry,
-    ILogger<WriteAdmission> logger)
+    ILogger<WriteAdmission> logger,
+    InfluxSchema? schema = null)
 {
     private static readonly TimeSpan ReplayWaitLog = TimeSpan.FromSeconds(5);
 
@@ -66,6 +67,38 @@ public sealed partial class WriteAdmission(
         if (Paused)
             return Refuse(batch, stats, RefusalReason.Paused, "paused", rejected);
 
+        // What InfluxDB would refuse is refused here, before anything is logged or acknowledged.
+        var checkedSchema = SchemaVerdict.Pass;
+        if (schema is not null)
+        {
+            try
+            {
+                checkedSchema = await schema.CheckAsync(batch, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                PointBatch.Return(batch);
+                throw;
+            }
+            if (checkedSchema.Refused)
+            {
+                stats.AddDropped("schema", points);
+                PointBatch.Return(batch);
+                return AdmissionVerdict.Take(0, rejected + points) with { Schema = checkedSchema };
+            }
+            if (checkedSchema.Dropped is { Count: var schemaDropped and > 0 })
+            {
+                stats.AddDropped("schema", schemaDropped);
+                rejected += schemaDropped;
+                points = batch.Count;
+                if (points == 0)
+                {
+                    PointBatch.Return(batch);
+                    return AdmissionVerdict.Take(0, rejected) with { Schema = checkedSchema };
+                }
+            }
+        }
+
         bool room;
         try
         {
@@ -73,19 +106,24 @@ public sealed partial class WriteAdmission(
         }
         catch (OperationCanceledException)
         {
+            checkedSchema.Undo();
             PointBatch.Return(batch);
             throw;
         }
         if (!room)
+        {
+            checkedSchema.Undo();
             return Refuse(batch, stats, RefusalReason.BufferFull, "buffer_full", rejected);
+        }
         if (!await log.AppendAsync(batch, CancellationToken.None).ConfigureAwait(false))
         {
+            checkedSchema.Undo();
             buffer.Release(points);
             return Refuse(batch, stats, RefusalReason.LogFull, "wal_full", rejected);
         }
         await EnqueueAndCheckAsync(batch).ConfigureAwait(false);
         stats.AddSent(points);
-        return AdmissionVerdict.Take(points, rejected);
+        return AdmissionVerdict.Take(points, rejected) with { Schema = checkedSchema };
     }
 
     /// <summary>

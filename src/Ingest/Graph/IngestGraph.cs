@@ -31,7 +31,7 @@ public sealed class IngestGraph
 {
     public IngestGraph(IngestOptions options, IPointBuffer buffer, InfluxClient client, SinkInstruments instruments,
         PipelineTelemetry telemetry, ILoggerFactory loggers, IngestMeter meter, DurableLog log, FeedHub? feed, LiveOptions? live = null,
-        DeadLetterStore? deadLetters = null)
+        DeadLetterStore? deadLetters = null, Admission.InfluxSchema? schema = null)
     {
         DeadLetters = deadLetters;
         Log = log;
@@ -102,7 +102,7 @@ public sealed class IngestGraph
 
         Admission = new Admission.WriteAdmission(
             new Admission.AdmissionSettings(options.Buffer.FullWaitTimeout, TimeSpan.FromSeconds(options.Buffer.RetryAfterSeconds)),
-            buffer, log, Alerts, BufferStats, telemetry, loggers.CreateLogger<Admission.WriteAdmission>());
+            buffer, log, Alerts, BufferStats, telemetry, loggers.CreateLogger<Admission.WriteAdmission>(), schema);
 
         RouteStats = telemetry.Register(new StageStats("raw", "transform"));
         Runner = new TransformRunner(buffer, branches, DerivedQueue, options.Pipeline.RawExclude, RouteStats, log)

@@ -123,20 +123,33 @@ public sealed class WriteEndpoints(
             return await Error(context, api, 503, verdict.Message!);
         }
         if (verdict.IsAccepted) telemetry.Accepted(endpoint, verdict.Accepted);
-
-        if (summary.BadLines > 0)
+        if (verdict.Schema.Refused)
         {
-            var first = summary.FirstError!;
-            telemetry.BadLines(endpoint, summary.BadLines, first.ToString());
-            var message = summary.Points > 0
-                ? $"partial write: {first} dropped={summary.BadLines} for database: {database}" + (retentionPolicy.Length > 0 ? $" for retention policy: {retentionPolicy}" : "")
-                : summary.BadLines == 1 ? first.ToString() : $"{first}; {summary.BadLines} lines rejected";
+            telemetry.SchemaRefused(endpoint, summary.Points);
+            return await Error(context, api, verdict.Schema.Status, verdict.Schema.Message);
+        }
+        var schemaDropped = verdict.Schema.Dropped;
+        if (schemaDropped is not null) telemetry.SchemaRefused(endpoint, schemaDropped.Count);
+
+        if (summary.BadLines > 0 || schemaDropped is not null)
+        {
+            var errors = LineErrors(summary, schemaDropped, body.Span, precision);
+            var first = errors[0];
+            int dropped = summary.BadLines + (schemaDropped?.Count ?? 0);
+            int accepted = summary.Points - (schemaDropped?.Count ?? 0);
+            telemetry.BadLines(endpoint, dropped, first.ToString());
+            // A parse error reads "unable to parse '…': why (line n)"; a point InfluxDB would drop, InfluxDB's own
+            // reason ("field type conflict: …", "points beyond retention policy").
+            var reason = first.LineNumber > 0 && summary.Errors.Contains(first) ? first.ToString() : first.Reason;
+            var message = accepted > 0 || schemaDropped is not null
+                ? $"partial write: {reason} dropped={dropped} for database: {database}" + (retentionPolicy.Length > 0 ? $" for retention policy: {retentionPolicy}" : "")
+                : dropped == 1 ? reason : $"{reason}; {dropped} lines rejected";
             return await Error(context, api, 400, message, new Dictionary<string, object>
             {
                 ["line"] = first.LineNumber,
-                ["rejected"] = summary.BadLines,
-                ["accepted"] = summary.Points,
-                ["errors"] = summary.Errors.Select(e => new { line = e.LineNumber, text = e.Line, reason = e.Reason }).ToArray(),
+                ["rejected"] = dropped,
+                ["accepted"] = accepted,
+                ["errors"] = errors.Select(e => new { line = e.LineNumber, text = e.Line, reason = e.Reason }).ToArray(),
             });
         }
 
@@ -168,6 +181,24 @@ public sealed class WriteEndpoints(
         if (influx.ApiVersion == 2)
             return (rp.Length > 0 ? $"{db}/{rp}" : db, "");
         return (db, rp);
+    }
+
+    /// <summary>
+    /// The bad lines and the points the schema check dropped, by line number, the first ten: the lines of the
+    /// dropped points are found by parsing the body again (only a write with such points pays for it).
+    /// </summary>
+    private List<LineError> LineErrors(ParseSummary summary, IReadOnlyList<SchemaDrop>? schemaDropped, ReadOnlySpan<byte> body, Precision precision)
+    {
+        var errors = new List<LineError>(summary.Errors);
+        if (schemaDropped is not null)
+        {
+            var lines = parser.PointLineNumbers(body, precision);
+            foreach (var drop in schemaDropped.Take(parser.Options.MaxReportedErrors))
+                errors.Add(new LineError(drop.PointIndex < lines.Length ? lines[drop.PointIndex] : 0, drop.Line, drop.Reason));
+            errors.Sort((a, b) => a.LineNumber.CompareTo(b.LineNumber));
+            if (errors.Count > parser.Options.MaxReportedErrors) errors.RemoveRange(parser.Options.MaxReportedErrors, errors.Count - parser.Options.MaxReportedErrors);
+        }
+        return errors;
     }
 
     private static string RetryAfter(TimeSpan wait) => Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -22,7 +22,7 @@ public sealed partial class WriteTelemetry
         _bytes = m.CreateCounter<long>("ingest.write.received", "By", "Request body bytes received on the write endpoints, as sent (before decompression).");
         _received = m.CreateCounter<long>("ingest.points.received", "{point}", "Lines received on the write endpoints that were not blank or comments, good or bad.");
         _accepted = m.CreateCounter<long>("ingest.points.accepted", "{point}", "Points acknowledged to the client and handed to the buffer.");
-        _rejected = m.CreateCounter<long>("ingest.points.rejected", "{point}", "Points refused at a write endpoint, by reason: parse (bad line) or buffer_full (answered 503).");
+        _rejected = m.CreateCounter<long>("ingest.points.rejected", "{point}", "Points refused at a write endpoint, by reason: parse (bad line), schema (InfluxDB would refuse them: unknown database or retention policy, field type conflict, older than the retention policy keeps) or buffer_full (answered 503).");
         _refused = m.CreateCounter<long>("ingest.write.refused", "{request}",
             "Write requests refused while their body was being read, by reason: body_memory (bodies in flight at Http:MaxBodyBytesInFlight, answered 503) or body_timeout (client silent for Http:BodyReadTimeout, answered 408).");
         m.CreateObservableGauge("ingest.http.body.memory", () => bodies.InFlight, "By",
@@ -45,6 +45,9 @@ public sealed partial class WriteTelemetry
         _received.Add(good + bad, tag);
         if (bad > 0) _rejected.Add(bad, tag, new("reason", "parse"));
     }
+
+    public void SchemaRefused(string endpoint, int points) =>
+        _rejected.Add(points, new("endpoint", endpoint), new("reason", "schema"));
 
     public void Refused(string endpoint, string reason)
     {
