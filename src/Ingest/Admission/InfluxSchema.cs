@@ -160,6 +160,10 @@ public sealed partial class InfluxSchema
         List<Learned>? learned = null;
         List<SchemaDrop>? dropped = null;
         Span<byte> scratch = stackalloc byte[256];
+        Span<byte> shape = stackalloc byte[MaxShapeBytes];
+        // The last few shapes this batch matched, compared before the shared set is asked (a body from one agent
+        // cycles through a handful of them).
+        var recent = new RecentShapes(stackalloc byte[RecentShapes.Bytes]);
         var points = batch.Points;
         for (int i = 0; i < points.Length; i++)
         {
@@ -170,6 +174,18 @@ public sealed partial class InfluxSchema
             }
             var seriesKey = batch.SeriesKey(i);
             var measurementKey = seriesKey[..Escaping.MeasurementLength(seriesKey)];
+            // Most points repeat a shape (measurement, field keys and types) already checked: one lookup for them.
+            int shapeLength = Shape(measurementKey, batch.Fields(i), shape);
+            if (shapeLength > 0)
+            {
+                var current = shape[..shapeLength];
+                if (recent.Contains(current)) continue;
+                if (policy.HasShape(current))
+                {
+                    recent.Add(current);
+                    continue;
+                }
+            }
             var measurement = policy.Measurement(Unescaped(measurementKey, EscapeKind.Measurement, scratch, out var rented));
             if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
             int learnedBefore = learned?.Count ?? 0;
@@ -186,7 +202,15 @@ public sealed partial class InfluxSchema
                     break;
                 }
             }
-            if (conflict is null) continue;
+            if (conflict is null)
+            {
+                if (shapeLength > 0)
+                {
+                    policy.AddShape(shape[..shapeLength]);
+                    recent.Add(shape[..shapeLength]);
+                }
+                continue;
+            }
             // InfluxDB drops the whole point; the types its other fields claimed were never stored.
             if (learned is not null)
             {
@@ -205,6 +229,101 @@ public sealed partial class InfluxSchema
         var indexes = new int[dropped.Count];
         for (int i = 0; i < indexes.Length; i++) indexes[i] = dropped[i].PointIndex;
         batch.RemovePoints(indexes);
+    }
+
+    private const int MaxShapeBytes = 512;
+
+    /// <summary>A few shapes of up to <see cref="Slot"/> bytes, kept in a caller's stack buffer, oldest replaced first.</summary>
+    private ref struct RecentShapes(Span<byte> storage)
+    {
+        private const int Slots = 8;
+        private const int Slot = 128;
+        public const int Bytes = Slots * (Slot + 1);
+
+        private readonly Span<byte> _storage = storage;
+        private int _count;
+        private int _next;
+
+        public readonly bool Contains(ReadOnlySpan<byte> shape)
+        {
+            if (shape.Length > Slot) return false;
+            for (int i = 0; i < _count; i++)
+            {
+                var slot = _storage.Slice(i * (Slot + 1), Slot + 1);
+                if (slot[0] == shape.Length && slot.Slice(1, shape.Length).SequenceEqual(shape)) return true;
+            }
+            return false;
+        }
+
+        public void Add(ReadOnlySpan<byte> shape)
+        {
+            if (shape.Length > Slot) return;
+            var slot = _storage.Slice(_next * (Slot + 1), Slot + 1);
+            slot[0] = (byte)shape.Length;
+            shape.CopyTo(slot[1..]);
+            _next = (_next + 1) % Slots;
+            if (_count < Slots) _count++;
+        }
+    }
+
+    /// <summary>
+    /// Writes the point's shape into <paramref name="destination"/>: the measurement as written, then per field
+    /// 0xFF, its key as written and its type (0xFF is never part of UTF-8, so two different shapes never read the
+    /// same). Returns its length, or 0 when it does not fit (such a point is checked field by field).
+    /// </summary>
+    internal static int Shape(ReadOnlySpan<byte> measurement, ReadOnlySpan<byte> fields, Span<byte> destination)
+    {
+        if (measurement.Length > destination.Length) return 0;
+        measurement.CopyTo(destination);
+        int n = measurement.Length;
+        // Not FieldEnumerator: the field set came through the parser, so only the boundaries and each value's
+        // type are needed (this walk is most of the check's cost).
+        int p = 0;
+        while (p < fields.Length)
+        {
+            int keyStart = p;
+            while (true)
+            {
+                p += fields[p..].IndexOfAny((byte)'=', (byte)'\\');
+                if (fields[p] == (byte)'=') break;
+                p += 2;
+            }
+            int keyLength = p - keyStart;
+            if (n + keyLength + 2 > destination.Length) return 0;
+            destination[n++] = 0xFF;
+            fields.Slice(keyStart, keyLength).CopyTo(destination[n..]);
+            n += keyLength;
+            p++;
+            FieldType type;
+            byte first = fields[p];
+            if (first == (byte)'"')
+            {
+                p++;
+                while (true)
+                {
+                    p += fields[p..].IndexOfAny((byte)'"', (byte)'\\');
+                    if (fields[p] == (byte)'"') break;
+                    p += 2;
+                }
+                p++;
+                type = FieldType.String;
+            }
+            else
+            {
+                int comma = fields[p..].IndexOf((byte)',');
+                p = comma < 0 ? fields.Length : p + comma;
+                // As the parser validated it: a number ending in i or u, a boolean (t, f, true, False, …), a float.
+                type = fields[p - 1] switch
+                {
+                    (byte)'i' => FieldType.Integer,
+                    (byte)'u' => FieldType.Unsigned,
+                    _ => first is (byte)'t' or (byte)'T' or (byte)'f' or (byte)'F' ? FieldType.Boolean : FieldType.Float,
+                };
+            }
+            destination[n++] = (byte)type;
+            p++; // the comma, or past the end
+        }
+        return n;
     }
 
     /// <summary>The point's line as stored, without its LF, cut at 256 bytes: for error messages.</summary>
@@ -456,7 +575,24 @@ public sealed partial class InfluxSchema
 
     internal sealed class PolicyEntry(string name)
     {
+        /// <summary>Most shapes remembered per policy; past it, further shapes are checked field by field.</summary>
+        private const int MaxShapes = 4096;
+
         private readonly ConcurrentDictionary<byte[], MeasurementEntry> _measurements = new(ByteKeyComparer.Instance);
+
+        /// <summary>Shapes whose every field had its type when checked; dropped whenever a known type changes or goes.</summary>
+        private volatile ConcurrentDictionary<byte[], bool> _shapes = new(ByteKeyComparer.Instance);
+
+        public bool HasShape(ReadOnlySpan<byte> shape) => _shapes.GetAlternateLookup<ReadOnlySpan<byte>>().ContainsKey(shape);
+
+        public void AddShape(ReadOnlySpan<byte> shape)
+        {
+            var shapes = _shapes;
+            if (shapes.Count < MaxShapes) shapes.GetAlternateLookup<ReadOnlySpan<byte>>().TryAdd(shape, true);
+        }
+
+        /// <summary>A type changed or was forgotten: no shape may be trusted any more.</summary>
+        public void ForgetShapes() => _shapes = new(ByteKeyComparer.Instance);
 
         public string Name { get; } = name;
         public long DurationNanoseconds { get; set; }
@@ -466,11 +602,11 @@ public sealed partial class InfluxSchema
         {
             var lookup = _measurements.GetAlternateLookup<ReadOnlySpan<byte>>();
             if (lookup.TryGetValue(name, out var found)) return found;
-            return _measurements.GetOrAdd(name.ToArray(), static _ => new MeasurementEntry());
+            return _measurements.GetOrAdd(name.ToArray(), static (_, policy) => new MeasurementEntry(policy), this);
         }
     }
 
-    internal sealed class MeasurementEntry
+    internal sealed class MeasurementEntry(PolicyEntry policy)
     {
         private readonly ConcurrentDictionary<byte[], FieldType> _fields = new(ByteKeyComparer.Instance);
 
@@ -486,9 +622,17 @@ public sealed partial class InfluxSchema
             return added ? type : lookup[key];
         }
 
-        public void Set(byte[] key, FieldType type) => _fields[key] = type;
+        public void Set(byte[] key, FieldType type)
+        {
+            if (_fields.TryGetValue(key, out var known) && known == type) return;
+            _fields[key] = type;
+            policy.ForgetShapes();
+        }
 
-        public void Forget(byte[] key, FieldType type) => _fields.TryRemove(new KeyValuePair<byte[], FieldType>(key, type));
+        public void Forget(byte[] key, FieldType type)
+        {
+            if (_fields.TryRemove(new KeyValuePair<byte[], FieldType>(key, type))) policy.ForgetShapes();
+        }
     }
 
     /// <summary>A field type a checked batch taught the schema, taken back if the batch is not accepted.</summary>

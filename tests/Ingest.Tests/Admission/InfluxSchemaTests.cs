@@ -75,7 +75,9 @@ public class InfluxSchemaTests
     {
         var schema = Schema();
         var verdict = await schema.CheckAsync(Batch("m v=1i 1"), default);
-        // Refused for want of buffer room, say: undone.
+        // The shape "m, v integer" is now known: a second batch of it takes the quick path.
+        Assert.Null((await schema.CheckAsync(Batch("m v=4i 4"), default)).Dropped);
+        // The first batch is refused for want of buffer room, say: undone, and the known shape with it.
         verdict.Undo();
         Assert.Null((await schema.CheckAsync(Batch("m v=1.5 2"), default)).Dropped);
         Assert.NotNull((await schema.CheckAsync(Batch("m v=1i 3"), default)).Dropped);
