@@ -43,11 +43,13 @@ public partial class MetricsGoldenTests
         await WriteAsync(client, db, $"cpu,host=a usage=95 {t}\nm v=1i {t}", HttpStatusCode.NoContent);
         await WriteAsync(client, db, "m v=1i 1\nm v= 2", HttpStatusCode.BadRequest);
         await stack.Influx.WaitForCountAsync(db, "m", 1, TimeSpan.FromSeconds(30));
-        // The same field as a string: the daemon accepts it, InfluxDB refuses it for good (field type conflict).
-        await WriteAsync(client, db, $"m v=\"text\" {t + 1}", HttpStatusCode.NoContent);
+        // A field written to InfluxDB directly after the daemon learned the database, then the same field as a
+        // string through the daemon: it cannot know, InfluxDB refuses it for good (field type conflict).
+        await stack.Influx.WriteAsync(db, $"m u=1i {t}");
+        await WriteAsync(client, db, $"m u=\"text\" {t + 1}", HttpStatusCode.NoContent);
         await WaitForMetricAsync(client, "ingest_sink_points_dead_lettered_total{", stack);
         await WaitForMetricAsync(client, "ingest_downsample_snapshots_total{", stack);
-        await WriteAsync(client, db, $"m v=\"{new string('x', 3000)}\" {t + 3}", HttpStatusCode.NoContent);
+        await WriteAsync(client, db, $"m u=\"{new string('x', 3000)}\" {t + 3}", HttpStatusCode.NoContent);
         await WaitForMetricAsync(client, "ingest_sink_points_dropped_total{", stack);
         // A body that stops halfway: refused with 408 once the daemon has waited Http:BodyReadTimeout for the rest.
         var gzip = new MemoryStream();

@@ -36,18 +36,24 @@ public class SinkStageCountTests(ServersFixture servers)
     }
 
     /// <summary>
-    /// Writes the field test's mix: 5 integer points (stored, so the field's type is integer), then 10 points of
-    /// which 3 are strings (a partial write: 7 stored, 3 refused), then 4 points for the retention policy
-    /// <c>nope</c> (refused whole). 19 received, 12 stored, 7 refused.
+    /// Writes the field test's mix: 5 integer points (stored), then 10 points of which 3 are strings for a field
+    /// InfluxDB holds as integer (a partial write: 7 stored, 3 refused), then 4 points for the retention policy
+    /// <c>nope</c> (refused whole). 19 received, 12 stored, 7 refused. The daemon refuses at the door what it knows
+    /// InfluxDB would refuse, so the field and the policy change on InfluxDB after the daemon learned the
+    /// database: as when another client changes it, which is only found out at delivery.
     /// </summary>
     private static async Task WriteTheMixAsync(DaemonProcess daemon, InfluxServer influx, string db)
     {
         var t = DateTimeOffset.UtcNow.AddHours(-1).ToUnixTimeMilliseconds() * 1_000_000;
         await influx.CreateDatabaseAsync(db);
-        await WriteAsync(daemon, db, Enumerable.Range(0, 5).Select(i => $"m,host=a v={i}i {t + i}"));
+        await influx.QueryAsync("", $"CREATE RETENTION POLICY nope ON {InfluxServer.QuoteIdentifier(db)} DURATION 1d REPLICATION 1");
+        // The daemon's first write to the database: it learns it as it is now (policy nope, no field v).
+        await WriteAsync(daemon, db, Enumerable.Range(0, 5).Select(i => $"m,host=a w={i}i {t + i}"));
         Assert.Equal(5, await influx.WaitForCountAsync(db, "m", 5, Patience));
-        await WriteAsync(daemon, db, Enumerable.Range(5, 10).Select(i => i % 3 == 0 ? $"m,host=a v=\"s{i}\" {t + i}" : $"m,host=a v={i}i {t + i}"));
-        await WriteAsync(daemon, db, Enumerable.Range(15, 4).Select(i => $"m,host=a v={i}i {t + i}"), rp: "nope");
+        await influx.WriteAsync(db, $"m,host=a v=0i {t - 1}");
+        await influx.QueryAsync("", $"DROP RETENTION POLICY nope ON {InfluxServer.QuoteIdentifier(db)}");
+        await WriteAsync(daemon, db, Enumerable.Range(5, 10).Select(i => i % 3 == 0 ? $"m,host=a v=\"s{i}\" {t + i}" : $"m,host=a w={i}i {t + i}"));
+        await WriteAsync(daemon, db, Enumerable.Range(15, 4).Select(i => $"m,host=a w={i}i {t + i}"), rp: "nope");
     }
 
     /// <summary>The <c>influx</c> stage of <c>/api/status</c>.</summary>
