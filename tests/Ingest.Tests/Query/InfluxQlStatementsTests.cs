@@ -168,8 +168,8 @@ public class InfluxQlStatementsTests
     {
         Assert.Null(Refusal(Reader, "SELECT * FROM cpu; SHOW DATABASES; SHOW MEASUREMENTS"));
         var refusal = Refusal(Reader, "SELECT 1 /* ; */ ; drop database x");
-        Assert.Equal("statement 2 of 2 (DROP DATABASE X) needs the admin scope, which token 'reader' lacks", refusal);
-        Assert.Contains("statement 1 of 1 (CREATE DATABASE X)", Refusal(Reader, "CREATE DATABASE x"));
+        Assert.Equal("statement 2 of 2 (drop database x) needs the admin scope, which token 'reader' lacks", refusal);
+        Assert.Contains("statement 1 of 1 (CREATE DATABASE x)", Refusal(Reader, "CREATE DATABASE x"));
     }
 
     [Fact]

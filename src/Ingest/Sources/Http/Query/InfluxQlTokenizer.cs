@@ -26,13 +26,12 @@ public readonly record struct InfluxQlToken(InfluxQlTokenKind Kind, string Text,
 
     public bool IsSymbol(string symbol) => Kind == InfluxQlTokenKind.Symbol && Text == symbol;
 
-    /// <summary>The token as it would be written back (identifiers quoted, keywords upper-case), for messages.</summary>
+    /// <summary>The token as written (identifiers quoted), for messages; strings and regexes are elided.</summary>
     public override string ToString() => Kind switch
     {
-        InfluxQlTokenKind.Word => Text.ToUpperInvariant(),
         InfluxQlTokenKind.Identifier => "\"" + Text.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"",
-        InfluxQlTokenKind.String => "'…'",
-        InfluxQlTokenKind.Regex => "/…/",
+        InfluxQlTokenKind.String => "'...'",
+        InfluxQlTokenKind.Regex => "/.../",
         _ => Text,
     };
 }
