@@ -251,3 +251,69 @@ public class QueryTests(QueryStack fixture) : IClassFixture<QueryStack>
         Assert.Equal("{\"error\":\"authorization failed\"}", await response.Content.ReadAsStringAsync());
     }
 }
+
+/// <summary>Flux on <c>/api/v2/query</c>: judged as a whole (influxd 1.6.7 has no Flux, so what passes gets its 404).</summary>
+public class FluxQueryTests(QueryStack fixture) : IClassFixture<QueryStack>
+{
+    private async Task<(HttpStatusCode Status, string Body)> Flux(string token, string body, string contentType = "application/json")
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "api/v2/query?org=o") { Content = new StringContent(body, Encoding.UTF8, contentType) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Token", token);
+        using var response = await fixture.Stack.Client.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_read_token_may_read_but_not_write_with_to_or_import_a_package_that_writes()
+    {
+        var read = JsonSerializer.Serialize(new { query = "from(bucket: \"metrics/autogen\") |> range(start: -1h)", type = "flux" });
+        var (status, body) = await Flux(QueryStack.Reader, read);
+        Assert.True(status is not (HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden), $"{(int)status} {body}");
+
+        foreach (var script in new[]
+        {
+            "from(bucket: \"a\") |> range(start: -1h) |> to(bucket: \"b\")",
+            "import \"http\"\nhttp.post(url: \"http://127.0.0.1:9\", data: bytes(v: \"x\"))",
+        })
+        {
+            (status, body) = await Flux(QueryStack.Reader, JsonSerializer.Serialize(new { query = script }));
+            Assert.True(status == HttpStatusCode.Forbidden, $"{script}: {(int)status} {body}");
+            Assert.Contains("\"code\":\"forbidden\"", body);
+            Assert.Contains("admin scope", body);
+            (status, body) = await Flux(QueryStack.Reader, script, "application/vnd.flux");
+            Assert.Equal(HttpStatusCode.Forbidden, status);
+        }
+    }
+
+    [Fact]
+    public async Task Two_query_members_are_refused_and_a_database_limited_token_cannot_use_Flux()
+    {
+        var (status, body) = await Flux(QueryStack.Admin, "{\"query\":\"from(bucket: \\\"a\\\")\",\"query\":\"x = 1\"}");
+        Assert.True(status == HttpStatusCode.BadRequest, body);
+        Assert.Contains("given twice", body);
+
+        (status, body) = await Flux(QueryStack.Team, JsonSerializer.Serialize(new { query = "from(bucket: \"a\") |> range(start: -1h)" }));
+        Assert.True(status == HttpStatusCode.Forbidden, body);
+    }
+}
+
+public class QueryTimeoutTests
+{
+    [Fact]
+    public async Task A_query_InfluxDB_does_not_answer_within_Influx_Timeout_is_504()
+    {
+        // The proxy holds /query; the daemon's probes are passed on to nothing, so they fail at once.
+        await using var proxy = await StallingProxy.StartAsync(r => r.Path == "/query");
+        proxy.Upstream = new Uri("http://127.0.0.1:9/");
+        await using var daemon = await DaemonProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["Influx:Url"] = proxy.Url,
+            ["Influx:Timeout"] = "1s",
+        });
+        using var response = await daemon.Client.GetAsync("query?q=SHOW+DATABASES");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.GatewayTimeout, $"{(int)response.StatusCode} {body}");
+        Assert.StartsWith("{\"error\":\"InfluxDB at http://127.0.0.1:", body);
+        Assert.Contains("did not answer within", body);
+    }
+}
