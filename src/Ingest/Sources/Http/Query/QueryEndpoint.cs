@@ -51,6 +51,13 @@ public sealed partial class QueryEndpoint(
         IFormCollection? form = null;
         if (HttpMethods.IsPost(request.Method) && request.HasFormContentType)
         {
+            // A query is text: hold no more of a form than a write body may be (ASP.NET's own limits are larger).
+            var limit = options.Http.MaxBodySize;
+            context.Features.Set<Microsoft.AspNetCore.Http.Features.IFormFeature>(new Microsoft.AspNetCore.Http.Features.FormFeature(request, new Microsoft.AspNetCore.Http.Features.FormOptions
+            {
+                MultipartBodyLengthLimit = limit,
+                ValueLengthLimit = (int)Math.Min(int.MaxValue, limit),
+            }));
             try
             {
                 form = await request.ReadFormAsync(context.RequestAborted);
