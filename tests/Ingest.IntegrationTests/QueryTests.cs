@@ -244,6 +244,29 @@ public class QueryTests(QueryStack fixture) : IClassFixture<QueryStack>
     }
 
     [Fact]
+    public async Task A_query_sent_as_a_multipart_file_is_judged_and_run()
+    {
+        var db = ServersFixture.UniqueName("multipart");
+        using var form = new MultipartFormDataContent();
+        form.Add(new ByteArrayContent(Encoding.UTF8.GetBytes($"CREATE DATABASE {db}")), "q", "query.txt");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "query") { Content = form };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", QueryStack.Writer);
+        using var response = await Stack.Client.SendAsync(request);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        Assert.Contains(db, await DatabasesOnInflux());
+    }
+
+    [Fact]
+    public async Task A_change_sent_with_GET_gets_InfluxDBs_read_only_warning_as_it_would_directly()
+    {
+        var db = ServersFixture.UniqueName("getdb");
+        var (status, body) = await Query(QueryStack.Client, $"CREATE DATABASE {db}");
+        Assert.True(status == HttpStatusCode.OK, body);
+        Assert.Contains("\"level\":\"warning\"", body);
+        Assert.Contains(db, await DatabasesOnInflux());
+    }
+
+    [Fact]
     public async Task Without_a_token_query_is_401_in_InfluxDB_shape()
     {
         using var response = await Stack.Client.GetAsync("query?q=SHOW+DATABASES");
