@@ -62,6 +62,7 @@ public static class IngestHost
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<WriteEndpoints>(sp, sp.GetRequiredService<IngestGraph>().HttpSource));
         // Per request, as the typed InfluxClient it uses is.
         services.AddTransient<Ingest.Sources.Http.Query.QueryEndpoint>();
+        services.AddTransient<Ingest.Sources.Http.Query.BucketsEndpoint>();
 
         services.AddHttpClient<InfluxClient>(c => c.Timeout = options.Influx.Timeout)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
@@ -160,6 +161,7 @@ public static class IngestHost
         Ingest.Sinks.Feed.FeedEndpoint.Map(app, options.Feed);
         WriteEndpoints.Map(app);
         Ingest.Sources.Http.Query.QueryEndpoint.Map(app);
+        Ingest.Sources.Http.Query.BucketsEndpoint.Map(app);
         PipelineEndpoints.Map(app);
         Ingest.Api.HistoryEndpoint.Map(app);
         Ingest.Api.LiveEndpoints.Map(app);
