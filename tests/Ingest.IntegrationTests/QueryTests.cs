@@ -275,6 +275,21 @@ public class QueryTests(QueryStack fixture)
     }
 
     [Fact]
+    public async Task The_token_is_taken_in_InfluxDB_1x_forms_too_u_and_p_and_Token_user_colon_password()
+    {
+        using var viaParameters = await Stack.Client.GetAsync($"query?u=grafana&p={QueryStack.Reader}&q=SHOW+DATABASES");
+        Assert.Equal(HttpStatusCode.OK, viaParameters.StatusCode);
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "query")
+        {
+            Content = new FormUrlEncodedContent([new("q", "SHOW DATABASES")]),
+        };
+        request.Headers.TryAddWithoutValidation("Authorization", $"Token grafana:{QueryStack.Reader}");
+        using var viaToken = await Stack.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, viaToken.StatusCode);
+    }
+
+    [Fact]
     public async Task Without_a_token_query_is_401_in_InfluxDB_shape()
     {
         using var response = await Stack.Client.GetAsync("query?q=SHOW+DATABASES");
