@@ -317,4 +317,16 @@ public class QueryTimeoutTests
         Assert.StartsWith("{\"error\":\"InfluxDB at http://127.0.0.1:", body);
         Assert.Contains("did not answer within", body);
     }
+
+    [Fact]
+    public async Task An_unreachable_InfluxDB_is_named_in_the_502_without_the_user_info_of_its_URL()
+    {
+        await using var daemon = await DaemonProcess.StartAsync(new Dictionary<string, string> { ["Influx:Url"] = "http://someone:hunter2@127.0.0.1:9" });
+        using var response = await daemon.Client.GetAsync("query?q=SHOW+DATABASES");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadGateway, $"{(int)response.StatusCode} {body}");
+        Assert.Contains("InfluxDB at http://127.0.0.1:9/ cannot be reached", body);
+        Assert.DoesNotContain("hunter2", body + response.Headers);
+        Assert.DoesNotContain("someone", body + response.Headers);
+    }
 }
