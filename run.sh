@@ -27,7 +27,7 @@ Usage: ./run.sh [command] [args]
                   Env: INGEST_PORT (8186), INFLUX_PORT (8086), REDIS_PORT (6379); busy influx/redis ports
                   are replaced by free ones.
   test [args]     Install missing Debian packages (redis-server influxdb influxdb-client prometheus
-                  docker-compose systemd python3-prometheus-client; as root), build once, run every test
+                  docker-compose systemd python3-prometheus-client python3-influxdb; as root), build once, run every test
                   project of the solution, validate docker-compose.yml and deploy/systemd/ingest.service, and
                   print "N passed, N failed[, N skipped]" as the last line.
                   Extra args go to every `dotnet test`, e.g. ./run.sh test --filter "FullyQualifiedName~Outage".
@@ -221,6 +221,10 @@ cmd_test() {
   # The OpenMetrics checks parse /metrics with the Python Prometheus client's strict parser.
   if ! /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null; then
     install_packages python3 python3-prometheus-client
+  fi
+  # The /query checks drive python-influxdb (InfluxDBClient) through the daemon.
+  if ! /usr/bin/python3 -c 'import influxdb' 2>/dev/null; then
+    install_packages python3 python3-influxdb
   fi
   # The live feed's end-to-end check runs Node's `ws` client, installed under .run/ (not kept in the repo).
   if [[ ! -d $ROOT/.run/node/node_modules/ws ]]; then

@@ -99,6 +99,18 @@ public class ScopeTests(ScopedDaemon fixture) : IClassFixture<ScopedDaemon>
     }
 
     [Fact]
+    public async Task Query_is_judged_before_InfluxDB_is_asked_and_an_unreachable_InfluxDB_is_502_naming_its_URL()
+    {
+        using var lacking = await Send("GET", "query?q=SHOW+DATABASES", ScopedDaemon.Writer);
+        Assert.Equal(HttpStatusCode.Forbidden, lacking.StatusCode);
+        Assert.Contains("needs the read scope", await lacking.Content.ReadAsStringAsync());
+
+        using var response = await Send("GET", "query?q=SHOW+DATABASES", ScopedDaemon.Reader);
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.StartsWith("{\"error\":\"InfluxDB at http://127.0.0.1:9/ cannot be reached", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Admin_implies_read()
     {
         using var status = await Send("GET", "api/status", ScopedDaemon.Admin);

@@ -60,6 +60,9 @@ public static class IngestHost
         services.AddSingleton<Ingest.Admission.InfluxSchema>();
         services.AddSingleton(sp => sp.GetRequiredService<IngestGraph>().Admission);
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<WriteEndpoints>(sp, sp.GetRequiredService<IngestGraph>().HttpSource));
+        // Per request, as the typed InfluxClient it uses is.
+        services.AddTransient<Ingest.Sources.Http.Query.QueryEndpoint>();
+        services.AddTransient<Ingest.Sources.Http.Query.BucketsEndpoint>();
 
         services.AddHttpClient<InfluxClient>(c => c.Timeout = options.Influx.Timeout)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
@@ -157,6 +160,8 @@ public static class IngestHost
         if (graph.Live is { } live) feed.PointsSnapshot = (sub, token) => Ingest.Api.LiveEndpoints.Points(live, sub, token, options.Influx);
         Ingest.Sinks.Feed.FeedEndpoint.Map(app, options.Feed);
         WriteEndpoints.Map(app);
+        Ingest.Sources.Http.Query.QueryEndpoint.Map(app);
+        Ingest.Sources.Http.Query.BucketsEndpoint.Map(app);
         PipelineEndpoints.Map(app);
         Ingest.Api.HistoryEndpoint.Map(app);
         Ingest.Api.LiveEndpoints.Map(app);
