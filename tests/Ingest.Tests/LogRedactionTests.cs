@@ -23,6 +23,9 @@ public class SecretRedactorTests
     [InlineData("authorization=Bearer s3cret", "authorization=***")]
     [InlineData("http://admin:s3cret@influx:8086/write", "http://admin:***@influx:8086/write")]
     [InlineData("sent configured-password twice: configured-password", "sent *** twice: ***")]
+    [InlineData("GET /query?q=CREATE+USER+bob+WITH+PASSWORD+%27s3cret%27+WITH+ALL+PRIVILEGES", "GET /query?q=CREATE+USER+bob+WITH+PASSWORD+%27***%27+WITH+ALL+PRIVILEGES")]
+    [InlineData("q=SET%20PASSWORD%20FOR%20bob%20%3D%20%27s3%5C%27cret%27&db=x", "q=SET%20PASSWORD%20FOR%20bob%20%3D%20%27***%27&db=x")]
+    [InlineData("CREATE USER bob WITH PASSWORD 's3\\'cret' WITH ALL PRIVILEGES", "CREATE USER bob WITH PASSWORD '***' WITH ALL PRIVILEGES")]
     public void Secrets_are_masked_in_every_form_they_travel_in(string text, string expected) =>
         Assert.Equal(expected, Redactor.Redact(text));
 

@@ -39,12 +39,14 @@ public sealed class SecretRedactor
         result = RedactAuthorization(result);
         result = RedactParameters(result);
         result = RedactUserInfo(result);
+        result = RedactStatementPasswords(result);
         return result;
     }
 
     private bool MayHoldSecret(string text)
     {
-        if (text.Contains('=') || text.Contains('@') || text.Contains("uthorization", StringComparison.OrdinalIgnoreCase)) return true;
+        if (text.Contains('=') || text.Contains('@') || text.Contains("uthorization", StringComparison.OrdinalIgnoreCase)
+            || text.Contains("password", StringComparison.OrdinalIgnoreCase)) return true;
         foreach (var literal in _literals)
             if (text.Contains(literal, StringComparison.Ordinal)) return true;
         return false;
@@ -124,6 +126,41 @@ public sealed class SecretRedactor
     }
 
     private static int Hex(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+
+    // InfluxQL's "WITH PASSWORD 'x'" and "SET PASSWORD FOR u = 'x'", as written or percent-encoded in a /query URL
+    // ("PASSWORD+%27x%27"): the string after the keyword is masked.
+    private static string RedactStatementPasswords(string text)
+    {
+        StringBuilder? sb = null;
+        var from = 0;
+        for (var at = text.IndexOf("password", StringComparison.OrdinalIgnoreCase); at >= 0;
+             at = text.IndexOf("password", at + 1, StringComparison.OrdinalIgnoreCase))
+        {
+            var i = at + "password".Length;
+            // SET PASSWORD FOR name = 'x': the user's name and '=' come between.
+            var open = -1;
+            for (var j = i; j < text.Length && j - i < 256; j++)
+            {
+                if (QuoteAt(text, j) is var q and > 0) { open = j + q; break; }
+                if (text[j] is '\r' or '\n' or ';' or '&') break;
+            }
+            if (open < 0) continue;
+            var close = open;
+            while (close < text.Length && QuoteAt(text, close) == 0)
+                close += text[close] == '\\' ? 2 : text.AsSpan(close).StartsWith("%5C", StringComparison.OrdinalIgnoreCase) ? 4 : 1;
+            close = Math.Min(close, text.Length);
+            if (close == open || text.AsSpan(open, close - open).SequenceEqual(Mask)) continue;
+            sb ??= new StringBuilder(text.Length);
+            sb.Append(text, from, open - from).Append(Mask);
+            from = close;
+            at = close;
+        }
+        return sb is null ? text : sb.Append(text, from, text.Length - from).ToString();
+    }
+
+    /// <summary>The length of a single quote at <paramref name="i"/>, as written (1) or percent-encoded (3); 0 for none.</summary>
+    private static int QuoteAt(string text, int i) =>
+        text[i] == '\'' ? 1 : text.AsSpan(i).StartsWith("%27", StringComparison.Ordinal) ? 3 : 0;
 
     // scheme://user:password@host
     private static string RedactUserInfo(string text)
