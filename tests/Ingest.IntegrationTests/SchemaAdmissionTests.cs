@@ -42,6 +42,21 @@ public class SchemaAdmissionTests(SharedStackFixture fixture)
     }
 
     [Fact]
+    public async Task A_policy_created_through_the_daemons_query_is_known_to_the_next_write()
+    {
+        var db = ServersFixture.UniqueName("schema_query");
+        await Stack.Influx.CreateDatabaseAsync(db);
+        await ExpectAsync(await WriteAsync($"write?db={db}", "first v=1"), HttpStatusCode.NoContent);
+        // Learned just now, so a miss would not be asked about again for a second: the statement itself must tell.
+        using (var created = await Stack.Client.PostAsync("query", new FormUrlEncodedContent(
+                   [new("q", $"CREATE RETENTION POLICY day ON {InfluxServer.QuoteIdentifier(db)} DURATION 1d REPLICATION 1")])))
+            await ExpectAsync(created, HttpStatusCode.OK);
+        await ExpectAsync(await WriteAsync($"write?db={db}&rp=day", "m v=1"), HttpStatusCode.NoContent);
+        var landed = await WaitForValuesAsync(db, "SELECT v FROM day.m", 1);
+        Assert.Equal([1.0], landed);
+    }
+
+    [Fact]
     public async Task A_field_type_conflict_with_InfluxDB_or_an_accepted_point_is_refused_and_the_good_lines_land()
     {
         var db = ServersFixture.UniqueName("schema_type");

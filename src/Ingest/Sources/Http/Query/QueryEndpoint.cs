@@ -143,16 +143,17 @@ public sealed partial class QueryEndpoint(
             get ? null : new FormUrlEncodedContent(parameters), filter ? "application/json" : request.Headers.Accept.ToString());
         if (response is null) return;
 
-        if (filter && response.IsSuccessStatusCode)
-            await WriteFilteredAsync(context, response, token, statements!, values["pretty"] == "true");
-        else
-            await CopyAsync(context, response);
-
+        // Before the answer goes back: a client that writes as soon as it has it must find the schema forgotten.
         if (response.IsSuccessStatusCode)
         {
             if (statements is null) schema.Invalidate(null);
             else foreach (var s in statements.Where(s => s.ChangesSchema)) schema.Invalidate(s.SchemaDatabase(db));
         }
+
+        if (filter && response.IsSuccessStatusCode)
+            await WriteFilteredAsync(context, response, token, statements!, values["pretty"] == "true");
+        else
+            await CopyAsync(context, response);
     }
 
     public async Task HandleV2Async(HttpContext context)
