@@ -264,6 +264,9 @@ public sealed record RedisOptions
 public sealed record IngestOptions
 {
     public InfluxOptions Influx { get; init; } = new();
+
+    /// <summary>The configured sources (<c>Sources:&lt;name&gt;</c>), besides the HTTP write endpoints.</summary>
+    public IReadOnlyList<Ingest.Sources.SourceOptions> Sources { get; init; } = [];
     public BufferOptions Buffer { get; init; } = new();
     public HttpOptions Http { get; init; } = new();
     public AuthOptions Auth { get; init; } = new();

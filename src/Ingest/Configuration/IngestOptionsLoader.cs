@@ -41,11 +41,13 @@ public static partial class IngestOptionsLoader
         var live = Ingest.Transforms.Live.LiveOptions.Read(configuration);
         var (downsample, snapshots) = ReadDownsample(configuration);
         var thresholds = ReadThresholds(configuration);
+        var sources = Ingest.Sources.SourcesReader.Read(configuration);
 
         return new IngestOptions
         {
             Influx = influx, Buffer = buffer, Http = http, Auth = auth, Redis = redis,
             Pipeline = pipeline, Downsample = downsample, WindowSnapshots = snapshots, Thresholds = thresholds, Wal = wal, DeadLetter = deadLetter, Feed = feed, Live = live,
+            Sources = sources,
         };
     }
 

@@ -24,7 +24,7 @@ public static class ConfigurationSetup
     /// </summary>
     public static readonly IReadOnlyList<string> KnownSections =
     [
-        "Influx", "Buffer", "Http", "Auth", "Redis", "Wal", "DeadLetter", "Feed", "Live", "Pipeline", "Downsample", "Thresholds",
+        "Influx", "Buffer", "Http", "Auth", "Redis", "Wal", "DeadLetter", "Feed", "Live", "Pipeline", "Downsample", "Thresholds", "Sources",
         "Logging", "Kestrel", "urls", "AllowedHosts", "environment",
     ];
 

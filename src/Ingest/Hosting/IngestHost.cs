@@ -108,6 +108,9 @@ public static class IngestHost
                 loggers.AddLoggerFactory();
             }));
         services.AddHostedService<PipelineService>();
+        // After the pipeline, so stopped before it: what the sources took drains with the rest.
+        services.AddSingleton<Ingest.Sources.SourceInstruments>();
+        services.AddHostedService<Ingest.Sources.SourceRunner>();
         services.AddSingleton<RateSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<RateSampler>());
 
