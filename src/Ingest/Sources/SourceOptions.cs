@@ -62,16 +62,19 @@ internal sealed record SourceType(
 /// <summary>The source types the daemon knows, by their <c>Type</c> value.</summary>
 internal static partial class SourceCatalog
 {
-    private static readonly Dictionary<string, SourceType> Known = new(StringComparer.Ordinal);
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SourceType> Known = new(StringComparer.Ordinal);
 
     static SourceCatalog()
     {
         foreach (var type in BuiltIn()) Known[type.Name] = type;
     }
 
-    public static IReadOnlyCollection<string> Names => Known.Keys;
+    public static IReadOnlyCollection<string> Names => Known.Keys.ToList();
 
     public static SourceType? Find(string name) => Known.GetValueOrDefault(name);
+
+    /// <summary>Adds a type not built in (the runner's tests use a connector of their own); a known name is replaced.</summary>
+    internal static void Add(SourceType type) => Known[type.Name] = type;
 
     /// <summary>Every built-in type; each type's file adds itself here.</summary>
     private static IEnumerable<SourceType> BuiltIn()
