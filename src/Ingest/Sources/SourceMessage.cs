@@ -6,7 +6,9 @@ namespace Ingest.Sources;
 /// that is durable) or that it should be delivered again (<see cref="Nack"/>, called when the daemon refused it
 /// for good or is stopping; may be null, the upstream then redelivers on its own, e.g. after a restart).
 /// </summary>
-/// <param name="Payload">The message body as received (line protocol or JSON, per the source's <c>Format</c>).</param>
+/// <param name="Payload">The message body as received (line protocol or JSON, per the source's <c>Format</c>). It
+/// must stay valid and unchanged until the message is acknowledged or dropped: messages are gathered before they
+/// are decoded, and an at-least-once message is decoded again when its batch is offered again.</param>
 /// <param name="ArrivalNanoseconds">When it arrived (unix ns): the timestamp of points that carry none.</param>
 /// <param name="Subject">Where it came from (NATS subject, Redis channel or key, URL): for logs and the <c>Json</c>
 /// mapping's <c>@subject</c>.</param>

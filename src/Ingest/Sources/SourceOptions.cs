@@ -27,13 +27,13 @@ public sealed record SourceOptions
     /// <summary>Tags added to every point of the source (a point's own tag of the same key wins).</summary>
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>Decoded messages the source holds while admission is slower than it (its own buffer).</summary>
+    /// <summary>Batches (gathered messages) the source holds while admission is slower than it (its own buffer).</summary>
     public int BufferCapacity { get; init; } = DefaultBufferCapacity;
 
     /// <summary>What a full buffer does: backpressure (at-least-once types' default), drop-oldest or drop-newest.</summary>
     public FullPolicy FullPolicy { get; init; } = FullPolicy.DropOldest;
 
-    /// <summary>Most points admitted as one batch (one log record): messages are gathered up to it…</summary>
+    /// <summary>About the most points admitted as one batch (one log record): messages are gathered up to it, by their lines…</summary>
     public int MaxBatchPoints { get; init; } = DefaultMaxBatchPoints;
 
     /// <summary>…or for this long after the first one, whichever comes first.</summary>
