@@ -171,6 +171,7 @@ public sealed partial class SourceRunner(
             catch (OperationCanceledException)
             {
                 // Stopping while waiting for room: nothing of it was kept; an at-least-once upstream delivers it again.
+                await NackAsync(gathered.Messages, TimeSpan.Zero).ConfigureAwait(false);
                 return Done.Instance;
             }
             if (verdict.Outcome != AdmissionOutcome.Refused)
@@ -182,7 +183,8 @@ public sealed partial class SourceRunner(
             }
             if (!atLeastOnce || _stopping.IsCancellationRequested)
             {
-                telemetry.Drop("refused", points);
+                if (!atLeastOnce) telemetry.Drop("refused", points);
+                await NackAsync(gathered.Messages, verdict.RetryAfter).ConfigureAwait(false);
                 return Done.Instance;
             }
             // At least once: nothing is acknowledged; wait as told and offer the same messages again. The batch went
@@ -193,6 +195,7 @@ public sealed partial class SourceRunner(
             }
             catch (OperationCanceledException)
             {
+                await NackAsync(gathered.Messages, TimeSpan.Zero).ConfigureAwait(false);
                 return Done.Instance;
             }
             batch = PointBatch.Rent();
@@ -219,6 +222,22 @@ public sealed partial class SourceRunner(
         }
     }
 
+    private async Task NackAsync(IReadOnlyList<SourceMessage> messages, TimeSpan retryAfter)
+    {
+        foreach (var message in messages)
+        {
+            if (message.Nack is not { } nack) continue;
+            try
+            {
+                await nack(retryAfter).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                LogAckFailed(e.Message);
+            }
+        }
+    }
+
     /// <summary>Messages gathered and decoded into one batch, with their bad items, kept for their acks.</summary>
     private readonly record struct Gathered(PointBatch Batch, int Errors, IReadOnlyList<SourceMessage> Messages);
 
@@ -228,6 +247,6 @@ public sealed partial class SourceRunner(
     [LoggerMessage(Level = LogLevel.Information, Message = "Source {Source} ended: {Reason}")]
     private partial void LogEnded(string source, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "A source could not acknowledge admitted messages upstream (they will be delivered again): {Error}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A source could not tell its upstream what became of a message (an admitted one will be delivered again): {Error}")]
     private partial void LogAckFailed(string error);
 }
