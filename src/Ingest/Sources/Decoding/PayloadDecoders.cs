@@ -13,7 +13,8 @@ public static class PayloadDecoders
         return payload.Format switch
         {
             PayloadFormat.LineProtocol => new LineProtocolDecoder(parser, payload.Precision, extra),
-            _ => throw new NotSupportedException($"{payload.Format} payloads are not decoded yet"),
+            PayloadFormat.Json => new JsonDecoder(payload.Json ?? throw new ArgumentException("a JSON payload needs its Json mapping", nameof(payload)), extra, parser.Options),
+            _ => throw new NotSupportedException($"{payload.Format} payloads are not decoded"),
         };
     }
 }
