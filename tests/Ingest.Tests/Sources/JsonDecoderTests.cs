@@ -301,4 +301,15 @@ public class JsonDecoderTests
         // The parsed document's own object is all that is left (its tables come from the shared pool).
         Assert.True(perMessage <= 200, $"{perMessage} bytes allocated per message");
     }
+
+    [Fact]
+    public void The_README_example_decodes_as_documented()
+    {
+        var payload = Json(("Json:Items", "readings"), ("Json:Measurement", "weather"), ("Json:Tags:host", "station.id"), ("Json:Tags:subject", "@subject"),
+            ("Json:Fields:temp", "temp"), ("Json:Fields:hum", "values[0]"), ("Json:Fields:raw", "join(',', flags)"), ("Json:FieldTypes:hum", "integer"),
+            ("Json:Time", "ts"), ("Json:TimeFormat", "unix_ms"));
+        var d = Decode(payload, """{"readings":[{"station":{"id":"a"},"temp":21.5,"values":[40],"flags":["x"],"ts":1700000000000}]}""",
+            subject: "weather.a", tags: new() { ["dc"] = "eu1" });
+        Assert.Equal(["weather,dc=eu1,host=a,subject=weather.a hum=40i,raw=\"x\",temp=21.5 1700000000000000000"], d.Lines);
+    }
 }
