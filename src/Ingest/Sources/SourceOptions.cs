@@ -127,9 +127,7 @@ internal static class SourcesReader
             if (type.Delivery == SourceDelivery.AtLeastOnce && options.FullPolicy != FullPolicy.Backpressure)
                 throw new ConfigurationError(key + ":FullPolicy", r.String("FullPolicy", ""),
                     $"a {typeName} source is read at least once: only backpressure keeps that promise");
-            foreach (var tag in options.Tags)
-                if (tag.Key.Length == 0 || tag.Value.Length == 0)
-                    throw new ConfigurationError($"{key}:Tags:{tag.Key}", tag.Value, "a tag needs a key and a value");
+            ExtraTags.Validate(key, options.Tags);
             r.RejectUnknownKeys();
             sources.Add(options);
         }
