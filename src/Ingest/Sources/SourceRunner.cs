@@ -77,6 +77,7 @@ public sealed partial class SourceRunner(
         var (database, retentionPolicy) = Target(source);
         var atLeastOnce = connector.Delivery == SourceDelivery.AtLeastOnce;
         var starts = 0;
+        var buffer = new BufferHolder();
 
         // A connector that fails (its upstream went away, say) is started again with backoff; each start after the
         // first is a reconnect.
@@ -99,13 +100,30 @@ public sealed partial class SourceRunner(
             .ViaMaterialized(KillSwitches.Single<SourceMessage>(), Keep.Right)
             .GroupedWeightedWithin(source.MaxBatchPoints, int.MaxValue, source.BatchInterval, EstimatedPoints)
             .Select(group => Decode(decoder, group, telemetry))
-            .Via(new WeightedBuffer<Gathered>(source.BufferCapacity, _ => 1, source.FullPolicy, (dropped, _) =>
+            .ViaMaterialized(new WeightedBuffer<Gathered>(source.BufferCapacity, _ => 1, source.FullPolicy, (dropped, _) =>
             {
                 telemetry.Drop("buffer_full", dropped.Batch.Count);
                 stage.Stats.AddDropped("buffer_full", dropped.Batch.Count);
                 PointBatch.Return(dropped.Batch);
-            }))
-            .SelectAsync(1, gathered => AdmitAsync(gathered, decoder, database, retentionPolicy, atLeastOnce, telemetry, stage))
+            }), (killSwitch, control) =>
+            {
+                buffer.Control = control;
+                return killSwitch;
+            })
+            .SelectAsync(1, async gathered =>
+            {
+                try
+                {
+                    return await AdmitAsync(gathered, decoder, database, retentionPolicy, atLeastOnce, telemetry, stage).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // The batch has its outcome (admitted, refused for good, or given up at a stop): its room in the
+                    // source's buffer is free again. Without this the buffer would count itself full after
+                    // BufferCapacity batches and the source would stop (or drop everything).
+                    buffer.Control!.Release(1);
+                }
+            })
             .ToMaterialized(Sink.Ignore<Done>(), Keep.Both)
             .MapMaterializedValue(m => (m.Item1, (Task)m.Item2));
     }
@@ -236,6 +254,12 @@ public sealed partial class SourceRunner(
                 LogAckFailed(e.Message);
             }
         }
+    }
+
+    /// <summary>The source buffer's control, known once the graph is materialized (before any element flows).</summary>
+    private sealed class BufferHolder
+    {
+        public IWeightedBufferControl? Control;
     }
 
     /// <summary>Messages gathered and decoded into one batch, with their bad items, kept for their acks.</summary>

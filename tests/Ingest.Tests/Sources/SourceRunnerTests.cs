@@ -51,14 +51,14 @@ public sealed class SourceRunnerTests : IAsyncLifetime
         }
     }
 
-    private SourceTelemetry Start(SourceDelivery delivery, Channel<SourceMessage> channel, bool failFirst = false)
+    private SourceTelemetry Start(SourceDelivery delivery, Channel<SourceMessage> channel, bool failFirst = false, int bufferCapacity = SourceOptions.DefaultBufferCapacity)
     {
         var typeName = "test-" + Guid.NewGuid().ToString("N")[..8];
         var connector = new TestConnector(delivery, channel, failFirst);
         SourceCatalog.Add(new SourceType(typeName, delivery, _ => new object(), (_, _) => connector));
         var options = new IngestOptions
         {
-            Sources = [new SourceOptions { Name = "feed", Type = typeName, BatchInterval = TimeSpan.FromMilliseconds(5),
+            Sources = [new SourceOptions { Name = "feed", Type = typeName, BatchInterval = TimeSpan.FromMilliseconds(5), BufferCapacity = bufferCapacity,
                 FullPolicy = delivery == SourceDelivery.AtLeastOnce ? Ingest.Graph.FullPolicy.Backpressure : Ingest.Graph.FullPolicy.DropOldest }],
         };
         _instruments = new SourceInstruments(TestMeters.Create());
@@ -113,6 +113,21 @@ public sealed class SourceRunnerTests : IAsyncLifetime
         await acked.Task.WaitAsync(Patience);
         Assert.Equal(2, _rig.Buffer.Depth);
         Assert.Empty(telemetry.Dropped);
+    }
+
+    [Fact]
+    public async Task The_source_buffer_frees_a_batchs_room_once_it_is_admitted()
+    {
+        var channel = Channel.CreateUnbounded<SourceMessage>();
+        Start(SourceDelivery.AtLeastOnce, channel, bufferCapacity: 2);
+        // One batch at a time, each acknowledged before the next is sent: far more batches than the buffer holds.
+        for (int i = 0; i < 10; i++)
+        {
+            var (message, acked) = Message($"m v={i} {i + 1}\n");
+            await channel.Writer.WriteAsync(message);
+            await acked.Task.WaitAsync(Patience);
+        }
+        Assert.Equal(10, _rig.Buffer.Depth);
     }
 
     [Fact]
