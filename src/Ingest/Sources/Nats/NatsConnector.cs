@@ -210,10 +210,11 @@ internal sealed class NatsConnector(SourceOptions options) : ISourceConnector
                 }
                 if (!more) break;
                 var msg = messages.Current;
-                // Acknowledged by the runner once admitted; what is not is delivered again after AckWait.
+                // Acknowledged by the runner once admitted; refused, it is delivered again after the wait admission asked for
+                // (a nak with that delay), and, after a crash, after AckWait.
                 yield return new SourceMessage(msg.Data, SourceMessage.Now(), msg.Subject,
                     Ack: () => msg.AckAsync(cancellationToken: CancellationToken.None),
-                    Nack: () => msg.NakAsync(cancellationToken: CancellationToken.None));
+                    Nack: wait => msg.NakAsync(delay: wait, cancellationToken: CancellationToken.None));
             }
         }
     }
