@@ -26,7 +26,7 @@ Usage: ./run.sh [command] [args]
                   Ctrl-C stops everything this script started.
                   Env: INGEST_PORT (8186), INFLUX_PORT (8086), REDIS_PORT (6379); busy influx/redis ports
                   are replaced by free ones.
-  test [args]     Install missing Debian packages (redis-server influxdb influxdb-client prometheus
+  test [args]     Install missing Debian packages (redis-server influxdb influxdb-client prometheus nats-server
                   docker-compose systemd python3-prometheus-client python3-influxdb; as root), build once, run every test
                   project of the solution, validate docker-compose.yml and deploy/systemd/ingest.service, and
                   print "N passed, N failed[, N skipped]" as the last line.
@@ -217,7 +217,7 @@ summary_numbers() {
 
 cmd_test() {
   ensure_packages redis-server:redis-server influxd:influxdb influx:influxdb-client promtool:prometheus \
-    docker-compose:docker-compose node:nodejs npm:npm systemd-analyze:systemd
+    docker-compose:docker-compose node:nodejs npm:npm systemd-analyze:systemd nats-server:nats-server
   # The OpenMetrics checks parse /metrics with the Python Prometheus client's strict parser.
   if ! /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null; then
     install_packages python3 python3-prometheus-client

@@ -79,6 +79,7 @@ internal static partial class SourceCatalog
     /// <summary>Every built-in type; each type's file adds itself here.</summary>
     private static IEnumerable<SourceType> BuiltIn()
     {
+        yield return Nats.NatsSource.Type;
         yield break;
     }
 }
