@@ -77,6 +77,7 @@ internal static partial class SourceCatalog
     private static IEnumerable<SourceType> BuiltIn()
     {
         yield return Sql.SqlSettings.Type;
+        yield return Udp.UdpSettings.Type;
     }
 }
 
