@@ -247,7 +247,7 @@ public class SqlUdpConfigurationTests
     [InlineData("Provider=sqlite|ConnectionString=Data Source=x.db|Query=SELECT 1|Measurement=m|Interval=soon", "Sources:s:Interval = 'soon'")]
     [InlineData("Provider=sqlite|ConnectionString=Data Source=x.db|Query=SELECT 1|Measurement=m|TimeColumn=t|TimeFormat=weeks", "Sources:s:TimeFormat = 'weeks'")]
     [InlineData("Provider=sqlite|ConnectionString=Data Source=x.db|Query=SELECT * FROM t WHERE at > @last_time|Measurement=m", "Sources:s:Query = 'SELECT * FROM t WHERE at > @last_time': @last_time is the newest time")]
-    [InlineData("Provider=postgresql|ConnectionString=Host=h;Password=hunter22;Bogus=1|Query=SELECT 1|Measurement=m", "Sources:s:ConnectionString = 'Host=h;Password=***;Bogus=1': not a postgresql connection string")]
+    [InlineData("Provider=postgresql|ConnectionString=Host=h;Pwd=hunter22;Bogus=1|Query=SELECT 1|Measurement=m", "Sources:s:ConnectionString = 'Host=h;Pwd=***;Bogus=1': not a postgresql connection string")]
     [InlineData("Type=udp|Listen=nowhere", "Sources:s:Listen = 'nowhere': expected an IP address and port")]
     [InlineData("Type=udp|ReadBuffer=lots", "Sources:s:ReadBuffer = 'lots'")]
     public async Task A_bad_key_stops_the_start_with_exit_code_2_naming_it(string keys, string expected)
