@@ -80,7 +80,8 @@ internal static partial class SourceCatalog
     private static IEnumerable<SourceType> BuiltIn()
     {
         yield return Nats.NatsSource.Type;
-        yield break;
+        yield return Sql.SqlSettings.Type;
+        yield return Udp.UdpSettings.Type;
     }
 }
 
