@@ -95,7 +95,6 @@ public class NatsSourceTests
         var db = ServersFixture.UniqueName("nats_js");
         await using var stack = await StartStackAsync(nats, db, new()
         {
-            ["Sources:js:FullPolicy"] = "backpressure",
             ["Sources:js:JetStream:Stream"] = "TELEMETRY",
             ["Sources:js:JetStream:Durable"] = "ingest",
             ["Sources:js:JetStream:FilterSubject"] = "telemetry.>",

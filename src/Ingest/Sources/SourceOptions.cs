@@ -50,14 +50,16 @@ public sealed record SourceOptions
 }
 
 /// <summary>
-/// A source type: its name in configuration, its delivery, how its own keys are read (failing on a bad value with
-/// the full key) and how its connector is made.
+/// A source type: its name in configuration, its delivery (or, with <paramref name="DeliveryOf"/>, the delivery its
+/// settings choose: NATS core or JetStream, Redis pub/sub or streams), how its own keys are read (failing on a bad
+/// value with the full key) and how its connector is made.
 /// </summary>
 internal sealed record SourceType(
     string Name,
     SourceDelivery Delivery,
     Func<SectionReader, object> ReadSettings,
-    Func<SourceOptions, IServiceProvider, ISourceConnector> Create);
+    Func<SourceOptions, IServiceProvider, ISourceConnector> Create,
+    Func<object, SourceDelivery>? DeliveryOf = null);
 
 /// <summary>The source types the daemon knows, by their <c>Type</c> value.</summary>
 internal static partial class SourceCatalog
@@ -110,7 +112,10 @@ internal static class SourcesReader
             var typeName = r.String("Type", "");
             var type = SourceCatalog.Find(typeName)
                 ?? throw new ConfigurationError(key + ":Type", typeName, $"unknown source type (known: {string.Join(", ", SourceCatalog.Names.Order())})");
-            var defaultPolicy = type.Delivery == SourceDelivery.AtLeastOnce ? FullPolicy.Backpressure : FullPolicy.DropOldest;
+            // The type's own keys first: its delivery may depend on them, and the default full-policy on that.
+            var settings = type.ReadSettings(r);
+            var delivery = type.DeliveryOf?.Invoke(settings) ?? type.Delivery;
+            var defaultPolicy = delivery == SourceDelivery.AtLeastOnce ? FullPolicy.Backpressure : FullPolicy.DropOldest;
             var options = new SourceOptions
             {
                 Name = child.Key,
@@ -124,9 +129,9 @@ internal static class SourcesReader
                 MaxBatchPoints = r.Int("MaxBatchPoints", SourceOptions.DefaultMaxBatchPoints, 1, 1_000_000),
                 BatchInterval = r.Duration("BatchInterval", SourceOptions.DefaultBatchInterval, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(1)),
                 Payload = PayloadOptions.Read(r),
-                Settings = type.ReadSettings(r),
+                Settings = settings,
             };
-            if (type.Delivery == SourceDelivery.AtLeastOnce && options.FullPolicy != FullPolicy.Backpressure)
+            if (delivery == SourceDelivery.AtLeastOnce && options.FullPolicy != FullPolicy.Backpressure)
                 throw new ConfigurationError(key + ":FullPolicy", r.String("FullPolicy", ""),
                     $"a {typeName} source is read at least once: only backpressure keeps that promise");
             ExtraTags.Validate(key, options.Tags);

@@ -14,7 +14,7 @@ namespace Ingest.Sources.Nats;
 internal static class NatsSource
 {
     public static readonly SourceType Type = new("nats", SourceDelivery.AtMostOnce, NatsSettings.Read,
-        (options, _) => new NatsConnector(options));
+        (options, _) => new NatsConnector(options), settings => ((NatsSettings)settings).Delivery);
 }
 
 /// <summary>

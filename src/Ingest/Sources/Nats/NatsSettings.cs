@@ -64,12 +64,6 @@ internal sealed record NatsSettings
             if (queueGroup is not null)
                 throw new ConfigurationError(r.Name + ":QueueGroup", queueGroup,
                     "a JetStream source shares its durable consumer instead: daemons with the same Durable share the messages");
-            // The type is registered at most once by default (core); a JetStream source is read at least once, which
-            // only backpressure keeps: a buffer that drops would leave each dropped message to wait for AckWait.
-            var fullPolicy = r.String("FullPolicy", "");
-            if (!fullPolicy.Equals("backpressure", StringComparison.OrdinalIgnoreCase))
-                throw new ConfigurationError(r.Name + ":FullPolicy", fullPolicy,
-                    "a nats source with JetStream is read at least once: set FullPolicy to backpressure");
             jetStream = JetStreamSettings.Read(new SectionReader(new Scoped(jsSection), jsSection.Path));
         }
         else
