@@ -13,4 +13,9 @@ if (args is ["live-redis", ..])
     await Ingest.Benchmarks.LiveRedisMeasure.RunAsync(args);
     return;
 }
+if (args is ["source-nats", ..])
+{
+    await Ingest.Benchmarks.SourceMeasure.RunAsync(args);
+    return;
+}
 BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
