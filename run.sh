@@ -26,8 +26,8 @@ Usage: ./run.sh [command] [args]
                   Ctrl-C stops everything this script started.
                   Env: INGEST_PORT (8186), INFLUX_PORT (8086), REDIS_PORT (6379); busy influx/redis ports
                   are replaced by free ones.
-  test [args]     Install missing Debian packages (redis-server influxdb influxdb-client prometheus
-                  docker-compose systemd python3-prometheus-client python3-influxdb; as root), build once, run every test
+  test [args]     Install missing Debian packages (redis-server influxdb influxdb-client prometheus nats-server
+                  docker-compose systemd python3-prometheus-client python3-influxdb postgresql; as root), build once, run every test
                   project of the solution, validate docker-compose.yml and deploy/systemd/ingest.service, and
                   print "N passed, N failed[, N skipped]" as the last line.
                   Extra args go to every `dotnet test`, e.g. ./run.sh test --filter "FullyQualifiedName~Outage".
@@ -205,6 +205,21 @@ on_exit_test() {
   exit "$rc"
 }
 
+# install_without_starting PKG... — install_packages, with no service started by the packages' scripts.
+install_without_starting() {
+  local policy=/usr/sbin/policy-rc.d
+  if [[ -e $policy || $(id -u) -ne 0 ]]; then
+    install_packages "$@"
+    return
+  fi
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  local rc=0
+  (install_packages "$@") || rc=$?
+  rm -f "$policy"
+  ((rc == 0)) || die "installing $* failed"
+}
+
 # summary_numbers LOG — "P F S" from the console summary ("Passed!  - Failed: 0, Passed: 3, Skipped: 0, ...").
 summary_numbers() {
   local p=0 f=0 s=0 line
@@ -217,7 +232,13 @@ summary_numbers() {
 
 cmd_test() {
   ensure_packages redis-server:redis-server influxd:influxdb influx:influxdb-client promtool:prometheus \
-    docker-compose:docker-compose node:nodejs npm:npm systemd-analyze:systemd
+    docker-compose:docker-compose node:nodejs npm:npm systemd-analyze:systemd nats-server:nats-server
+  # The sql source's checks run a private PostgreSQL cluster (initdb + postgres as the postgres user, on a free
+  # port); Debian keeps those binaries off PATH. The package would start its own cluster: it must not, so a
+  # policy-rc.d refuses every service start for the length of the install (Debian's own mechanism).
+  if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
+    install_without_starting postgresql
+  fi
   # The OpenMetrics checks parse /metrics with the Python Prometheus client's strict parser.
   if ! /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null; then
     install_packages python3 python3-prometheus-client

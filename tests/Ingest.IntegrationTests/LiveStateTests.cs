@@ -55,14 +55,15 @@ public class LiveStateTests
             $"cpu,host=a usage=10,idle=90 {T0}",
             $"cpu,host=a usage=20 {T0 + 2}",
             $"cpu,host=a usage=15,idle=85 {T0 + 1}", // older for usage: ignored; newer for idle
-            $"cpu,host=b usage=30i,up=true,state=\"ok\" {T0}",
+            // An integer field of its own: usage is a float, and InfluxDB (so the daemon) refuses another type for it.
+            $"cpu,host=b procs=30i,up=true,state=\"ok\" {T0}",
             $"mem,host=a used=1.5 {T0 + 5}",
         ], perRequest: 2);
 
         var expected = new Dictionary<string, Dictionary<string, string>>
         {
             [Key(db, "cpu,host=a")] = new() { ["usage"] = "20", ["usage:ts"] = $"{T0 + 2}", ["idle"] = "85", ["idle:ts"] = $"{T0 + 1}" },
-            [Key(db, "cpu,host=b")] = new() { ["usage"] = "30", ["usage:ts"] = $"{T0}", ["up"] = "true", ["up:ts"] = $"{T0}", ["state"] = "ok", ["state:ts"] = $"{T0}" },
+            [Key(db, "cpu,host=b")] = new() { ["procs"] = "30", ["procs:ts"] = $"{T0}", ["up"] = "true", ["up:ts"] = $"{T0}", ["state"] = "ok", ["state:ts"] = $"{T0}" },
             [Key(db, "mem,host=a")] = new() { ["used"] = "1.5", ["used:ts"] = $"{T0 + 5}" },
         };
         var actual = new Dictionary<string, Dictionary<string, string>>();

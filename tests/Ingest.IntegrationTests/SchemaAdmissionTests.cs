@@ -30,13 +30,7 @@ public class SchemaAdmissionTests(SharedStackFixture fixture)
 
         // Created on InfluxDB directly: the daemon asks again (at most once a second) before refusing.
         await Stack.Influx.QueryAsync("", $"CREATE RETENTION POLICY week ON {InfluxServer.QuoteIdentifier(db)} DURATION 7d REPLICATION 1");
-        HttpStatusCode status = 0;
-        Assert.True(await DaemonApi.WaitUntilAsync(async () =>
-        {
-            using var answer = await WriteAsync($"write?db={db}&rp=week", "m v=2");
-            status = answer.StatusCode;
-            return status == HttpStatusCode.NoContent;
-        }, TimeSpan.FromSeconds(10), pollMs: 300), $"still {status} after the policy was created");
+        await WriteUntilTakenAsync(Stack.Client, $"write?db={db}&rp=week", "m v=2", "the policy was created");
         var values = await WaitForValuesAsync(db, "SELECT v FROM week.m", 1);
         Assert.Equal([2.0], values);
     }
@@ -136,14 +130,8 @@ public class SchemaAdmissionTests(SharedStackFixture fixture)
             await ExpectAsync(answer, HttpStatusCode.NotFound, "database not found");
 
         await stack.Influx.CreateDatabaseAsync(db);
-        HttpStatusCode status = 0;
         // Asked again at most once a second: the database is usable within about that.
-        Assert.True(await DaemonApi.WaitUntilAsync(async () =>
-        {
-            using var answer = await stack.Client.PostAsync($"write?db={db}", new StringContent("m v=2\n"));
-            status = answer.StatusCode;
-            return status == HttpStatusCode.NoContent;
-        }, TimeSpan.FromSeconds(10), pollMs: 300), $"still {status} after the database was created");
+        await WriteUntilTakenAsync(stack.Client, $"write?db={db}", "m v=2", "the database was created");
         Assert.Equal(1, await stack.Influx.WaitForCountAsync(db, "m", 1, TimeSpan.FromSeconds(30)));
     }
 
@@ -158,6 +146,18 @@ public class SchemaAdmissionTests(SharedStackFixture fixture)
             return values.Length >= count;
         }, TimeSpan.FromSeconds(30));
         return values;
+    }
+
+    /// <summary>Writes <paramref name="body"/> again every 300 ms until it is answered 204 (within 10 s).</summary>
+    private static async Task WriteUntilTakenAsync(HttpClient client, string path, string body, string after)
+    {
+        HttpStatusCode status = 0;
+        Assert.True(await DaemonApi.WaitUntilAsync(async () =>
+        {
+            using var answer = await client.PostAsync(path, new StringContent(body + "\n", Encoding.UTF8, "text/plain"));
+            status = answer.StatusCode;
+            return status == HttpStatusCode.NoContent;
+        }, TimeSpan.FromSeconds(10), pollMs: 300), $"still {status} after {after}");
     }
 
     private Task<HttpResponseMessage> WriteAsync(string path, string body) =>

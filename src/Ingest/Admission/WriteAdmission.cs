@@ -43,9 +43,13 @@ public sealed partial class WriteAdmission(
 
     /// <summary>
     /// Registers a source under its stage name (<c>http</c>, <c>nats</c>, …): its received, sent and dropped
-    /// points appear in <c>/api/pipeline</c> and the stage metrics under that name.
+    /// points appear in <c>/api/pipeline</c> and the stage metrics under that name. A name registered before
+    /// gives the same stage (a source started again counts on).
     /// </summary>
-    public AdmissionSource Register(string name) => AdmissionSource.Register(telemetry, name);
+    public AdmissionSource Register(string name) =>
+        telemetry.Stages.FirstOrDefault(s => s.Name == name && s.Kind == "source") is { } known
+            ? new AdmissionSource(known)
+            : AdmissionSource.Register(telemetry, name);
 
     /// <summary>
     /// Offers <paramref name="batch"/> from <paramref name="source"/>, with the count of items the source could

@@ -93,19 +93,7 @@ public static class PipelineEndpoints
                 } : null,
                 feed = new { clients = feed.Count, subscriptions = feed.Subscriptions, queuedBytes = feed.QueuedBytes, queuedPoints = feed.QueuedPoints },
                 memory = new { managedBytes = GC.GetTotalMemory(false), workingSetBytes = process.WorkingSet64 },
-                sources = sourceStats.Sources.Select(s => new
-                {
-                    name = s.Name,
-                    type = s.Type,
-                    state = Ingest.Sources.SourceInstruments.StateName(s.State),
-                    lastMessageAt = s.LastMessageAt,
-                    messages = s.Messages,
-                    points = s.Points,
-                    decodeErrors = s.DecodeErrors,
-                    dropped = s.Dropped.ToDictionary(d => d.Key, d => d.Value),
-                    reconnects = s.Reconnects,
-                    lastError = s.LastError,
-                }),
+                sources = sourceStats.Describe(),
                 dependencies = readiness.All.ToDictionary(d => d.Name, d => new { status = d.State.Status, error = d.State.Error }),
             });
         }).RequireScope(Scopes.Read);

@@ -18,7 +18,20 @@ internal sealed class SectionReader
         Name = name;
     }
 
+    private SectionReader(IConfigurationSection section, string name)
+    {
+        _section = section;
+        Name = name;
+    }
+
     public string Name { get; }
+
+    /// <summary>A reader of the child section <paramref name="key"/>: its errors name the full key, and it rejects its own unknown keys.</summary>
+    public SectionReader Section(string key)
+    {
+        _known.Add(key);
+        return new SectionReader(_section.GetSection(key), Key(key));
+    }
 
     private string Key(string key) => $"{Name}:{key}";
 

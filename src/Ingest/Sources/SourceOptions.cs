@@ -27,13 +27,13 @@ public sealed record SourceOptions
     /// <summary>Tags added to every point of the source (a point's own tag of the same key wins).</summary>
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>Decoded messages the source holds while admission is slower than it (its own buffer).</summary>
+    /// <summary>Batches (gathered messages) the source holds while admission is slower than it (its own buffer).</summary>
     public int BufferCapacity { get; init; } = DefaultBufferCapacity;
 
     /// <summary>What a full buffer does: backpressure (at-least-once types' default), drop-oldest or drop-newest.</summary>
     public FullPolicy FullPolicy { get; init; } = FullPolicy.DropOldest;
 
-    /// <summary>Most points admitted as one batch (one log record): messages are gathered up to it…</summary>
+    /// <summary>About the most points admitted as one batch (one log record): messages are gathered up to it, by their lines…</summary>
     public int MaxBatchPoints { get; init; } = DefaultMaxBatchPoints;
 
     /// <summary>…or for this long after the first one, whichever comes first.</summary>
@@ -62,20 +62,26 @@ internal sealed record SourceType(
 /// <summary>The source types the daemon knows, by their <c>Type</c> value.</summary>
 internal static partial class SourceCatalog
 {
-    private static readonly Dictionary<string, SourceType> Known = new(StringComparer.Ordinal);
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SourceType> Known = new(StringComparer.Ordinal);
 
     static SourceCatalog()
     {
         foreach (var type in BuiltIn()) Known[type.Name] = type;
     }
 
-    public static IReadOnlyCollection<string> Names => Known.Keys;
+    public static IReadOnlyCollection<string> Names => Known.Keys.ToList();
 
     public static SourceType? Find(string name) => Known.GetValueOrDefault(name);
+
+    /// <summary>Adds a type not built in (the runner's tests use a connector of their own); a known name is replaced.</summary>
+    internal static void Add(SourceType type) => Known[type.Name] = type;
 
     /// <summary>Every built-in type; each type's file adds itself here.</summary>
     private static IEnumerable<SourceType> BuiltIn()
     {
+        yield return Nats.NatsSource.Type;
+        yield return Sql.SqlSettings.Type;
+        yield return Udp.UdpSettings.Type;
         yield return Web.WebSocketConnector.Type;
         yield return Web.SseConnector.Type;
         yield return Web.HttpPollConnector.Type;
@@ -126,9 +132,7 @@ internal static class SourcesReader
             if (type.Delivery == SourceDelivery.AtLeastOnce && options.FullPolicy != FullPolicy.Backpressure)
                 throw new ConfigurationError(key + ":FullPolicy", r.String("FullPolicy", ""),
                     $"a {typeName} source is read at least once: only backpressure keeps that promise");
-            foreach (var tag in options.Tags)
-                if (tag.Key.Length == 0 || tag.Value.Length == 0)
-                    throw new ConfigurationError($"{key}:Tags:{tag.Key}", tag.Value, "a tag needs a key and a value");
+            ExtraTags.Validate(key, options.Tags);
             r.RejectUnknownKeys();
             sources.Add(options);
         }

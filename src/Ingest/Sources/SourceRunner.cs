@@ -16,10 +16,10 @@ namespace Ingest.Sources;
 /// Runs every enabled configured source as its own Akka.Streams graph into the admission path:
 /// <code>
 /// connector (restarted with backoff when it fails)
-///   → decode (a batch per message; bad items counted, the source goes on)
-///   → WeightedBuffer(Sources:&lt;name&gt;:BufferCapacity messages, FullPolicy; drops counted)
-///   → gather messages up to MaxBatchPoints or BatchInterval
-///   → admission (one log record per gathered batch), then each message's Ack
+///   → gather messages up to MaxBatchPoints (their lines) or BatchInterval
+///   → decode them into one batch (bad items counted, the source goes on)
+///   → WeightedBuffer(Sources:&lt;name&gt;:BufferCapacity batches, FullPolicy; drops counted)
+///   → admission (one log record per batch), then each message's Ack
 /// </code>
 /// A source that cannot connect holds only its own graph: the others and the HTTP writes never wait for it. An
 /// at-least-once source acknowledges upstream only what admission accepted, waits and offers again what was
@@ -77,6 +77,7 @@ public sealed partial class SourceRunner(
         var (database, retentionPolicy) = Target(source);
         var atLeastOnce = connector.Delivery == SourceDelivery.AtLeastOnce;
         var starts = 0;
+        var buffer = new BufferHolder();
 
         // A connector that fails (its upstream went away, say) is started again with backoff; each start after the
         // first is a reconnect.
@@ -97,18 +98,41 @@ public sealed partial class SourceRunner(
 
         return messages
             .ViaMaterialized(KillSwitches.Single<SourceMessage>(), Keep.Right)
-            .Select(message => Decode(decoder, message, telemetry))
-            .Via(new WeightedBuffer<Decoded>(source.BufferCapacity, _ => 1, source.FullPolicy, (dropped, _) =>
+            .GroupedWeightedWithin(source.MaxBatchPoints, int.MaxValue, source.BatchInterval, EstimatedPoints)
+            .Select(group => Decode(decoder, group, telemetry))
+            .ViaMaterialized(new WeightedBuffer<Gathered>(source.BufferCapacity, _ => 1, source.FullPolicy, (dropped, _) =>
             {
                 telemetry.Drop("buffer_full", dropped.Batch.Count);
                 stage.Stats.AddDropped("buffer_full", dropped.Batch.Count);
                 PointBatch.Return(dropped.Batch);
-            }))
-            .GroupedWeightedWithin(source.MaxBatchPoints, int.MaxValue, source.BatchInterval, d => Math.Max(1, d.Batch.Count))
-            .SelectAsync(1, group => AdmitAsync(group, decoder, database, retentionPolicy, atLeastOnce, telemetry, stage))
+            }), (killSwitch, control) =>
+            {
+                buffer.Control = control;
+                return killSwitch;
+            })
+            .SelectAsync(1, async gathered =>
+            {
+                try
+                {
+                    return await AdmitAsync(gathered, decoder, database, retentionPolicy, atLeastOnce, telemetry, stage).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // The batch has its outcome (admitted, refused for good, or given up at a stop): its room in the
+                    // source's buffer is free again. Without this the buffer would count itself full after
+                    // BufferCapacity batches and the source would stop (or drop everything).
+                    buffer.Control!.Release(1);
+                }
+            })
             .ToMaterialized(Sink.Ignore<Done>(), Keep.Both)
             .MapMaterializedValue(m => (m.Item1, (Task)m.Item2));
     }
+
+    /// <summary>
+    /// About how many points a message holds, before it is decoded: its lines (a JSON message counts one). Messages
+    /// are gathered by it, so that a batch stays near <c>MaxBatchPoints</c> whatever the messages' size.
+    /// </summary>
+    private static long EstimatedPoints(SourceMessage message) => Math.Max(1, message.Payload.Span.Count((byte)'\n'));
 
     private (string Database, string RetentionPolicy) Target(SourceOptions source)
     {
@@ -118,30 +142,40 @@ public sealed partial class SourceRunner(
         return influx.ApiVersion == 2 ? (rp.Length > 0 ? $"{db}/{rp}" : db, "") : (db, rp);
     }
 
-    private static Decoded Decode(IPayloadDecoder decoder, SourceMessage message, SourceTelemetry telemetry)
+    /// <summary>The gathered messages decoded into one batch (the source's buffer holds such batches).</summary>
+    private static Gathered Decode(IPayloadDecoder decoder, IEnumerable<SourceMessage> messages, SourceTelemetry telemetry)
     {
+        var list = messages as IReadOnlyList<SourceMessage> ?? messages.ToList();
         var batch = PointBatch.Rent();
-        DecodeResult result;
-        try
+        var errors = 0;
+        foreach (var message in list)
         {
-            result = decoder.Decode(message, batch);
+            var before = batch.Count;
+            var length = batch.ByteLength;
+            DecodeResult result;
+            try
+            {
+                result = decoder.Decode(message, batch);
+            }
+            catch (Exception e)
+            {
+                // A decoder must not throw for bad input; if one does, the message counts as one bad item and
+                // whatever it had appended is taken back.
+                batch.RemovePoints(Enumerable.Range(before, batch.Count - before).ToArray());
+                batch.Truncate(length);
+                result = new DecodeResult(0, 1, e.Message);
+            }
+            errors += result.Errors;
+            telemetry.Message(result.Points, result.Errors, result.FirstError, message.Subject);
         }
-        catch (Exception e)
-        {
-            // A decoder must not throw for bad input; if one does, the message counts as one bad item.
-            batch.Clear();
-            result = new DecodeResult(0, 1, e.Message);
-        }
-        telemetry.Message(result.Points, result.Errors, result.FirstError, message.Subject);
-        return new Decoded(batch, result.Errors, message);
+        return new Gathered(batch, errors, list);
     }
 
-    private async Task<Done> AdmitAsync(IEnumerable<Decoded> messages, IPayloadDecoder decoder, string database, string retentionPolicy,
+    private async Task<Done> AdmitAsync(Gathered gathered, IPayloadDecoder decoder, string database, string retentionPolicy,
         bool atLeastOnce, SourceTelemetry telemetry, AdmissionSource stage)
     {
-        var group = messages as IList<Decoded> ?? messages.ToList();
-        var rejected = group.Sum(d => d.Errors);
-        var batch = Gather(group);
+        var rejected = gathered.Errors;
+        var batch = gathered.Batch;
         while (true)
         {
             batch.Database = database;
@@ -155,18 +189,20 @@ public sealed partial class SourceRunner(
             catch (OperationCanceledException)
             {
                 // Stopping while waiting for room: nothing of it was kept; an at-least-once upstream delivers it again.
+                await NackAsync(gathered.Messages, TimeSpan.Zero).ConfigureAwait(false);
                 return Done.Instance;
             }
             if (verdict.Outcome != AdmissionOutcome.Refused)
             {
                 if (verdict.Schema.Refused) telemetry.Drop("schema", points);
                 else if (verdict.Schema.Dropped is { Count: > 0 } schemaDropped) telemetry.Drop("schema", schemaDropped.Count);
-                await AckAsync(group).ConfigureAwait(false);
+                await AckAsync(gathered.Messages).ConfigureAwait(false);
                 return Done.Instance;
             }
             if (!atLeastOnce || _stopping.IsCancellationRequested)
             {
-                telemetry.Drop("refused", points);
+                if (!atLeastOnce) telemetry.Drop("refused", points);
+                await NackAsync(gathered.Messages, verdict.RetryAfter).ConfigureAwait(false);
                 return Done.Instance;
             }
             // At least once: nothing is acknowledged; wait as told and offer the same messages again. The batch went
@@ -177,32 +213,20 @@ public sealed partial class SourceRunner(
             }
             catch (OperationCanceledException)
             {
+                await NackAsync(gathered.Messages, TimeSpan.Zero).ConfigureAwait(false);
                 return Done.Instance;
             }
             batch = PointBatch.Rent();
             rejected = 0;
-            foreach (var d in group) rejected += decoder.Decode(d.Message, batch).Errors;
+            foreach (var message in gathered.Messages) rejected += decoder.Decode(message, batch).Errors;
         }
     }
 
-    /// <summary>The group's points as one batch: the first message's own batch when it is alone.</summary>
-    private static PointBatch Gather(IList<Decoded> group)
+    private async Task AckAsync(IReadOnlyList<SourceMessage> messages)
     {
-        if (group.Count == 1) return group[0].Batch;
-        var batch = PointBatch.Rent();
-        foreach (var d in group)
+        foreach (var message in messages)
         {
-            for (int i = 0; i < d.Batch.Count; i++) batch.CopyPointFrom(d.Batch, i);
-            PointBatch.Return(d.Batch);
-        }
-        return batch;
-    }
-
-    private async Task AckAsync(IList<Decoded> group)
-    {
-        foreach (var d in group)
-        {
-            if (d.Message.Ack is not { } ack) continue;
+            if (message.Ack is not { } ack) continue;
             try
             {
                 await ack().ConfigureAwait(false);
@@ -216,7 +240,30 @@ public sealed partial class SourceRunner(
         }
     }
 
-    private readonly record struct Decoded(PointBatch Batch, int Errors, SourceMessage Message);
+    private async Task NackAsync(IReadOnlyList<SourceMessage> messages, TimeSpan retryAfter)
+    {
+        foreach (var message in messages)
+        {
+            if (message.Nack is not { } nack) continue;
+            try
+            {
+                await nack(retryAfter).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                LogAckFailed(e.Message);
+            }
+        }
+    }
+
+    /// <summary>The source buffer's control, known once the graph is materialized (before any element flows).</summary>
+    private sealed class BufferHolder
+    {
+        public IWeightedBufferControl? Control;
+    }
+
+    /// <summary>Messages gathered and decoded into one batch, with their bad items, kept for their acks.</summary>
+    private readonly record struct Gathered(PointBatch Batch, int Errors, IReadOnlyList<SourceMessage> Messages);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Source {Source} ({Type}, {Delivery}) started")]
     private partial void LogStarted(string source, string type, SourceDelivery delivery);
@@ -224,6 +271,6 @@ public sealed partial class SourceRunner(
     [LoggerMessage(Level = LogLevel.Information, Message = "Source {Source} ended: {Reason}")]
     private partial void LogEnded(string source, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "A source could not acknowledge admitted messages upstream (they will be delivered again): {Error}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A source could not tell its upstream what became of a message (an admitted one will be delivered again): {Error}")]
     private partial void LogAckFailed(string error);
 }

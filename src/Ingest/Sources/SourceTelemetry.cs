@@ -121,6 +121,21 @@ public sealed class SourceInstruments
         return telemetry;
     }
 
+    /// <summary>Every source as <c>/api/status</c> and the status in Redis show it.</summary>
+    public IEnumerable<object> Describe() => Sources.Select(s => new
+    {
+        name = s.Name,
+        type = s.Type,
+        state = StateName(s.State),
+        lastMessageAt = s.LastMessageAt,
+        messages = s.Messages,
+        points = s.Points,
+        decodeErrors = s.DecodeErrors,
+        dropped = s.Dropped.ToDictionary(d => d.Key, d => d.Value),
+        reconnects = s.Reconnects,
+        lastError = s.LastError,
+    });
+
     public static string StateName(SourceState state) => state switch
     {
         SourceState.Connecting => "connecting",

@@ -147,6 +147,10 @@ public abstract class ManagedServer : IAsyncDisposable
     private protected ServerProcess StartProcess(IEnumerable<string> args, string? environmentPrefixToClear = null) =>
         ServerProcess.Start(Executable, args, Folder, _log, environmentPrefixToClear);
 
+    /// <summary>Starts <paramref name="fileName"/> in the server's place, for a server launched through a wrapper (another user).</summary>
+    private protected ServerProcess StartProcessThrough(string fileName, IEnumerable<string> args) =>
+        ServerProcess.Start(fileName, args, Folder, _log);
+
     /// <summary>
     /// Asks <paramref name="isReady"/> every 50 ms until it says yes; fails at once if the process exits meanwhile,
     /// and after <paramref name="timeout"/> with "<paramref name="missedAnswer"/> within …".

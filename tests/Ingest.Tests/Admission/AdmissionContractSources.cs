@@ -104,3 +104,79 @@ public sealed class DirectAdmissionTests : AdmissionContract
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
+
+/// <summary>
+/// A configured source (<c>Sources:&lt;name&gt;</c>) as <see cref="Ingest.Sources.SourceRunner"/> runs it, with a
+/// connector of the test's own: what the upstream is told is the message's <c>Ack</c> (taken: whole, in part, or
+/// for good, told apart by the source's counts) or its <c>Nack</c> with the wait admission asked for. Every source
+/// type runs in this same graph.
+/// </summary>
+public sealed class ConfiguredSourceAdmissionTests : AdmissionContract
+{
+    protected override string SourceName => "feed";
+
+    protected override async Task<ISourceDriver> StartSourceAsync(WriteAdmission admission, AdmissionSource source)
+    {
+        var channel = System.Threading.Channels.Channel.CreateUnbounded<Ingest.Sources.SourceMessage>();
+        var typeName = "contract-" + Guid.NewGuid().ToString("N")[..8];
+        Ingest.Sources.SourceCatalog.Add(new Ingest.Sources.SourceType(typeName, Ingest.Sources.SourceDelivery.AtMostOnce, _ => new object(),
+            (_, _) => new ChannelConnector(channel)));
+        var options = new IngestOptions
+        {
+            Sources = [new Ingest.Sources.SourceOptions { Name = SourceName, Type = typeName, Database = "db", BatchInterval = TimeSpan.FromMilliseconds(2) }],
+        };
+        var system = Akka.Actor.ActorSystem.Create("contract");
+        var instruments = new Ingest.Sources.SourceInstruments(TestMeters.Create());
+        var runner = new Ingest.Sources.SourceRunner(options, admission, instruments, new LineProtocolParser(), new NoServices(), system,
+            Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, Microsoft.Extensions.Logging.Abstractions.NullLogger<Ingest.Sources.SourceRunner>.Instance);
+        await runner.StartAsync(CancellationToken.None);
+        return new Driver(channel, instruments.Sources.Single(), runner, system);
+    }
+
+    private sealed class NoServices : IServiceProvider
+    {
+        public object? GetService(Type serviceType) => null;
+    }
+
+    private sealed class ChannelConnector(System.Threading.Channels.Channel<Ingest.Sources.SourceMessage> channel) : Ingest.Sources.ISourceConnector
+    {
+        public Ingest.Sources.SourceDelivery Delivery => Ingest.Sources.SourceDelivery.AtMostOnce;
+
+        public Akka.Streams.Dsl.Source<Ingest.Sources.SourceMessage, Akka.NotUsed> Messages(Ingest.Sources.SourceContext context) =>
+            Akka.Streams.Dsl.Source.ChannelReader(channel.Reader);
+    }
+
+    private sealed class Driver(
+        System.Threading.Channels.Channel<Ingest.Sources.SourceMessage> channel,
+        Ingest.Sources.SourceTelemetry telemetry,
+        Ingest.Sources.SourceRunner runner,
+        Akka.Actor.ActorSystem system) : ISourceDriver
+    {
+        public async Task<(SourceAnswer, TimeSpan?)> SendAsync(string database, IReadOnlyList<string> lines)
+        {
+            Assert.Equal("db", database);
+            var (points, errors) = (telemetry.Points, telemetry.DecodeErrors);
+            var answer = new TaskCompletionSource<(SourceAnswer, TimeSpan?)>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var message = new Ingest.Sources.SourceMessage(Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n"), Ingest.Sources.SourceMessage.Now(), "contract",
+                Ack: () =>
+                {
+                    var (good, bad) = (telemetry.Points - points, telemetry.DecodeErrors - errors);
+                    answer.TrySetResult((bad == 0 ? SourceAnswer.Acknowledged : good > 0 ? SourceAnswer.PartlyAcknowledged : SourceAnswer.Rejected, null));
+                    return ValueTask.CompletedTask;
+                },
+                Nack: wait =>
+                {
+                    answer.TrySetResult((SourceAnswer.RetryLater, wait));
+                    return ValueTask.CompletedTask;
+                });
+            await channel.Writer.WriteAsync(message);
+            return await answer.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await runner.StopAsync(CancellationToken.None);
+            await system.Terminate();
+        }
+    }
+}

@@ -11,11 +11,11 @@ namespace Ingest.Sinks.Redis;
 
 /// <summary>
 /// Keeps the pipeline's status in Redis for other programs: <c>ingest:status</c> (with the default <c>Redis:KeyPrefix</c>), a JSON string (stages with
-/// points received, sent, dropped and dead-lettered, queue depths, paused, the log's size and the time of writing), rewritten
+/// points received, sent, dropped and dead-lettered, queue depths, paused, the log's size, the configured sources' state and counters, and the time of writing), rewritten
 /// every second with a 30 s expiry, so a daemon that stopped leaves no stale status behind.
 /// </summary>
 public sealed partial class StatusPublisher(Admission.WriteAdmission admission, Buffering.IPointBuffer buffer, Durability.DurableLog log, PipelineTelemetry telemetry,
-    IngestOptions options, RedisConnection redis, ILogger<StatusPublisher> logger) : BackgroundService
+    IngestOptions options, RedisConnection redis, Ingest.Sources.SourceInstruments sources, ILogger<StatusPublisher> logger) : BackgroundService
 {
     private bool _failing;
 
@@ -41,6 +41,7 @@ public sealed partial class StatusPublisher(Admission.WriteAdmission admission, 
             deadLettered = s.DeadLettered,
             queue = s.QueueDepth is null ? (long?)null : s.QueueDepth(),
         }),
+        sources = sources.Describe(),
     });
 
     private async Task PublishAsync()
