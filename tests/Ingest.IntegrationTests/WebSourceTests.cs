@@ -119,8 +119,9 @@ public class WebSourceTests(WebSourcesFixture fixture) : IClassFixture<WebSource
         var connections = ws.Connections;
 
         await Upstream.StopAsync();
-        // Long enough for the attempts to have backed off to their longest wait.
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        // Long enough for the attempts to have backed off to their longest wait (with steps doubling past 1.5 s,
+        // the attempt after this one would come more than 2 s after the server's return).
+        await Task.Delay(TimeSpan.FromSeconds(4));
         Assert.Equal("backing_off", await StateAsync("ws"));
         var back = Stopwatch.StartNew();
         await Upstream.StartAgainAsync();
