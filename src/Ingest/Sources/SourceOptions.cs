@@ -84,6 +84,9 @@ internal static partial class SourceCatalog
         yield return Nats.NatsSource.Type;
         yield return Sql.SqlSettings.Type;
         yield return Udp.UdpSettings.Type;
+        yield return Web.WebSocketConnector.Type;
+        yield return Web.SseConnector.Type;
+        yield return Web.HttpPollConnector.Type;
     }
 }
 
