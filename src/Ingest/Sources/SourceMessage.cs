@@ -12,6 +12,8 @@ namespace Ingest.Sources;
 /// must stay valid and unchanged until the message is acknowledged or dropped: messages are gathered before they
 /// are decoded, and an at-least-once message is decoded again when its batch is offered again.</param>
 /// <param name="ArrivalNanoseconds">When it arrived (unix ns): the timestamp of points that carry none.</param>
+/// <param name="Joined">How many upstream messages it stands for: a connector may join line-protocol messages that
+/// waited (they are counted one by one in <c>ingest_source_messages_total</c>).</param>
 /// <param name="Subject">Where it came from (NATS subject, Redis channel or key, URL): for logs and the <c>Json</c>
 /// mapping's <c>@subject</c>.</param>
 public readonly record struct SourceMessage(
@@ -19,7 +21,8 @@ public readonly record struct SourceMessage(
     long ArrivalNanoseconds,
     string? Subject = null,
     Func<ValueTask>? Ack = null,
-    Func<TimeSpan, ValueTask>? Nack = null)
+    Func<TimeSpan, ValueTask>? Nack = null,
+    int Joined = 1)
 {
     /// <summary>Now, as unix nanoseconds, for <see cref="ArrivalNanoseconds"/>.</summary>
     public static long Now() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;

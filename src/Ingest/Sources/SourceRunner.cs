@@ -166,7 +166,7 @@ public sealed partial class SourceRunner(
                 result = new DecodeResult(0, 1, e.Message);
             }
             errors += result.Errors;
-            telemetry.Message(result.Points, result.Errors, result.FirstError, message.Subject);
+            telemetry.Message(result.Points, result.Errors, result.FirstError, message.Subject, message.Joined);
         }
         return new Gathered(batch, errors, list);
     }

@@ -58,10 +58,10 @@ public sealed partial class SourceTelemetry(string name, string type, ILogger lo
     /// <summary>A reconnect after a loss (counted in <c>ingest_source_reconnects_total</c>).</summary>
     public void Reconnected() => Interlocked.Increment(ref _reconnects);
 
-    /// <summary>A message was received and decoded into <paramref name="points"/>, with <paramref name="errors"/> bad items.</summary>
-    public void Message(int points, int errors, string? firstError, string? subject)
+    /// <summary>A message (or <paramref name="messages"/> joined) was received and decoded into <paramref name="points"/>, with <paramref name="errors"/> bad items.</summary>
+    public void Message(int points, int errors, string? firstError, string? subject, int messages = 1)
     {
-        Interlocked.Increment(ref _messages);
+        Interlocked.Add(ref _messages, messages);
         Interlocked.Add(ref _points, points);
         Interlocked.Exchange(ref _lastMessageTicks, DateTimeOffset.UtcNow.UtcTicks);
         if (errors == 0) return;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Channels;
 using Akka;
 using Akka.Streams.Dsl;
@@ -14,6 +15,37 @@ internal static class ConnectorLoop
 {
     public const int Capacity = 1024;
 
+    /// <summary>Most payload bytes joined into one message.</summary>
+    public const long CoalesceBytes = 256 * 1024;
+
+    /// <summary>Line-protocol messages joined while the runner was busy: the first as it came, the others appended.</summary>
+    private sealed class Joined
+    {
+        private readonly SourceMessage _first;
+        private System.Buffers.ArrayBufferWriter<byte>? _joined;
+        private int _count = 1;
+
+        private Joined(SourceMessage first) => _first = first;
+
+        public static Joined Start(SourceMessage message) => new(message);
+
+        public static Joined Add(Joined joined, SourceMessage message)
+        {
+            if (joined._joined is null)
+            {
+                joined._joined = new System.Buffers.ArrayBufferWriter<byte>(Math.Max(4096, joined._first.Payload.Length * 4));
+                joined._joined.Write(joined._first.Payload.Span);
+            }
+            joined._joined.Write("\n"u8);
+            joined._joined.Write(message.Payload.Span);
+            joined._count++;
+            return joined;
+        }
+
+        /// <summary>One message: the first one's arrival time (a line without a timestamp gets it) and subject.</summary>
+        public SourceMessage ToMessage() => _joined is null ? _first : _first with { Payload = _joined.WrittenMemory, Joined = _count };
+    }
+
     public static Source<SourceMessage, NotUsed> Run(SourceContext context, Func<ChannelWriter<SourceMessage>, CancellationToken, Task> loop)
     {
         var channel = Channel.CreateBounded<SourceMessage>(new BoundedChannelOptions(Capacity)
@@ -23,7 +55,13 @@ internal static class ConnectorLoop
             FullMode = BoundedChannelFullMode.Wait,
         });
         var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.Stopping);
-        return ChannelSource.FromReader(channel.Reader)
+        var messages = ChannelSource.FromReader(channel.Reader);
+        // Line protocol stays line protocol when messages are joined by LF: while the runner is busy, the messages
+        // waiting are joined into one (up to CoalesceBytes), so that many small messages (a point each) cross the
+        // graph as one element instead of one element each.
+        if (context.Options.Payload.Format == Decoding.PayloadFormat.LineProtocol)
+            messages = messages.BatchWeighted(CoalesceBytes, m => m.Payload.Length + 1, Joined.Start, Joined.Add).Select(j => j.ToMessage());
+        return messages
             .WatchTermination((_, ended) =>
             {
                 ended.ContinueWith(_ => lifetime.Cancel(), TaskContinuationOptions.ExecuteSynchronously);
