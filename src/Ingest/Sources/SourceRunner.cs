@@ -95,17 +95,35 @@ public sealed partial class SourceRunner(
             });
         }, RestartSettings.Create(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30), 0.2));
 
+        // The buffer's room is given back once a message is through admission (set at materialization, before
+        // any message flows): without it the buffer fills after BufferCapacity messages and the source stops.
+        var buffer = new BufferRoom();
         return messages
             .ViaMaterialized(KillSwitches.Single<SourceMessage>(), Keep.Right)
             .Select(message => Decode(decoder, message, telemetry))
-            .Via(new WeightedBuffer<Decoded>(source.BufferCapacity, _ => 1, source.FullPolicy, (dropped, _) =>
+            .ViaMaterialized(new WeightedBuffer<Decoded>(source.BufferCapacity, _ => 1, source.FullPolicy, (dropped, _) =>
             {
                 telemetry.Drop("buffer_full", dropped.Batch.Count);
                 stage.Stats.AddDropped("buffer_full", dropped.Batch.Count);
                 PointBatch.Return(dropped.Batch);
-            }))
+            }), (killSwitch, control) =>
+            {
+                buffer.Control = control;
+                return killSwitch;
+            })
             .GroupedWeightedWithin(source.MaxBatchPoints, int.MaxValue, source.BatchInterval, d => Math.Max(1, d.Batch.Count))
-            .SelectAsync(1, group => AdmitAsync(group, decoder, database, retentionPolicy, atLeastOnce, telemetry, stage))
+            .SelectAsync(1, async group =>
+            {
+                var count = group.Count();
+                try
+                {
+                    return await AdmitAsync(group, decoder, database, retentionPolicy, atLeastOnce, telemetry, stage).ConfigureAwait(false);
+                }
+                finally
+                {
+                    buffer.Control?.Release(count);
+                }
+            })
             .ToMaterialized(Sink.Ignore<Done>(), Keep.Both)
             .MapMaterializedValue(m => (m.Item1, (Task)m.Item2));
     }
@@ -217,6 +235,11 @@ public sealed partial class SourceRunner(
     }
 
     private readonly record struct Decoded(PointBatch Batch, int Errors, SourceMessage Message);
+
+    private sealed class BufferRoom
+    {
+        public volatile IWeightedBufferControl? Control;
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Source {Source} ({Type}, {Delivery}) started")]
     private partial void LogStarted(string source, string type, SourceDelivery delivery);
