@@ -76,7 +76,7 @@ internal static partial class SourceCatalog
     /// <summary>Every built-in type; each type's file adds itself here.</summary>
     private static IEnumerable<SourceType> BuiltIn()
     {
-        yield break;
+        yield return RedisType;
     }
 }
 
