@@ -86,7 +86,7 @@ internal sealed partial class RedisListReader(RedisSourceConnector connector, So
         var db = _db;
         var processing = _processing;
         _ready.Enqueue(new SourceMessage((byte[])value!, SourceMessage.Now(), _settings.Key,
-            Ack: async () => await db.ListRemoveAsync(processing, value, 1).ConfigureAwait(false)));
+            Ack: () => connector.Acknowledge(context, db.ListRemoveAsync(processing, value, 1))));
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Source {Source}: {Count} elements left in {ProcessingKey} (taken but not admitted before a stop) are delivered first")]

@@ -108,6 +108,27 @@ internal sealed partial class RedisSourceConnector(SourceOptions options, RedisS
         }
     }
 
+    /// <summary>
+    /// An acknowledgement (XACK, LREM) sent without waiting for its answer: the runner acknowledges a batch's
+    /// messages one after the other, and a round trip each would bound the source's rate. The commands still go
+    /// out in order on the one connection. One that fails leaves its entry pending (its element in the
+    /// processing list), delivered again after a restart or a claim; the failure is logged here.
+    /// </summary>
+    public ValueTask Acknowledge(SourceContext context, Task sent)
+    {
+        if (sent.IsCompleted)
+        {
+            if (sent.IsFaulted) LogAckFailed(context.Logger, context.Name, sent.Exception!.GetBaseException().Message);
+            return ValueTask.CompletedTask;
+        }
+        sent.ContinueWith(t => LogAckFailed(context.Logger, context.Name, t.Exception!.GetBaseException().Message),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return ValueTask.CompletedTask;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Source {Source}: an admitted message could not be acknowledged to Redis (it will be delivered again): {Error}")]
+    private static partial void LogAckFailed(ILogger logger, string source, string error);
+
     /// <summary>A command failed because the connection is down (not a refusal by the server).</summary>
     public static bool IsConnectionLoss(Exception e) => e is RedisConnectionException or RedisTimeoutException;
 

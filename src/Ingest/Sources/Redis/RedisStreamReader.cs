@@ -159,7 +159,7 @@ internal sealed partial class RedisStreamReader(RedisSourceConnector connector, 
             var group = _settings.Group;
             var streamKey = key.Key;
             _ready.Enqueue(new SourceMessage((byte[])value!, IdTime(id), key.Name,
-                Ack: async () => await db.StreamAcknowledgeAsync(streamKey, group, id).ConfigureAwait(false)));
+                Ack: () => connector.Acknowledge(context, db.StreamAcknowledgeAsync(streamKey, group, id))));
             taken++;
         }
         return taken;
