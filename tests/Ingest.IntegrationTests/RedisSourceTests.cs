@@ -9,7 +9,7 @@ namespace Ingest.IntegrationTests;
 /// <summary>One daemon reading five <c>redis</c> sources (a mode each, plus a stream of bad entries) from a real redis-server.</summary>
 public sealed class RedisSourcesFixture : IAsyncLifetime
 {
-    public const string PubSubDb = "rs_pubsub", StreamDb = "rs_stream", ListDb = "rs_list", HashDb = "rs_hashes", NodeDb = "rs_nodes", BadDb = "rs_bad";
+    public const string PubSubDb = "rs_pubsub", StreamDb = "rs_stream", ListDb = "rs_list", HashDb = "rs_hashes", NodeDb = "rs_nodes", BadDb = "rs_bad", ClaimDb = "rs_claim";
 
     public IngestStack Stack { get; private set; } = null!;
     public ConnectionMultiplexer Redis { get; private set; } = null!;
@@ -50,10 +50,16 @@ public sealed class RedisSourcesFixture : IAsyncLifetime
             ["Sources:bad:Group"] = "ingest",
             ["Sources:bad:Field"] = "lp",
             ["Sources:bad:Database"] = BadDb,
+            ["Sources:cl:Type"] = "redis",
+            ["Sources:cl:Mode"] = "stream",
+            ["Sources:cl:Stream"] = "cl:in",
+            ["Sources:cl:Group"] = "ingest",
+            ["Sources:cl:ClaimIdle"] = "1s",
+            ["Sources:cl:Database"] = ClaimDb,
         });
         Redis = await ConnectionMultiplexer.ConnectAsync(Stack.Redis.ConnectionString);
         // Subscribed, groups created: what is produced from now on is read.
-        await RedisSourceTests.WaitConnectedAsync(Stack.Daemon, "ps", "st", "li", "hs", "hn", "bad");
+        await RedisSourceTests.WaitConnectedAsync(Stack.Daemon, "ps", "st", "li", "hs", "hn", "bad", "cl");
     }
 
     public async Task DisposeAsync()
@@ -194,6 +200,23 @@ public class RedisSourceTests(RedisSourcesFixture fixture) : IClassFixture<Redis
         Assert.True(await DaemonApi.WaitUntilAsync(async () => (await Db.StreamPendingAsync("bad:in", "ingest")).PendingMessageCount == 0, TimeSpan.FromSeconds(10)));
     }
 
+    [Fact]
+    public async Task Entries_a_dead_consumer_left_pending_are_claimed_once_idle_for_ClaimIdle()
+    {
+        // Added and read by another consumer of the group in one transaction, so the source never sees them as new.
+        var tran = Db.CreateTransaction();
+        var added = Enumerable.Range(0, 20).Select(i => tran.StreamAddAsync("cl:in", "data", $"claimed v={i}i {1700000000000000000L + i * 1_000_000_000L}")).ToArray();
+        var read = tran.StreamReadGroupAsync("cl:in", "ingest", "dead", StreamPosition.NewMessages, 100);
+        Assert.True(await tran.ExecuteAsync());
+        Assert.Equal(20, (await read).Length);
+        var sw = Stopwatch.StartNew();
+
+        Assert.Equal(20, await Stack.Influx.WaitForCountAsync(RedisSourcesFixture.ClaimDb, "claimed", 20, TimeSpan.FromSeconds(20)));
+        Assert.True(sw.Elapsed >= TimeSpan.FromSeconds(1), $"landed after {sw.Elapsed.TotalSeconds:0.00} s, before they were idle for ClaimIdle: not claimed");
+        Assert.True(await DaemonApi.WaitUntilAsync(async () => (await Db.StreamPendingAsync("cl:in", "ingest")).PendingMessageCount == 0, TimeSpan.FromSeconds(10)),
+            "claimed entries still pending after their points landed");
+    }
+
     internal static async Task WaitConnectedAsync(DaemonProcess daemon, params string[] sources)
     {
         foreach (var source in sources)
@@ -222,6 +245,8 @@ public class RedisSourceRestartTests
         for (var round = 1; round <= 2; round++)
         {
             await stack.Redis.StopAsync();
+            Assert.True(await DaemonApi.WaitUntilAsync(async () => await stack.Daemon.MetricAsync("ingest_source_state{source=\"ps\",state=\"backing_off\"}") == 1,
+                TimeSpan.FromSeconds(10), pollMs: 50), "the source does not show the loss");
             await stack.Redis.StartAsync();
             var sw = Stopwatch.StartNew();
             // PUBLISH answers how many subscribers got the message: both subscriptions are back when both channels have one.
