@@ -268,6 +268,58 @@ public class RedisSourceRestartTests
             $"from redis-server answering PING to both subscriptions back took {string.Join(", ", took.Select(t => $"{t.TotalSeconds:0.00} s"))}; each should be under 2 s");
     }
 
+    [Fact]
+    public async Task Sources_started_while_redis_is_down_read_within_seconds_of_its_return()
+    {
+        await using var stack = await IngestStack.StartAsync(new Dictionary<string, string>
+        {
+            ["Sources:ps:Type"] = "redis",
+            ["Sources:ps:Mode"] = "pubsub",
+            ["Sources:ps:Channels:0"] = "metrics",
+            ["Sources:ps:Database"] = "rs_down",
+            ["Sources:st:Type"] = "redis",
+            ["Sources:st:Mode"] = "stream",
+            ["Sources:st:Stream"] = "st:in",
+            ["Sources:st:Group"] = "ingest",
+            ["Sources:st:Database"] = "rs_down",
+        });
+        await stack.Daemon.StopAsync();
+        await stack.Redis.StopAsync();
+        await stack.Daemon.StartAgainAsync();
+        // Long enough for a runner's backoff to have grown past several seconds.
+        await Task.Delay(TimeSpan.FromSeconds(8));
+        await stack.Redis.StartAsync();
+        var sw = Stopwatch.StartNew();
+        while (await stack.Redis.CommandAsync("PUBLISH", "metrics", "ps v=1 1700000000000000000") is not 1L)
+        {
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(15), "not subscribed 15 s after redis-server returned:\n" + stack.Daemon.Output);
+            await Task.Delay(20);
+        }
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(3), $"subscribed {sw.Elapsed.TotalSeconds:0.00} s after redis-server returned");
+        while (!await GroupExistsAsync(stack.Redis, "st:in", "ingest"))
+        {
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(15), "no group 15 s after redis-server returned:\n" + stack.Daemon.Output);
+            await Task.Delay(20);
+        }
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(3), $"stream group made {sw.Elapsed.TotalSeconds:0.00} s after redis-server returned");
+        await stack.Redis.CommandAsync("XADD", "st:in", "*", "data", "st v=1 1700000000000000000");
+        Assert.True(await stack.Influx.WaitForCountAsync("rs_down", "ps", 1, TimeSpan.FromSeconds(20)) == 1, "pubsub point missing:\n" + stack.Daemon.Output);
+        Assert.True(await stack.Influx.WaitForCountAsync("rs_down", "st", 1, TimeSpan.FromSeconds(20)) == 1, "stream point missing:\n" + stack.Daemon.Output);
+    }
+
+    private static async Task<bool> GroupExistsAsync(RedisServer redis, string stream, string group)
+    {
+        try
+        {
+            return await redis.CommandAsync("XINFO", "GROUPS", stream) is object?[] groups
+                   && groups.OfType<object?[]>().Any(g => g.Contains(group));
+        }
+        catch (RedisErrorException)
+        {
+            return false; // no such key yet
+        }
+    }
+
     [Theory]
     [InlineData("stream")]
     [InlineData("list")]

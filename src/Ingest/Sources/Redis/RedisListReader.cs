@@ -23,7 +23,7 @@ internal sealed partial class RedisListReader(RedisSourceConnector connector, So
         _db = (await connector.ConnectAsync(context).ConfigureAwait(false)).GetDatabase();
         _key = _settings.Key;
         _processing = _settings.ProcessingKey;
-        _leftover = await _db.ListRangeAsync(_processing).ConfigureAwait(false);
+        _leftover = await RedisSourceConnector.UntilConnectedAsync(context, () => _db.ListRangeAsync(_processing)).ConfigureAwait(false);
         if (_leftover.Length > 0) LogLeftover(context.Logger, context.Name, _leftover.Length, _settings.ProcessingKey);
         context.Telemetry.SetState(SourceState.Connected);
     }

@@ -40,6 +40,20 @@ internal static class RedisPubSubReader
     private static async Task<Subscriptions> SubscribeAsync(RedisSourceConnector connector, SourceContext context)
     {
         var multiplexer = await connector.ConnectAsync(context).ConfigureAwait(false);
+        // Subscribed only once connected: a SUBSCRIBE that fails for want of a connection stays registered in the
+        // client, which sends it again on reconnecting, but without the handler, so the first messages went nowhere.
+        var settings = connector.Settings;
+        var probe = settings.Channels.Count > 0 ? RedisChannel.Literal(settings.Channels[0]) : RedisChannel.Pattern(settings.Patterns[0]);
+        while (!multiplexer.GetSubscriber().IsConnected(probe))
+        {
+            context.Telemetry.SetState(SourceState.BackingOff, "waiting for Redis to answer");
+            await Task.Delay(RedisSourceConnector.LostWait, context.Stopping).ConfigureAwait(false);
+        }
+        return await RedisSourceConnector.UntilConnectedAsync(context, () => SubscribeAsync(connector, context, multiplexer)).ConfigureAwait(false);
+    }
+
+    private static async Task<Subscriptions> SubscribeAsync(RedisSourceConnector connector, SourceContext context, ConnectionMultiplexer multiplexer)
+    {
         var telemetry = context.Telemetry;
         var payloadIsLines = connector.Options.Payload.Format == Decoding.PayloadFormat.LineProtocol;
         var queue = Channel.CreateBounded<SourceMessage>(

@@ -93,7 +93,9 @@ internal sealed partial class RedisSourceConnector(SourceOptions options, RedisS
                 {
                     // Each connection of the multiplexer (commands, subscriptions) is restored on its own: one reconnect.
                     if (Interlocked.Exchange(ref _lost, 0) == 1) telemetry.Reconnected();
-                    telemetry.SetState(SourceState.Connected);
+                    // Subscriptions are sent again by the client itself; the other modes show connected once their
+                    // next command (creating the group, a read) has gone through.
+                    if (Settings.Mode == RedisSourceMode.PubSub) telemetry.SetState(SourceState.Connected);
                 };
                 // Acknowledgements of what is drained after the stop still need it: closed once the daemon is done.
                 context.Stopping.Register(() => _ = Task.Delay(TimeSpan.FromSeconds(15)).ContinueWith(_ => multiplexer.Dispose(), TaskScheduler.Default));
@@ -131,6 +133,26 @@ internal sealed partial class RedisSourceConnector(SourceOptions options, RedisS
 
     /// <summary>A command failed because the connection is down (not a refusal by the server).</summary>
     public static bool IsConnectionLoss(Exception e) => e is RedisConnectionException or RedisTimeoutException;
+
+    /// <summary>
+    /// Runs <paramref name="step"/> until it gets through: a server that is down (at start, say) is waited for here,
+    /// not left to the runner's backoff, which may be 30 s long by the time the server returns.
+    /// </summary>
+    public static async Task<T> UntilConnectedAsync<T>(SourceContext context, Func<Task<T>> step)
+    {
+        while (true)
+        {
+            context.Stopping.ThrowIfCancellationRequested();
+            try
+            {
+                return await step().ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsConnectionLoss(e))
+            {
+                await WaitForConnectionAsync(context, e).ConfigureAwait(false);
+            }
+        }
+    }
 
     /// <summary>Shows the loss and waits a little before the read loop asks again.</summary>
     public static async Task WaitForConnectionAsync(SourceContext context, Exception e)

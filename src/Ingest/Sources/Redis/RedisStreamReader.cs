@@ -33,7 +33,11 @@ internal sealed partial class RedisStreamReader(RedisSourceConnector connector, 
     public async Task StartAsync()
     {
         _db = (await connector.ConnectAsync(context).ConfigureAwait(false)).GetDatabase();
-        await EnsureGroupsAsync().ConfigureAwait(false);
+        await RedisSourceConnector.UntilConnectedAsync(context, async () =>
+        {
+            await EnsureGroupsAsync().ConfigureAwait(false);
+            return true;
+        }).ConfigureAwait(false);
         context.Telemetry.SetState(SourceState.Connected);
     }
 
