@@ -87,6 +87,7 @@ internal static partial class SourceCatalog
         yield return Web.WebSocketConnector.Type;
         yield return Web.SseConnector.Type;
         yield return Web.HttpPollConnector.Type;
+        yield return RedisType;
     }
 }
 
