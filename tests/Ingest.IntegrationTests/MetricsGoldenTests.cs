@@ -23,8 +23,14 @@ public partial class MetricsGoldenTests
     [Fact]
     public async Task Every_family_of_the_README_table_is_served_with_its_type_in_text_and_OpenMetrics()
     {
+        // A configured source (ingest_source_*): a UDP listener on a port free for UDP.
+        int udpPort;
+        using (var probe = new System.Net.Sockets.UdpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0)))
+            udpPort = ((System.Net.IPEndPoint)probe.Client.LocalEndPoint!).Port;
         await using var stack = await IngestStack.StartAsync(new Dictionary<string, string>
         {
+            ["Sources:udp:Type"] = "udp",
+            ["Sources:udp:Listen"] = $"127.0.0.1:{udpPort}",
             ["Thresholds:Rules:0:Name"] = "cpu_high",
             ["Thresholds:Rules:0:Measurement"] = "cpu",
             ["Thresholds:Rules:0:Field"] = "usage",
@@ -43,6 +49,10 @@ public partial class MetricsGoldenTests
         await WriteAsync(client, db, $"cpu,host=a usage=95 {t}\nm v=1i {t}", HttpStatusCode.NoContent);
         await WriteAsync(client, db, "m v=1i 1\nm v= 2", HttpStatusCode.BadRequest);
         await stack.Influx.WaitForCountAsync(db, "m", 1, TimeSpan.FromSeconds(30));
+        // A datagram with a good and a bad line: the source's messages, points and decode errors.
+        using (var udp = new System.Net.Sockets.UdpClient())
+            await udp.SendAsync(System.Text.Encoding.UTF8.GetBytes($"udp_in v=1 {t}\nnot a line\n"), new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, udpPort));
+        await WaitForMetricAsync(client, "ingest_source_decode_errors_total{source=\"udp\"} 1", stack);
         // A field written to InfluxDB directly after the daemon learned the database, then the same field as a
         // string through the daemon: it cannot know, InfluxDB refuses it for good (field type conflict).
         await stack.Influx.WriteAsync(db, $"m u=1i {t}");

@@ -40,7 +40,9 @@ public sealed partial class SourceTelemetry(string name, string type, ILogger lo
     public long DecodeErrors => Interlocked.Read(ref _decodeErrors);
     public long Reconnects => Interlocked.Read(ref _reconnects);
     public string? LastError => _lastError;
-    public ConcurrentDictionary<string, long> Dropped { get; } = new(StringComparer.Ordinal);
+    /// <summary>Points dropped by reason; every reason starts at 0, so that each series exists from the start.</summary>
+    public ConcurrentDictionary<string, long> Dropped { get; } = new(
+        [new("buffer_full", 0L), new("refused", 0L), new("schema", 0L)], StringComparer.Ordinal);
 
     /// <summary>When the last message arrived; null before the first.</summary>
     public DateTimeOffset? LastMessageAt => Interlocked.Read(ref _lastMessageTicks) is var t and > 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
