@@ -181,6 +181,44 @@ public class NatsSourceTests
         Assert.Equal(1, await stack.Daemon.MetricAsync("ingest_source_state{source=\"core\",state=\"connected\"}"));
     }
 
+    [Fact]
+    public async Task A_JetStream_consumer_reads_on_after_the_nats_server_restarts_and_every_message_lands()
+    {
+        await using var nats = await NatsServer.StartNewAsync();
+        var db = ServersFixture.UniqueName("nats_js_back");
+        await using (var setup = await ConnectAsync(nats))
+            await new NatsJSContext(setup).CreateStreamAsync(new StreamConfig("BACK", ["back.>"]));
+        await using var stack = await StartStackAsync(nats, db, new()
+        {
+            ["Sources:js:JetStream:Stream"] = "BACK",
+            ["Sources:js:JetStream:Durable"] = "ingest",
+        }, name: "js");
+
+        async Task PublishAsync(int first, int count)
+        {
+            await using var client = await ConnectAsync(nats);
+            var js = new NatsJSContext(client);
+            for (var i = first; i < first + count; i++)
+                (await js.PublishAsync("back.m", Bytes($"jsback v={i}i {1_000_000_000L + i}"), serializer: Raw)).EnsureSuccess();
+        }
+
+        await PublishAsync(0, 50);
+        Assert.Equal(50, await stack.Influx.WaitForCountAsync(db, "jsback", 50, TimeSpan.FromSeconds(30)));
+
+        // The stream is on disk (-sd): it is there again when the server is; so is the durable consumer.
+        await nats.StopAsync();
+        Assert.True(await DaemonApi.WaitUntilAsync(async () =>
+            await stack.Daemon.MetricAsync("ingest_source_state{source=\"js\",state=\"connected\"}") == 0, TimeSpan.FromSeconds(10)), "still connected");
+        await nats.StartAsync();
+        var back = Stopwatch.StartNew();
+        await PublishAsync(50, 50);
+
+        var landed = await stack.Influx.WaitForCountAsync(db, "jsback", 100, TimeSpan.FromSeconds(30));
+        Assert.True(landed == 100, $"{landed} of 100 points after the restart:\n" + DaemonApi.Tail(stack));
+        Assert.True(back.Elapsed < TimeSpan.FromSeconds(2), $"the messages published after the restart took {back.Elapsed.TotalSeconds:0.0} s to land");
+        Assert.True(await stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"js\"}") >= 1);
+    }
+
     internal static async Task<IngestStack> StartStackAsync(NatsServer nats, string db, Dictionary<string, string> source, string name = "core")
     {
         var settings = new Dictionary<string, string>
