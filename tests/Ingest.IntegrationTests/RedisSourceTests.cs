@@ -9,7 +9,7 @@ namespace Ingest.IntegrationTests;
 /// <summary>One daemon reading five <c>redis</c> sources (a mode each, plus a stream of bad entries) from a real redis-server.</summary>
 public sealed class RedisSourcesFixture : IAsyncLifetime
 {
-    public const string PubSubDb = "rs_pubsub", StreamDb = "rs_stream", ListDb = "rs_list", HashDb = "rs_hashes", NodeDb = "rs_nodes", BadDb = "rs_bad", ClaimDb = "rs_claim";
+    public const string PubSubDb = "rs_pubsub", StreamDb = "rs_stream", ListDb = "rs_list", HashDb = "rs_hashes", JsonHashDb = "rs_json_hashes", NodeDb = "rs_nodes", BadDb = "rs_bad", ClaimDb = "rs_claim";
 
     public IngestStack Stack { get; private set; } = null!;
     public ConnectionMultiplexer Redis { get; private set; } = null!;
@@ -37,6 +37,16 @@ public sealed class RedisSourcesFixture : IAsyncLifetime
             ["Sources:hs:Pattern"] = "peer:*",
             ["Sources:hs:Interval"] = "300ms",
             ["Sources:hs:Database"] = HashDb,
+            ["Sources:hj:Type"] = "redis",
+            ["Sources:hj:Mode"] = "hashes",
+            ["Sources:hj:Pattern"] = "dev:*",
+            ["Sources:hj:Interval"] = "300ms",
+            ["Sources:hj:Format"] = "json",
+            ["Sources:hj:Json:Measurement"] = "devices",
+            ["Sources:hj:Json:Tags:device"] = "\"@key\"",
+            ["Sources:hj:Json:Fields:temp"] = "temp",
+            ["Sources:hj:Json:FieldTypes:temp"] = "float",
+            ["Sources:hj:Database"] = JsonHashDb,
             ["Sources:hn:Type"] = "redis",
             ["Sources:hn:Mode"] = "hashes",
             ["Sources:hn:Pattern"] = "node:*",
@@ -179,6 +189,23 @@ public class RedisSourceTests(RedisSourcesFixture fixture) : IClassFixture<Redis
         Assert.Equal(["load:float"], nodeFields.Single().Values.Select(r => $"{r[0].GetString()}:{r[1].GetString()}"));
         var tags = await InfluxRows.QueryAsync(Stack.Influx, RedisSourcesFixture.NodeDb, "SHOW TAG VALUES FROM nodes WITH KEY = \"key\"");
         Assert.Equal(["n1"], tags.Single().Values.Select(r => r[1].GetString()));
+    }
+
+    [Fact]
+    public async Task Hashes_in_JSON_go_through_the_sources_JSON_mapping()
+    {
+        await Db.HashSetAsync("dev:a", [new("temp", "21.5"), new("room", "lab")]);
+        await Db.HashSetAsync("dev:b", [new("temp", "19")]);
+        List<SeriesRows> devices = [];
+        Assert.True(await DaemonApi.WaitUntilAsync(async () =>
+        {
+            devices = await InfluxRows.QueryAsync(Stack.Influx, RedisSourcesFixture.JsonHashDb, "SELECT last(temp) FROM devices GROUP BY device");
+            return devices.Count == 2;
+        }, TimeSpan.FromSeconds(20)), "no points of both devices: " + DaemonApi.Tail(Stack));
+        Assert.Equal(21.5, InfluxRows.Number(devices.Single(s => s.Tags["device"] == "dev:a").Values.Single()[1]));
+        Assert.Equal(19.0, InfluxRows.Number(devices.Single(s => s.Tags["device"] == "dev:b").Values.Single()[1]));
+        var types = await InfluxRows.QueryAsync(Stack.Influx, RedisSourcesFixture.JsonHashDb, "SHOW FIELD KEYS FROM devices");
+        Assert.Equal(["temp:float"], types.Single().Values.Select(r => $"{r[0].GetString()}:{r[1].GetString()}"));
     }
 
     [Fact]
