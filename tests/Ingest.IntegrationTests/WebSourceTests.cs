@@ -27,6 +27,7 @@ public sealed class WebSourcesFixture : IAsyncLifetime
         Upstream.Poll("main").Set("");
         Upstream.Poll("modified").WithETag = false;
         Upstream.Poll("modified").Set("pollmod,k=a v=1");
+        Upstream.Socket("closing").CloseAtOnce = true;
         var s = new Dictionary<string, string>
         {
             ["Sources:ws:Type"] = "websocket",
@@ -41,6 +42,9 @@ public sealed class WebSourcesFixture : IAsyncLifetime
             ["Sources:wsbad:Type"] = "websocket",
             ["Sources:wsbad:Url"] = Upstream.WsUrl + "/ws/bad",
             ["Sources:wsbad:Database"] = Db("wsbad"),
+            ["Sources:wsclosing:Type"] = "websocket",
+            ["Sources:wsclosing:Url"] = Upstream.WsUrl + "/ws/closing",
+            ["Sources:wsclosing:Database"] = Db("wsclosing"),
             ["Sources:sse:Type"] = "sse",
             ["Sources:sse:Url"] = Upstream.HttpUrl + "/sse/main",
             ["Sources:sse:Events:0"] = "message",
@@ -138,6 +142,25 @@ public class WebSourceTests(WebSourcesFixture fixture) : IClassFixture<WebSource
                 await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"ws\"}") >= reconnects + 1, TimeSpan.FromSeconds(10)),
             "ingest_source_reconnects_total{source=\"ws\"} did not grow");
         Assert.Equal("connected", await StateAsync("ws"));
+    }
+
+    [Fact]
+    public async Task A_WebSocket_upstream_that_closes_each_connection_at_once_is_reconnected_to_with_backoff_not_in_a_tight_loop()
+    {
+        var ws = Upstream.Socket("closing");
+        Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(ws.Connections >= 2), Landing),
+            $"wsclosing was not connected to twice: {ws.Connections} connection(s), state {await StateAsync("wsclosing")}");
+        var connections = ws.Connections;
+        var reconnects = await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"wsclosing\"}");
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var seen = ws.Connections - connections;
+        // Waits of 250 ms doubling up to 1.5 s (less up to a quarter): a handful of connections in 3 s, not hundreds.
+        Assert.True(seen >= 1 && seen <= 12, $"{seen} connections in 3 s");
+        Assert.True(await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"wsclosing\"}") >= reconnects + 1,
+            "the reconnects were not counted");
+        // Connected only for the moment between the accept and the close: mostly seen waiting.
+        Assert.True(await DaemonApi.WaitUntilAsync(async () => await StateAsync("wsclosing") == "backing_off", TimeSpan.FromSeconds(5)),
+            "wsclosing is not shown backing off");
     }
 
     [Fact]

@@ -106,6 +106,9 @@ public sealed class WsEndpoint
     /// <summary>Called on each new connection before any message is pushed; may push on its own (a load generator).</summary>
     public Func<WebSocket, CancellationToken, Task>? OnConnected { get; set; }
 
+    /// <summary>Each connection is closed (a normal close handshake) as soon as it is accepted.</summary>
+    public bool CloseAtOnce { get; set; }
+
     public async Task HandleAsync(HttpContext context, CancellationToken serverStopping)
     {
         if (!context.WebSockets.IsWebSocketRequest)
@@ -119,6 +122,22 @@ public sealed class WsEndpoint
         LastConnectedAt = DateTime.UtcNow;
         _open[socket] = new SemaphoreSlim(1, 1);
         using var gone = CancellationTokenSource.CreateLinkedTokenSource(serverStopping, context.RequestAborted);
+        if (CloseAtOnce)
+        {
+            try
+            {
+                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "go away", gone.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or WebSocketException)
+            {
+            }
+            finally
+            {
+                _open.TryRemove(socket, out _);
+                socket.Abort();
+            }
+            return;
+        }
         Task? pushing = OnConnected?.Invoke(socket, gone.Token);
         try
         {
