@@ -28,6 +28,7 @@ public sealed class WebSourcesFixture : IAsyncLifetime
         Upstream.Poll("modified").WithETag = false;
         Upstream.Poll("modified").Set("pollmod,k=a v=1");
         Upstream.Socket("closing").CloseAtOnce = true;
+        Upstream.Socket("deaf").Deaf = true;
         var s = new Dictionary<string, string>
         {
             ["Sources:ws:Type"] = "websocket",
@@ -45,6 +46,11 @@ public sealed class WebSourcesFixture : IAsyncLifetime
             ["Sources:wsclosing:Type"] = "websocket",
             ["Sources:wsclosing:Url"] = Upstream.WsUrl + "/ws/closing",
             ["Sources:wsclosing:Database"] = Db("wsclosing"),
+            ["Sources:wsdeaf:Type"] = "websocket",
+            ["Sources:wsdeaf:Url"] = Upstream.WsUrl + "/ws/deaf",
+            ["Sources:wsdeaf:PingInterval"] = "200ms",
+            ["Sources:wsdeaf:PongTimeout"] = "500ms",
+            ["Sources:wsdeaf:Database"] = Db("wsdeaf"),
             ["Sources:sse:Type"] = "sse",
             ["Sources:sse:Url"] = Upstream.HttpUrl + "/sse/main",
             ["Sources:sse:Events:0"] = "message",
@@ -161,6 +167,21 @@ public class WebSourceTests(WebSourcesFixture fixture) : IClassFixture<WebSource
         // Connected only for the moment between the accept and the close: mostly seen waiting.
         Assert.True(await DaemonApi.WaitUntilAsync(async () => await StateAsync("wsclosing") == "backing_off", TimeSpan.FromSeconds(5)),
             "wsclosing is not shown backing off");
+    }
+
+    [Fact]
+    public async Task A_WebSocket_upstream_that_never_answers_a_ping_is_dropped_after_PongTimeout_and_connected_to_again()
+    {
+        var ws = Upstream.Socket("deaf");
+        Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(ws.Connections >= 1), Landing), "wsdeaf never connected");
+        var connections = ws.Connections;
+        var reconnects = await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"wsdeaf\"}");
+        // A ping after 200 ms, unanswered for 500 ms: dropped; then a wait of at most 1.5 s before the next attempt.
+        Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(ws.Connections >= connections + 2), TimeSpan.FromSeconds(8)),
+            $"wsdeaf was not dropped and connected to again: {ws.Connections - connections} new connections");
+        Assert.True(await DaemonApi.WaitUntilAsync(async () =>
+                await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"wsdeaf\"}") >= reconnects + 2, TimeSpan.FromSeconds(5)),
+            "the reconnects were not counted");
     }
 
     [Fact]

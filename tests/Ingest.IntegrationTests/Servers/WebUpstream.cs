@@ -109,6 +109,12 @@ public sealed class WsEndpoint
     /// <summary>Each connection is closed (a normal close handshake) as soon as it is accepted.</summary>
     public bool CloseAtOnce { get; set; }
 
+    /// <summary>
+    /// Connections are accepted and then never read, so a client's pings are never answered (the server side
+    /// answers a ping only while it reads).
+    /// </summary>
+    public bool Deaf { get; set; }
+
     public async Task HandleAsync(HttpContext context, CancellationToken serverStopping)
     {
         if (!context.WebSockets.IsWebSocketRequest)
@@ -122,11 +128,12 @@ public sealed class WsEndpoint
         LastConnectedAt = DateTime.UtcNow;
         _open[socket] = new SemaphoreSlim(1, 1);
         using var gone = CancellationTokenSource.CreateLinkedTokenSource(serverStopping, context.RequestAborted);
-        if (CloseAtOnce)
+        if (CloseAtOnce || Deaf)
         {
             try
             {
-                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "go away", gone.Token);
+                if (CloseAtOnce) await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "go away", gone.Token);
+                else await Task.Delay(Timeout.Infinite, gone.Token);
             }
             catch (Exception e) when (e is OperationCanceledException or WebSocketException)
             {
