@@ -29,6 +29,7 @@ public sealed class WebSourcesFixture : IAsyncLifetime
         Upstream.Poll("modified").Set("pollmod,k=a v=1");
         Upstream.Socket("closing").CloseAtOnce = true;
         Upstream.Socket("deaf").Deaf = true;
+        Upstream.Stream("idle").Greeting = "id: 7\ndata: sseidle,k=a v=1 1700000000000000000\n\n";
         var s = new Dictionary<string, string>
         {
             ["Sources:ws:Type"] = "websocket",
@@ -51,6 +52,10 @@ public sealed class WebSourcesFixture : IAsyncLifetime
             ["Sources:wsdeaf:PingInterval"] = "200ms",
             ["Sources:wsdeaf:PongTimeout"] = "500ms",
             ["Sources:wsdeaf:Database"] = Db("wsdeaf"),
+            ["Sources:sseidle:Type"] = "sse",
+            ["Sources:sseidle:Url"] = Upstream.HttpUrl + "/sse/idle",
+            ["Sources:sseidle:IdleTimeout"] = "1s",
+            ["Sources:sseidle:Database"] = Db("sseidle"),
             ["Sources:sse:Type"] = "sse",
             ["Sources:sse:Url"] = Upstream.HttpUrl + "/sse/main",
             ["Sources:sse:Events:0"] = "message",
@@ -182,6 +187,21 @@ public class WebSourceTests(WebSourcesFixture fixture) : IClassFixture<WebSource
         Assert.True(await DaemonApi.WaitUntilAsync(async () =>
                 await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"wsdeaf\"}") >= reconnects + 2, TimeSpan.FromSeconds(5)),
             "the reconnects were not counted");
+    }
+
+    [Fact]
+    public async Task An_SSE_stream_silent_for_IdleTimeout_is_dropped_and_opened_again_with_the_last_event_id()
+    {
+        var sse = Upstream.Stream("idle");
+        Assert.Equal(1, await Stack.Influx.WaitForCountAsync(fixture.Db("sseidle"), "sseidle", 1, Landing));
+        // One event, then silence: after IdleTimeout (1 s) and a backoff wait the stream is asked for again.
+        Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(sse.LastEventIds.Count >= 2), TimeSpan.FromSeconds(8)),
+            "the silent stream was not opened again");
+        Assert.Equal("", sse.LastEventIds.First());
+        Assert.Equal("7", sse.LastEventIds.Skip(1).First());
+        Assert.True(await DaemonApi.WaitUntilAsync(async () =>
+                await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"sseidle\"}") >= 1, TimeSpan.FromSeconds(5)),
+            "the reconnect was not counted");
     }
 
     [Fact]

@@ -224,12 +224,16 @@ public sealed class SseEndpoint
 
     public IHeaderDictionary? LastHeaders { get; private set; }
 
+    /// <summary>Event-stream text written to each connection as soon as it is open (then nothing, unless sent).</summary>
+    public string? Greeting { get; set; }
+
     public async Task HandleAsync(HttpContext context, CancellationToken serverStopping)
     {
         LastHeaders = context.Request.Headers;
         LastEventIds.Enqueue(context.Request.Headers["Last-Event-ID"].ToString());
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";
+        if (Greeting is { } greeting) await context.Response.WriteAsync(greeting);
         await context.Response.Body.FlushAsync();
         var gate = new SemaphoreSlim(1, 1);
         _open[context.Response] = gate;
