@@ -27,6 +27,9 @@ public sealed class WebSourcesFixture : IAsyncLifetime
         Upstream.Poll("main").Set("");
         Upstream.Poll("modified").WithETag = false;
         Upstream.Poll("modified").Set("pollmod,k=a v=1");
+        Upstream.Socket("closing").CloseAtOnce = true;
+        Upstream.Socket("deaf").Deaf = true;
+        Upstream.Stream("idle").Greeting = "id: 7\ndata: sseidle,k=a v=1 1700000000000000000\n\n";
         var s = new Dictionary<string, string>
         {
             ["Sources:ws:Type"] = "websocket",
@@ -41,6 +44,18 @@ public sealed class WebSourcesFixture : IAsyncLifetime
             ["Sources:wsbad:Type"] = "websocket",
             ["Sources:wsbad:Url"] = Upstream.WsUrl + "/ws/bad",
             ["Sources:wsbad:Database"] = Db("wsbad"),
+            ["Sources:wsclosing:Type"] = "websocket",
+            ["Sources:wsclosing:Url"] = Upstream.WsUrl + "/ws/closing",
+            ["Sources:wsclosing:Database"] = Db("wsclosing"),
+            ["Sources:wsdeaf:Type"] = "websocket",
+            ["Sources:wsdeaf:Url"] = Upstream.WsUrl + "/ws/deaf",
+            ["Sources:wsdeaf:PingInterval"] = "200ms",
+            ["Sources:wsdeaf:PongTimeout"] = "500ms",
+            ["Sources:wsdeaf:Database"] = Db("wsdeaf"),
+            ["Sources:sseidle:Type"] = "sse",
+            ["Sources:sseidle:Url"] = Upstream.HttpUrl + "/sse/idle",
+            ["Sources:sseidle:IdleTimeout"] = "1s",
+            ["Sources:sseidle:Database"] = Db("sseidle"),
             ["Sources:sse:Type"] = "sse",
             ["Sources:sse:Url"] = Upstream.HttpUrl + "/sse/main",
             ["Sources:sse:Events:0"] = "message",
@@ -138,6 +153,55 @@ public class WebSourceTests(WebSourcesFixture fixture) : IClassFixture<WebSource
                 await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"ws\"}") >= reconnects + 1, TimeSpan.FromSeconds(10)),
             "ingest_source_reconnects_total{source=\"ws\"} did not grow");
         Assert.Equal("connected", await StateAsync("ws"));
+    }
+
+    [Fact]
+    public async Task A_WebSocket_upstream_that_closes_each_connection_at_once_is_reconnected_to_with_backoff_not_in_a_tight_loop()
+    {
+        var ws = Upstream.Socket("closing");
+        Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(ws.Connections >= 2), Landing),
+            $"wsclosing was not connected to twice: {ws.Connections} connection(s), state {await StateAsync("wsclosing")}");
+        var connections = ws.Connections;
+        var reconnects = await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"wsclosing\"}");
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var seen = ws.Connections - connections;
+        // Waits of 250 ms doubling up to 1.5 s (less up to a quarter): a handful of connections in 3 s, not hundreds.
+        Assert.True(seen >= 1 && seen <= 12, $"{seen} connections in 3 s");
+        Assert.True(await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"wsclosing\"}") >= reconnects + 1,
+            "the reconnects were not counted");
+        // Connected only for the moment between the accept and the close: mostly seen waiting.
+        Assert.True(await DaemonApi.WaitUntilAsync(async () => await StateAsync("wsclosing") == "backing_off", TimeSpan.FromSeconds(5)),
+            "wsclosing is not shown backing off");
+    }
+
+    [Fact]
+    public async Task A_WebSocket_upstream_that_never_answers_a_ping_is_dropped_after_PongTimeout_and_connected_to_again()
+    {
+        var ws = Upstream.Socket("deaf");
+        Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(ws.Connections >= 1), Landing), "wsdeaf never connected");
+        var connections = ws.Connections;
+        var reconnects = await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"wsdeaf\"}");
+        // A ping after 200 ms, unanswered for 500 ms: dropped; then a wait of at most 1.5 s before the next attempt.
+        Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(ws.Connections >= connections + 2), TimeSpan.FromSeconds(8)),
+            $"wsdeaf was not dropped and connected to again: {ws.Connections - connections} new connections");
+        Assert.True(await DaemonApi.WaitUntilAsync(async () =>
+                await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"wsdeaf\"}") >= reconnects + 2, TimeSpan.FromSeconds(5)),
+            "the reconnects were not counted");
+    }
+
+    [Fact]
+    public async Task An_SSE_stream_silent_for_IdleTimeout_is_dropped_and_opened_again_with_the_last_event_id()
+    {
+        var sse = Upstream.Stream("idle");
+        Assert.Equal(1, await Stack.Influx.WaitForCountAsync(fixture.Db("sseidle"), "sseidle", 1, Landing));
+        // One event, then silence: after IdleTimeout (1 s) and a backoff wait the stream is asked for again.
+        Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(sse.LastEventIds.Count >= 2), TimeSpan.FromSeconds(8)),
+            "the silent stream was not opened again");
+        Assert.Equal("", sse.LastEventIds.First());
+        Assert.Equal("7", sse.LastEventIds.Skip(1).First());
+        Assert.True(await DaemonApi.WaitUntilAsync(async () =>
+                await Stack.Daemon.MetricAsync("ingest_source_reconnects_total{source=\"sseidle\"}") >= 1, TimeSpan.FromSeconds(5)),
+            "the reconnect was not counted");
     }
 
     [Fact]

@@ -106,6 +106,15 @@ public sealed class WsEndpoint
     /// <summary>Called on each new connection before any message is pushed; may push on its own (a load generator).</summary>
     public Func<WebSocket, CancellationToken, Task>? OnConnected { get; set; }
 
+    /// <summary>Each connection is closed (a normal close handshake) as soon as it is accepted.</summary>
+    public bool CloseAtOnce { get; set; }
+
+    /// <summary>
+    /// Connections are accepted and then never read, so a client's pings are never answered (the server side
+    /// answers a ping only while it reads).
+    /// </summary>
+    public bool Deaf { get; set; }
+
     public async Task HandleAsync(HttpContext context, CancellationToken serverStopping)
     {
         if (!context.WebSockets.IsWebSocketRequest)
@@ -119,6 +128,23 @@ public sealed class WsEndpoint
         LastConnectedAt = DateTime.UtcNow;
         _open[socket] = new SemaphoreSlim(1, 1);
         using var gone = CancellationTokenSource.CreateLinkedTokenSource(serverStopping, context.RequestAborted);
+        if (CloseAtOnce || Deaf)
+        {
+            try
+            {
+                if (CloseAtOnce) await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "go away", gone.Token);
+                else await Task.Delay(Timeout.Infinite, gone.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or WebSocketException)
+            {
+            }
+            finally
+            {
+                _open.TryRemove(socket, out _);
+                socket.Abort();
+            }
+            return;
+        }
         Task? pushing = OnConnected?.Invoke(socket, gone.Token);
         try
         {
@@ -198,12 +224,16 @@ public sealed class SseEndpoint
 
     public IHeaderDictionary? LastHeaders { get; private set; }
 
+    /// <summary>Event-stream text written to each connection as soon as it is open (then nothing, unless sent).</summary>
+    public string? Greeting { get; set; }
+
     public async Task HandleAsync(HttpContext context, CancellationToken serverStopping)
     {
         LastHeaders = context.Request.Headers;
         LastEventIds.Enqueue(context.Request.Headers["Last-Event-ID"].ToString());
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";
+        if (Greeting is { } greeting) await context.Response.WriteAsync(greeting);
         await context.Response.Body.FlushAsync();
         var gate = new SemaphoreSlim(1, 1);
         _open[context.Response] = gate;

@@ -47,8 +47,9 @@ internal sealed record WebSocketSettings(
 /// <summary>
 /// A <c>websocket</c> source: a <see cref="WebsocketClient"/> kept connected to <c>Url</c>, sending the
 /// <c>Subscribe</c> messages after each connect; each text or binary message is one <see cref="SourceMessage"/>.
-/// At most once: what arrives while the connection is down is not seen. Lost connections are re-established at
-/// once, failed attempts again after <see cref="ReconnectBackoff"/>.
+/// At most once: what arrives while the connection is down is not seen. Every attempt after the first waits
+/// <see cref="ReconnectBackoff"/> (a failed connect, a close by the server, a lost connection alike); the backoff
+/// starts over once a connection has proved itself (a message received, or up for a few seconds).
 /// </summary>
 internal sealed class WebSocketConnector(WebSocketSettings settings) : ISourceConnector
 {
@@ -60,34 +61,72 @@ internal sealed class WebSocketConnector(WebSocketSettings settings) : ISourceCo
     public Source<SourceMessage, NotUsed> Messages(SourceContext context) =>
         ConnectorLoop.Run(context, (writer, stopping) => RunAsync(context, writer, stopping));
 
+    /// <summary>A connection up this long (or that brought a message) has proved itself: the backoff starts over.</summary>
+    private static readonly TimeSpan ProvenAfter = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often the connection is looked at for one the client has lost without re-establishing it.</summary>
+    private static readonly TimeSpan WatchInterval = TimeSpan.FromMilliseconds(500);
+
     private async Task RunAsync(SourceContext context, ChannelWriter<SourceMessage> writer, CancellationToken stopping)
     {
         var telemetry = context.Telemetry;
         var subject = WebSettings.Shown(settings.Url);
+        // Only the connection factory below uses it, and the client calls that for one attempt at a time.
         var backoff = new ReconnectBackoff(settings.MaxReconnectDelay);
+        var attempts = 0;
+        long connectedAt = 0;
+        var proven = false;
+        var connecting = 0;
         var connectedBefore = false;
 
-        using var client = new WebsocketClient(settings.Url, null, ConnectAsync)
+        // Every attempt but the first waits here, whatever ended the one before: a failed connect, a close by the
+        // server, a lost connection, an unanswered ping or ReconnectTimeout. The client's own waits are off.
+        async Task<WebSocket> ConnectAfterBackoffAsync(Uri url, CancellationToken cancellationToken)
+        {
+            Volatile.Write(ref connecting, 1);
+            try
+            {
+                if (attempts++ > 0)
+                {
+                    var upSince = Interlocked.Exchange(ref connectedAt, 0);
+                    if (Volatile.Read(ref proven) || (upSince != 0 && Environment.TickCount64 - upSince >= (long)ProvenAfter.TotalMilliseconds))
+                        backoff.Reset();
+                    Volatile.Write(ref proven, false);
+                    await Task.Delay(backoff.Next(), cancellationToken).ConfigureAwait(false);
+                }
+                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stopping);
+                attempt.CancelAfter(settings.ConnectTimeout);
+                return await ConnectAsync(url, attempt.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                Volatile.Write(ref connecting, 0);
+            }
+        }
+
+        using var client = new WebsocketClient(settings.Url, null, ConnectAfterBackoffAsync)
         {
             Name = context.Name,
             // Text arrives as its UTF-8 bytes, as the decoder wants it: no string in between.
             IsTextMessageConversionEnabled = false,
             ReconnectTimeout = settings.ReconnectTimeout,
-            ErrorReconnectTimeout = backoff.Next(),
+            // The factory waits before each attempt (and applies ConnectTimeout itself, after that wait).
+            ErrorReconnectTimeout = TimeSpan.Zero,
             LostReconnectTimeout = null,
-            ConnectTimeout = settings.ConnectTimeout,
+            ConnectTimeout = settings.ConnectTimeout + settings.MaxReconnectDelay + TimeSpan.FromSeconds(1),
         };
         // The client reports each event synchronously from its own connect and receive loops, one at a time.
         using var lost = client.DisconnectionHappened.Subscribe(info =>
         {
             if (stopping.IsCancellationRequested) return;
-            // Read by the client right after this call, before it waits for the next attempt.
-            if (info.Type == DisconnectionType.Error) client.ErrorReconnectTimeout = backoff.Next();
+            // A close from the server is taken as a lost connection: the client's own path for it (answer the close,
+            // then reconnect) can leave it stopped when the close comes right after the connect.
+            if (info.Type == DisconnectionType.ByServer) info.CancelClosing = true;
             telemetry.SetState(SourceState.BackingOff, Describe(info));
         });
         using var connected = client.ReconnectionHappened.Subscribe(_ =>
         {
-            backoff.Reset();
+            Volatile.Write(ref connectedAt, Environment.TickCount64);
             if (connectedBefore) telemetry.Reconnected();
             connectedBefore = true;
             foreach (var message in settings.Subscribe) client.Send(message);
@@ -95,6 +134,7 @@ internal sealed class WebSocketConnector(WebSocketSettings settings) : ISourceCo
         });
         using var received = client.MessageReceived.Subscribe(m =>
         {
+            if (!Volatile.Read(ref proven)) Volatile.Write(ref proven, true);
             var payload = m.Binary ?? (m.Text is { } text ? Encoding.UTF8.GetBytes(text) : m.Stream?.ToArray() ?? []);
             var message = new SourceMessage(payload, SourceMessage.Now(), subject);
             if (writer.TryWrite(message)) return;
@@ -111,7 +151,22 @@ internal sealed class WebSocketConnector(WebSocketSettings settings) : ISourceCo
         await client.Start().ConfigureAwait(false);
         try
         {
-            await Task.Delay(Timeout.Infinite, stopping).ConfigureAwait(false);
+            // The client skips the reconnect when a connection ends while the previous reconnect is still being
+            // reported: a connection that is neither open nor being made, twice in a row, is made again here.
+            var stuck = 0;
+            while (true)
+            {
+                await Task.Delay(WatchInterval, stopping).ConfigureAwait(false);
+                if (client.NativeClient?.State == WebSocketState.Open || Volatile.Read(ref connecting) == 1)
+                {
+                    stuck = 0;
+                    continue;
+                }
+                if (++stuck < 2) continue;
+                stuck = 0;
+                telemetry.SetState(SourceState.BackingOff, "connection lost");
+                _ = client.Reconnect();
+            }
         }
         catch (OperationCanceledException)
         {
