@@ -91,6 +91,8 @@ public sealed partial class DurableLog : IDisposable
 
         var m = meter.Meter;
         m.CreateObservableGauge("ingest.wal.size", () => _log.SizeBytes, "By", "Bytes of write-ahead log on disk.");
+        m.CreateObservableGauge("ingest.wal.size.limit", () => _settings.MaxBytes, "By",
+            "Wal:MaxBytes: most bytes the write-ahead log may hold before Wal:FullPolicy applies.");
         m.CreateObservableGauge("ingest.wal.segments", () => _log.SegmentCount, "{segment}", "Segment files of the write-ahead log.");
         m.CreateObservableGauge("ingest.wal.oldest.undelivered.age", () => new[]
         {
