@@ -55,6 +55,17 @@ public sealed record InfluxOptions
     /// </summary>
     public string DatabaseOf(string target) =>
         ApiVersion == 2 && target.IndexOf('/') is var slash and > 0 ? target[..slash] : target;
+
+    /// <summary>
+    /// The target of points named <paramref name="database"/> and <paramref name="retentionPolicy"/> by a source,
+    /// mapped onto the sink's API: a missing database is <see cref="DefaultTarget"/>; a 2.x sink takes
+    /// <c>db/rp</c> (or <c>db</c>) as the bucket and no retention policy.
+    /// </summary>
+    public (string Database, string RetentionPolicy) TargetOf(string database, string retentionPolicy)
+    {
+        var db = database.Length > 0 ? database : DefaultTarget;
+        return ApiVersion == 2 ? (retentionPolicy.Length > 0 ? $"{db}/{retentionPolicy}" : db, "") : (db, retentionPolicy);
+    }
 }
 
 /// <summary>The bounded buffer between the write endpoints and the sinks (section <c>Buffer</c>).</summary>

@@ -74,7 +74,7 @@ public sealed partial class SourceRunner(
     {
         var telemetry = context.Telemetry;
         var decoder = PayloadDecoders.Create(source.Payload, source.Tags, parser);
-        var (database, retentionPolicy) = Target(source);
+        var (database, retentionPolicy) = options.Influx.TargetOf(source.Database, source.RetentionPolicy);
         var atLeastOnce = connector.Delivery == SourceDelivery.AtLeastOnce;
         var starts = 0;
         var buffer = new BufferHolder();
@@ -133,14 +133,6 @@ public sealed partial class SourceRunner(
     /// are gathered by it, so that a batch stays near <c>MaxBatchPoints</c> whatever the messages' size.
     /// </summary>
     private static long EstimatedPoints(SourceMessage message) => Math.Max(1, message.Payload.Span.Count((byte)'\n'));
-
-    private (string Database, string RetentionPolicy) Target(SourceOptions source)
-    {
-        var influx = options.Influx;
-        var db = source.Database.Length > 0 ? source.Database : influx.DefaultTarget;
-        var rp = source.RetentionPolicy;
-        return influx.ApiVersion == 2 ? (rp.Length > 0 ? $"{db}/{rp}" : db, "") : (db, rp);
-    }
 
     /// <summary>The gathered messages decoded into one batch (the source's buffer holds such batches).</summary>
     private static Gathered Decode(IPayloadDecoder decoder, IEnumerable<SourceMessage> messages, SourceTelemetry telemetry)

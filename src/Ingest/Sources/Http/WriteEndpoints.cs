@@ -164,7 +164,6 @@ public sealed class WriteEndpoints(
     /// </summary>
     private (string Database, string RetentionPolicy) Target(InfluxApi api, IQueryCollection query)
     {
-        var influx = options.Influx;
         string db, rp;
         if (api == InfluxApi.V1)
         {
@@ -177,10 +176,7 @@ public sealed class WriteEndpoints(
             var slash = bucket.IndexOf('/');
             (db, rp) = slash >= 0 ? (bucket[..slash], bucket[(slash + 1)..]) : (bucket, "");
         }
-        if (db.Length == 0) db = influx.DefaultTarget;
-        if (influx.ApiVersion == 2)
-            return (rp.Length > 0 ? $"{db}/{rp}" : db, "");
-        return (db, rp);
+        return options.Influx.TargetOf(db, rp);
     }
 
     /// <summary>
