@@ -51,7 +51,8 @@ public static partial class IngestOptionsLoader
         };
     }
 
-    private static readonly Dictionary<string, FullPolicy> Policies = new()
+    /// <summary>The names of the full-policies, for every key that takes one (<c>Pipeline</c>, <c>Sources</c>).</summary>
+    internal static readonly IReadOnlyDictionary<string, FullPolicy> Policies = new Dictionary<string, FullPolicy>
     {
         ["backpressure"] = FullPolicy.Backpressure,
         ["drop-oldest"] = FullPolicy.DropOldest,

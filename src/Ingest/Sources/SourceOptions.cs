@@ -94,13 +94,6 @@ internal static partial class SourceCatalog
 /// <summary>Reads <c>Sources</c>: a section per source, named by its key.</summary>
 internal static class SourcesReader
 {
-    private static readonly Dictionary<string, FullPolicy> Policies = new()
-    {
-        ["backpressure"] = FullPolicy.Backpressure,
-        ["drop-oldest"] = FullPolicy.DropOldest,
-        ["drop-newest"] = FullPolicy.DropNewest,
-    };
-
     public static IReadOnlyList<SourceOptions> Read(Microsoft.Extensions.Configuration.IConfiguration configuration)
     {
         var sources = new List<SourceOptions>();
@@ -129,7 +122,7 @@ internal static class SourcesReader
                 RetentionPolicy = r.String("RetentionPolicy", ""),
                 Tags = r.Child("Tags").GetChildren().ToDictionary(t => t.Key, t => t.Value ?? "", StringComparer.Ordinal),
                 BufferCapacity = r.Int("BufferCapacity", SourceOptions.DefaultBufferCapacity, 1, 10_000_000),
-                FullPolicy = r.Choice("FullPolicy", defaultPolicy, Policies),
+                FullPolicy = r.Choice("FullPolicy", defaultPolicy, IngestOptionsLoader.Policies),
                 MaxBatchPoints = r.Int("MaxBatchPoints", SourceOptions.DefaultMaxBatchPoints, 1, 1_000_000),
                 BatchInterval = r.Duration("BatchInterval", SourceOptions.DefaultBatchInterval, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(1)),
                 Payload = PayloadOptions.Read(r),
