@@ -71,9 +71,14 @@ public sealed partial class ThresholdCheck
         RulesForUnescaped(Encoding.UTF8.GetBytes(Escaping.Unescape(measurement, EscapeKind.Measurement)));
 
 
-    private SeriesEntry AddSeries(ReadOnlySpan<byte> key, ulong hash, string database, int[] candidateRules)
+    private SeriesEntry AddSeries(ReadOnlySpan<byte> key, ulong hash, string database, int[] candidateRules) =>
+        AddSeries(NewSeries(key.ToArray(), hash, database), candidateRules);
+
+    /// <summary>Registers a series not yet known, with a state for each of <paramref name="candidateRules"/> its tags satisfy.</summary>
+    private SeriesEntry AddSeries(SeriesEntry series, int[] candidateRules)
     {
-        var series = NewSeries(key.ToArray(), hash, database);
+        ulong hash = series.Hash;
+        string database = series.Database;
         var states = new List<int>(candidateRules.Length);
         foreach (int r in candidateRules)
             if (_rules[r].Matches(series.Tags)) states.Add(AddState(r, _seriesList.Count, database, series.KeyText));
