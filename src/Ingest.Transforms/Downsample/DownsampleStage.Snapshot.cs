@@ -44,7 +44,14 @@ public sealed partial class DownsampleStage
     /// not checked here: keep the stage only once <see cref="StateReader.Complete"/> has passed.
     /// </summary>
     /// <exception cref="FormatException">The snapshot is not one this version wrote, or is damaged.</exception>
-    public static DownsampleStage ReadSnapshot(DownsampleOptions options, StateReader reader, out IReadOnlyList<string> notes)
+    public static DownsampleStage ReadSnapshot(DownsampleOptions options, StateReader reader, out IReadOnlyList<string> notes) =>
+        ReadSnapshot(options, reader, out notes, restore: null);
+
+    /// <summary>
+    /// <see cref="ReadSnapshot(DownsampleOptions, StateReader, out IReadOnlyList{string})"/> restoring only the tiers
+    /// <paramref name="restore"/> accepts by name (null: every tier that can be); the others start empty, as new ones do.
+    /// </summary>
+    internal static DownsampleStage ReadSnapshot(DownsampleOptions options, StateReader reader, out IReadOnlyList<string> notes, Func<string, bool>? restore)
     {
         ArgumentNullException.ThrowIfNull(reader);
         var stage = new DownsampleStage(options);
@@ -60,7 +67,12 @@ public sealed partial class DownsampleStage
             var header = TierSnapshotHeader.Read(reader);
             var tier = stage._tiers.FirstOrDefault(x => x.Settings.Name == header.Name);
             if (tier is not null && !restored.Add(header.Name)) throw new FormatException($"snapshot: tier '{header.Name}' appears twice");
-            if (tier is null) said.Add($"tier '{header.Name}' is no longer configured: its windows were dropped");
+            if (tier is not null && restore is not null && !restore(header.Name))
+            {
+                said.Add($"tier '{header.Name}' was not to be restored: its windows were dropped");
+                tier = null;
+            }
+            else if (tier is null) said.Add($"tier '{header.Name}' is no longer configured: its windows were dropped");
             else if (tier.SnapshotHeader with { KeepSketch = header.KeepSketch } != header)
             {
                 said.Add($"tier '{header.Name}' changed since the snapshot (was interval {header.Interval} ns, lateness {header.Lateness} ns, " +

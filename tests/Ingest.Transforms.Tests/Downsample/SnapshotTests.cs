@@ -50,7 +50,7 @@ public class SnapshotTests
     /// some late within the lateness and some beyond it, runs of equal timestamps (first/last ties), values of both
     /// signs, zeros, integers and unsigned, strings and booleans that are not aggregated.
     /// </summary>
-    private static List<(string Body, string Database)> Stream(int seed, int batches)
+    internal static List<(string Body, string Database)> Stream(int seed, int batches)
     {
         var random = new Random(seed);
         var list = new List<(string, string)>();
@@ -298,7 +298,7 @@ public class SnapshotTests
         }
     }
 
-    private static PointBatch Batch((string Body, string Database) item, long sequence)
+    internal static PointBatch Batch((string Body, string Database) item, long sequence)
     {
         var batch = PointBatch.Rent();
         var summary = new LineProtocolParser().Parse(Encoding.UTF8.GetBytes(item.Body), Precision.Nanoseconds, 0, batch);
