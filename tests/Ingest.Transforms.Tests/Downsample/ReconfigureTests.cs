@@ -155,6 +155,23 @@ public class ReconfigureTests(ITestOutputHelper output)
         Assert.Equal(long.MaxValue, after.Stage.OldestRetainedSequence);
     }
 
+    /// <summary>
+    /// Documents a limit: a changed tier fed by a kept source is flushed with the source windows already closed, and the
+    /// new one starts empty, so its first coarse window holds only what the source closes after the reload.
+    /// </summary>
+    [Fact]
+    public void A_changed_tier_fed_by_a_kept_source_rewrites_its_first_coarse_window_from_the_reload_on()
+    {
+        var tiers = new[] { Tier("1m", 1, 0, "sum"), Tier("5m", 5, 0, "sum", source: "1m") };
+        var h = new DownsampleHarness(tiers);
+        h.Process(Line("cpu,host=a", "v=1", Minutes(0.5)) + Line("cpu,host=a", "v=2", Minutes(1.5)) + Line("cpu,host=a", "v=4", Minutes(2.5)));
+        var after = Reconfigure(h, [tiers[0], Tier("5m", 5, 0, "sum,count", source: "1m")], out var changes, out var flushed);
+        Assert.Equal(new[] { "1m" }, changes.Unchanged);
+        Assert.Equal(3, Float(Single(flushed, "cpu_5m", 0), "v_sum")); // the 1m windows closed before the reload
+        var later = after.Process(Line("cpu,host=a", "v=8", Minutes(5.5)));
+        Assert.Equal(4, Float(Single(later, "cpu_5m", 0), "v_sum")); // the one still open at the reload
+    }
+
     [Fact]
     public void Settings_are_compared_element_by_element_and_each_one_counts()
     {
