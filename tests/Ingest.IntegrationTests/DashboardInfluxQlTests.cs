@@ -128,7 +128,11 @@ public class DashboardInfluxQlTests(ITestOutputHelper output)
                 ran++;
                 var withValues = answer.Where(s => s.Values.Any(r => r.Skip(1).Any(c => c.ValueKind != JsonValueKind.Null))).ToList();
                 output.WriteLine($"{where}: {q} -> {answer.Count} series, {answer.Sum(s => s.Values.Length)} rows");
-                if (withValues.Count == 0) failures.Add($"{where}: no series with values from {q}");
+                if (withValues.Count == 0) { failures.Add($"{where}: no series with values from {q}"); continue; }
+                // Every column has a value somewhere: a misspelt field next to good ones only gives an empty column.
+                var empty = answer.SelectMany(s => s.Columns.Skip(1).Select((c, i) => (Column: c, Filled: s.Values.Any(r => r[i + 1].ValueKind != JsonValueKind.Null))))
+                    .GroupBy(x => x.Column).Where(g => !g.Any(x => x.Filled)).Select(g => g.Key).ToList();
+                if (empty.Count > 0) failures.Add($"{where}: column(s) {string.Join(", ", empty)} without a value in any row of {q}");
             }
         }
         Assert.True(failures.Count == 0, string.Join("\n", failures));
