@@ -26,7 +26,7 @@ Usage: ./run.sh [command] [args]
                   Ctrl-C stops everything this script started.
                   Env: INGEST_PORT (8186), INFLUX_PORT (8086), REDIS_PORT (6379); busy influx/redis ports
                   are replaced by free ones.
-  test [args]     Install missing Debian packages (redis-server influxdb influxdb-client prometheus nats-server
+  test [args]     Install missing Debian packages (redis-server influxdb influxdb-client prometheus (promtool and the server) nats-server
                   docker-compose systemd python3-prometheus-client python3-influxdb postgresql; as root), build once, run every test
                   project of the solution, validate docker-compose.yml and deploy/systemd/ingest.service, and
                   print "N passed, N failed[, N skipped]" as the last line.
@@ -231,7 +231,7 @@ summary_numbers() {
 }
 
 cmd_test() {
-  ensure_packages redis-server:redis-server influxd:influxdb influx:influxdb-client promtool:prometheus \
+  ensure_packages redis-server:redis-server influxd:influxdb influx:influxdb-client promtool:prometheus prometheus:prometheus \
     docker-compose:docker-compose node:nodejs npm:npm systemd-analyze:systemd nats-server:nats-server
   # The sql source's checks run a private PostgreSQL cluster (initdb + postgres as the postgres user, on a free
   # port); Debian keeps those binaries off PATH. The package would start its own cluster: it must not, so a
