@@ -28,7 +28,7 @@ public static class HistoryEndpoint
     private static readonly string[] Aggregates = ["mean", "min", "max", "sum", "count", "first", "last", "p50", "p90", "p95", "p99"];
 
     public static void Map(IEndpointRouteBuilder app) =>
-        app.MapGet("/api/history", async (HttpRequest request, IngestOptions options, InfluxClient influx, CancellationToken ct) =>
+        app.MapGet("/api/history", async (HttpRequest request, IngestOptions options, Ingest.Graph.IngestGraph graph, InfluxClient influx, CancellationToken ct) =>
         {
             var q = request.Query;
             var measurement = q["measurement"].ToString();
@@ -42,7 +42,8 @@ public static class HistoryEndpoint
             var aggregate = q["agg"].ToString() is { Length: > 0 } a ? a : "mean";
             if (!Aggregates.Contains(aggregate)) return Problem($"agg: '{aggregate}' is not one of {string.Join(", ", Aggregates)}");
 
-            var tiers = options.Downsample.Tiers;
+            // The tiers running now, which a reload may have changed since the start.
+            var tiers = graph.Downsample?.Engine.Tiers ?? options.Downsample.Tiers;
             DownsampleTierChoice? tier;
             var asked = q["tier"].ToString();
             if (asked == "raw") tier = null;

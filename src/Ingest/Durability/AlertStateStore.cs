@@ -122,7 +122,7 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
     /// </summary>
     public async Task SaveAsync()
     {
-        if (Engine is not { } engine) return;
+        if (Engine is null) return;
         var check = alerts!;
         var lost = await LostReasonAsync().ConfigureAwait(false);
         var dirty = new List<AlertStateRecord>();
@@ -130,6 +130,8 @@ public sealed partial class AlertStateStore(AlertPath? alerts, DurableLog log, I
         // path waits for this lock.
         var taken = check.RunExclusive(() =>
         {
+            // Read under the lock: a reload may have put another engine in place since.
+            var engine = check.Check.Engine;
             engine.TakeDirty(dirty);
             // Every state as of the same moment as the changed ones: a full take is a cut like any other, written
             // once the events derived before it are delivered, so Redis is not ahead of them after a loss either.

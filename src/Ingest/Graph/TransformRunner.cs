@@ -221,6 +221,38 @@ public sealed class TransformRunner
         foreach (var d in due) d.TrySetResult(points);
     }
 
+    /// <summary>
+    /// Runs <paramref name="change"/> on the windows' branch between two batches (a reload replacing the tiers) and sends
+    /// what it emitted, as a flush's windows are sent. Waits while a snapshot of the windows is being written, for at
+    /// most <paramref name="wait"/>: <paramref name="busy"/> says whether one is (read under the same exclusion).
+    /// </summary>
+    /// <exception cref="TimeoutException">A snapshot was still being written after <paramref name="wait"/>.</exception>
+    public async Task<T> ReconfigureWindowsAsync<T>(Func<ITransformOutput, T> change, Func<bool> busy, TimeSpan wait, CancellationToken cancellationToken = default)
+    {
+        var collector = new Collector();
+        var until = DateTime.UtcNow + wait;
+        while (true)
+        {
+            bool done = false;
+            T result = default!;
+            lock (WindowsGate)
+            {
+                if (!busy())
+                {
+                    result = change(collector);
+                    done = true;
+                }
+            }
+            if (done)
+            {
+                await WriteDerivedAsync(collector, cancellationToken).ConfigureAwait(false);
+                return result;
+            }
+            if (DateTime.UtcNow >= until) throw new TimeoutException($"a snapshot of the windows was still being written after {wait.TotalSeconds:F0} s");
+            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Closes every open window now and sends what that emits.</summary>
     public async Task<long> FlushAsync(CancellationToken cancellationToken = default)
     {

@@ -20,6 +20,26 @@ public static class Periodic
         }
     }
 
+    /// <summary>
+    /// As <see cref="RunAsync(TimeSpan, Func{Task}, CancellationToken)"/>, with the interval read again after every tick,
+    /// so that a setting a reload changed takes effect from the next one.
+    /// </summary>
+    public static async Task RunAsync(Func<TimeSpan> interval, Func<Task> tick, CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(interval());
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+            {
+                await tick().ConfigureAwait(false);
+                if (interval() is var next && next != timer.Period) timer.Period = next;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     /// <inheritdoc cref="RunAsync(TimeSpan, Func{Task}, CancellationToken)"/>
     public static Task RunAsync(TimeSpan interval, Action tick, CancellationToken stopping) =>
         RunAsync(interval, () =>

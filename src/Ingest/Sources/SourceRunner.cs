@@ -40,37 +40,100 @@ public sealed partial class SourceRunner(
     private static readonly TimeSpan MaxRefusedWait = TimeSpan.FromSeconds(5);
 
     private readonly CancellationTokenSource _stopping = new();
-    private readonly List<(string Name, UniqueKillSwitch Switch, Task Done)> _running = new();
+    private readonly Dictionary<string, Running> _running = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _changing = new(1, 1);
+    private Akka.Streams.IMaterializer? _materializer;
+
+    /// <summary>A source's graph while it runs: its settings, its kill switch, its end, and what cancels its waits.</summary>
+    private sealed record Running(SourceOptions Options, SourceTelemetry Telemetry, UniqueKillSwitch Switch, Task Done, CancellationTokenSource Stop);
+
+    /// <summary>The names of the sources running now.</summary>
+    public IReadOnlyCollection<string> Names { get { lock (_running) return _running.Keys.ToList(); } }
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var materializer = system.Materializer(namePrefix: "sources");
-        foreach (var source in options.Sources.Where(s => s.Enabled))
-        {
-            var type = SourceCatalog.Find(source.Type)!;
-            var telemetry = instruments.Register(new SourceTelemetry(source.Name, source.Type, loggers.CreateLogger("Ingest.Sources." + source.Name)));
-            var context = new SourceContext(source, telemetry, loggers.CreateLogger("Ingest.Sources." + source.Name), options, _stopping.Token);
-            var connector = type.Create(source, services);
-            var stage = admission.Register(source.Name);
-            var (killSwitch, done) = Build(source, connector, context, stage).Run(materializer);
-            _running.Add((source.Name, killSwitch, done));
-            _ = done.ContinueWith(t => LogEnded(source.Name, t.Exception?.GetBaseException().Message ?? "completed"),
-                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            LogStarted(source.Name, source.Type, connector.Delivery);
-        }
+        _materializer = system.Materializer(namePrefix: "sources");
+        foreach (var source in options.Sources.Where(s => s.Enabled)) Start(source, null);
         return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _stopping.Cancel();
-        foreach (var (_, killSwitch, _) in _running) killSwitch.Shutdown();
+        List<Running> running;
+        lock (_running) running = _running.Values.ToList();
+        foreach (var r in running) r.Switch.Shutdown();
         // What a source had taken is admitted (or, at least once, left unacknowledged) before the pipeline drains.
-        var all = Task.WhenAll(_running.Select(r => r.Done));
+        var all = Task.WhenAll(running.Select(r => r.Done));
         await Task.WhenAny(all, Task.Delay(StopWait, cancellationToken)).ConfigureAwait(false);
     }
 
-    private IRunnableGraph<(UniqueKillSwitch, Task)> Build(SourceOptions source, ISourceConnector connector, SourceContext context, AdmissionSource stage)
+    /// <summary>
+    /// Applies a reload's sources: each one named in <paramref name="changed"/> is stopped as at shutdown (what it had
+    /// taken is admitted and acknowledged; an at-least-once upstream keeps the rest) and started again with its new
+    /// settings, or not at all when it was removed or disabled. The other sources are not touched. Returns what was
+    /// done to each, for the reload's report.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ApplyAsync(IReadOnlyList<SourceOptions> sources, IReadOnlyCollection<string> changed, CancellationToken cancellationToken)
+    {
+        await _changing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var said = new List<string>();
+            foreach (var name in changed.Order(StringComparer.Ordinal))
+            {
+                if (_stopping.IsCancellationRequested) break;
+                Running? old;
+                lock (_running) _running.Remove(name, out old);
+                if (old is not null)
+                {
+                    old.Switch.Shutdown();
+                    // Stuck waiting for room after StopWait: the wait is given up; an at-least-once upstream keeps what
+                    // was not admitted. Either way whatever the connector still runs in the background ends here.
+                    await Task.WhenAny(old.Done, Task.Delay(StopWait, cancellationToken)).ConfigureAwait(false);
+                    old.Stop.Cancel();
+                    await Task.WhenAny(old.Done, Task.Delay(StopWait, cancellationToken)).ConfigureAwait(false);
+                    old.Stop.Dispose();
+                }
+                var next = sources.FirstOrDefault(s => s.Name == name && s.Enabled);
+                if (next is null)
+                {
+                    if (old is null) continue;
+                    instruments.Unregister(old.Telemetry);
+                    said.Add($"Sources:{name} stopped");
+                    continue;
+                }
+                Start(next, old?.Options.Type == next.Type ? old.Telemetry : null);
+                said.Add(old is null ? $"Sources:{name} started" : $"Sources:{name} restarted");
+                if (old is not null && old.Options.Type != next.Type) instruments.Unregister(old.Telemetry);
+            }
+            return said;
+        }
+        finally
+        {
+            _changing.Release();
+        }
+    }
+
+    /// <summary>Starts <paramref name="source"/>'s graph, counting into <paramref name="telemetry"/> when it ran before under the same type.</summary>
+    private void Start(SourceOptions source, SourceTelemetry? telemetry)
+    {
+        var type = SourceCatalog.Find(source.Type)!;
+        var logger = loggers.CreateLogger("Ingest.Sources." + source.Name);
+        telemetry ??= instruments.Register(new SourceTelemetry(source.Name, source.Type, logger));
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        var context = new SourceContext(source, telemetry, logger, options, stop.Token);
+        var connector = type.Create(source, services);
+        var stage = admission.Register(source.Name);
+        var (killSwitch, done) = Build(source, connector, context, stage, stop.Token).Run(_materializer!);
+        lock (_running) _running[source.Name] = new Running(source, telemetry, killSwitch, done, stop);
+        _ = done.ContinueWith(t => LogEnded(source.Name, t.Exception?.GetBaseException().Message ?? "completed"),
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        LogStarted(source.Name, source.Type, connector.Delivery);
+    }
+
+    private IRunnableGraph<(UniqueKillSwitch, Task)> Build(SourceOptions source, ISourceConnector connector, SourceContext context, AdmissionSource stage,
+        CancellationToken stopping)
     {
         var telemetry = context.Telemetry;
         var decoder = PayloadDecoders.Create(source.Payload, source.Tags, parser);
@@ -89,7 +152,7 @@ public sealed partial class SourceRunner(
             {
                 ended.ContinueWith(t =>
                 {
-                    if (t.IsFaulted && !_stopping.IsCancellationRequested)
+                    if (t.IsFaulted && !stopping.IsCancellationRequested)
                         telemetry.SetState(SourceState.BackingOff, t.Exception!.GetBaseException().Message);
                 }, TaskContinuationOptions.ExecuteSynchronously);
                 return NotUsed.Instance;
@@ -114,7 +177,7 @@ public sealed partial class SourceRunner(
             {
                 try
                 {
-                    return await AdmitAsync(gathered, decoder, database, retentionPolicy, atLeastOnce, telemetry, stage).ConfigureAwait(false);
+                    return await AdmitAsync(gathered, decoder, database, retentionPolicy, atLeastOnce, telemetry, stage, stopping).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -164,7 +227,7 @@ public sealed partial class SourceRunner(
     }
 
     private async Task<Done> AdmitAsync(Gathered gathered, IPayloadDecoder decoder, string database, string retentionPolicy,
-        bool atLeastOnce, SourceTelemetry telemetry, AdmissionSource stage)
+        bool atLeastOnce, SourceTelemetry telemetry, AdmissionSource stage, CancellationToken stopping)
     {
         var rejected = gathered.Errors;
         var batch = gathered.Batch;
@@ -176,7 +239,7 @@ public sealed partial class SourceRunner(
             AdmissionVerdict verdict;
             try
             {
-                verdict = await admission.AdmitAsync(batch, rejected, stage, _stopping.Token).ConfigureAwait(false);
+                verdict = await admission.AdmitAsync(batch, rejected, stage, stopping).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -191,7 +254,7 @@ public sealed partial class SourceRunner(
                 await AckAsync(gathered.Messages).ConfigureAwait(false);
                 return Done.Instance;
             }
-            if (!atLeastOnce || _stopping.IsCancellationRequested)
+            if (!atLeastOnce || stopping.IsCancellationRequested)
             {
                 if (!atLeastOnce) telemetry.Drop("refused", points);
                 await NackAsync(gathered.Messages, verdict.RetryAfter).ConfigureAwait(false);
@@ -201,7 +264,7 @@ public sealed partial class SourceRunner(
             // back to the pool with the refusal, so they are decoded again (the decode errors are not counted twice).
             try
             {
-                await Task.Delay(verdict.RetryAfter > MaxRefusedWait || verdict.RetryAfter <= TimeSpan.Zero ? MaxRefusedWait : verdict.RetryAfter, _stopping.Token).ConfigureAwait(false);
+                await Task.Delay(verdict.RetryAfter > MaxRefusedWait || verdict.RetryAfter <= TimeSpan.Zero ? MaxRefusedWait : verdict.RetryAfter, stopping).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -123,6 +123,12 @@ public sealed class SourceInstruments
         return telemetry;
     }
 
+    /// <summary>A source a reload removed (or gave another type): its series leave the metrics and the status.</summary>
+    public void Unregister(SourceTelemetry telemetry)
+    {
+        lock (_sources) _sources.Remove(telemetry);
+    }
+
     /// <summary>Every source as <c>/api/status</c> and the status in Redis show it.</summary>
     public IEnumerable<object> Describe() => Sources.Select(s => new
     {

@@ -64,7 +64,7 @@ public sealed partial class LiveStateWriter : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (_live is null) return;
-        await Periodic.RunAsync(_live.Options.FlushInterval, FlushAsync, stoppingToken).ConfigureAwait(false);
+        await Periodic.RunAsync(() => _live.Options.FlushInterval, FlushAsync, stoppingToken).ConfigureAwait(false);
         await FlushAsync().ConfigureAwait(false);
     }
 

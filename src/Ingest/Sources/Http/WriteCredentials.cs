@@ -8,11 +8,21 @@ namespace Ingest.Sources.Http;
 /// <summary>
 /// Checks the credentials of a write in every form InfluxDB clients send them: <c>Authorization: Token …</c>
 /// (2.x, or 1.x's <c>Token user:password</c>), <c>Authorization: Bearer …</c>, Basic auth and the <c>u</c>/<c>p</c>
-/// query parameters. The secret (token or password) is compared by its SHA-256 digest.
+/// query parameters. The secret (token or password) is compared by its SHA-256 digest. A reload replaces the
+/// settings (<see cref="Options"/>) at once: the next request is checked against the new tokens.
 /// </summary>
 public sealed class WriteCredentials(AuthOptions options)
 {
-    public bool Enabled => options.Enabled;
+    private volatile AuthOptions _options = options;
+
+    /// <summary>The settings in force; replaced whole by a reload.</summary>
+    public AuthOptions Options
+    {
+        get => _options;
+        set => _options = value ?? throw new ArgumentNullException(nameof(value));
+    }
+
+    public bool Enabled => _options.Enabled;
 
     /// <summary>
     /// The matching token, or null when the request carries no valid credential. With auth off every request
@@ -20,6 +30,7 @@ public sealed class WriteCredentials(AuthOptions options)
     /// </summary>
     public ApiToken? Authenticate(HttpRequest request)
     {
+        var options = _options;
         if (!options.Enabled) return ApiToken.Anonymous;
         foreach (var secret in Secrets(request))
         {

@@ -45,6 +45,22 @@ public sealed class DownsampleTransform : ITransformStage
         _lateSeen = 0;
     }
 
+    /// <summary>
+    /// Puts a stage for <paramref name="options"/> in place of the running one: the unchanged tiers keep their windows,
+    /// removed and changed ones write theirs to <paramref name="output"/> first (see <see cref="DownsampleStage.Reconfigure"/>).
+    /// Call under <see cref="Graph.TransformRunner.RunExclusive{T}"/>, with no snapshot of the windows in progress.
+    /// </summary>
+    public TierChanges Reconfigure(DownsampleOptions options, ITransformOutput output)
+    {
+        _output = output;
+        Changes++;
+        Engine = Engine.Reconfigure(options, _emit, out var changes);
+        // The kept tiers carry their late counts; the others' are gone with them.
+        _lateSeen = 0;
+        foreach (var tier in Engine.GetStats()) _lateSeen += tier.PointsDroppedLate;
+        return changes;
+    }
+
     public void Process(PointBatch input, ITransformOutput output)
     {
         _output = output;

@@ -91,7 +91,7 @@ public sealed class LiveStateTransform : ITransformStage
     private readonly List<string> _databases = new();
     // Published series by id; an entry is added at a series' first publication and removed when it is pruned.
     private readonly ConcurrentDictionary<string, Series> _published = new(StringComparer.Ordinal);
-    private readonly LiveOptions _options;
+    private volatile LiveOptions _options;
     private readonly string _defaultDatabase;
     private readonly StageStats? _stats;
     private readonly string _keyPrefix;
@@ -114,7 +114,16 @@ public sealed class LiveStateTransform : ITransformStage
     /// <summary>Before <c>{db}:{seriesKey}</c> in each series' Redis key.</summary>
     public string KeyPrefix => _keyPrefix;
 
-    public LiveOptions Options => _options;
+    /// <summary>
+    /// The settings in force. A reload replaces them at once: <see cref="LiveOptions.Expiry"/> and
+    /// <see cref="LiveOptions.MaxSeries"/> from the next point, <see cref="LiveOptions.FlushInterval"/> from the writer's
+    /// next flush. <see cref="LiveOptions.Enabled"/> is the one a restart needs: the transform exists or it does not.
+    /// </summary>
+    public LiveOptions Options
+    {
+        get => _options;
+        set => _options = value ?? throw new ArgumentNullException(nameof(value));
+    }
 
     /// <summary>Series tracked now.</summary>
     public int SeriesCount => Volatile.Read(ref _count);

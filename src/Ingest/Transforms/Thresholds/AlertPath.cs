@@ -76,6 +76,16 @@ public sealed class AlertPath
         foreach (var b in events) await Queue.WriteAsync(b, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Replaces the rules between two batches (a reload): the check carries every unchanged rule's state over, see
+    /// <see cref="ThresholdTransform.Reconfigure"/>. Nothing is emitted: a changed rule judges its series anew at their
+    /// next point.
+    /// </summary>
+    public RuleChanges Reconfigure(IReadOnlyList<ThresholdRule> rules)
+    {
+        lock (_gate) return Check.Reconfigure(rules);
+    }
+
     /// <summary>Runs <paramref name="action"/> while no batch is being checked.</summary>
     public T RunExclusive<T>(Func<T> action)
     {

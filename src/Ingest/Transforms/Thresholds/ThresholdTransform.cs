@@ -30,7 +30,19 @@ public sealed class ThresholdTransform : ITransformStage
     }
 
     public string Name => "threshold";
-    public ThresholdCheck Engine { get; }
+
+    /// <summary>The rules' engine; replaced by <see cref="Reconfigure"/>. Read it under <see cref="AlertPath.RunExclusive{T}"/>.</summary>
+    public ThresholdCheck Engine { get; private set; }
+
+    /// <summary>
+    /// Puts an engine for <paramref name="rules"/> in place of the running one, carrying its state (see
+    /// <see cref="ThresholdCheck.Reconfigure"/>). Call under <see cref="AlertPath.RunExclusive{T}"/>.
+    /// </summary>
+    public RuleChanges Reconfigure(IReadOnlyList<ThresholdRule> rules)
+    {
+        Engine = Engine.Reconfigure(rules, out var changes);
+        return changes;
+    }
 
     /// <summary>Called with each batch of transitions, on the runner's thread.</summary>
     public event Action<IReadOnlyList<AlertEvent>>? Transitions;
