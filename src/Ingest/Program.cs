@@ -24,9 +24,10 @@ if (configFileError is not null)
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 IngestOptions options;
+Ingest.Hosting.Reload.ConfigurationLayers layers;
 try
 {
-    ConfigurationSetup.Apply(builder.Configuration, args, configFile);
+    layers = ConfigurationSetup.Apply(builder.Configuration, args, configFile);
     options = IngestOptionsLoader.Load(builder.Configuration);
     Exposure.CheckConfigured(options.Auth, builder.Configuration);
 }
@@ -36,7 +37,7 @@ catch (ConfigurationError e)
     return 2;
 }
 
-builder.AddIngest(options);
+builder.AddIngest(options, layers);
 await using var app = builder.Build();
 try
 {

@@ -32,8 +32,9 @@ public static class PipelineEndpoints
 
     public static void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/status", (IngestGraph graph, ReadinessState readiness, RateSampler rates, FeedHub feed, Ingest.Sources.SourceInstruments sourceStats) =>
+        app.MapGet("/api/status", (HttpContext context, IngestGraph graph, ReadinessState readiness, RateSampler rates, FeedHub feed, Ingest.Sources.SourceInstruments sourceStats) =>
         {
+            var reloader = context.RequestServices.GetService<Ingest.Hosting.Reload.ConfigReloader>();
             var process = Process.GetCurrentProcess();
             return Results.Json(new
             {
@@ -94,6 +95,7 @@ public static class PipelineEndpoints
                 feed = new { clients = feed.Count, subscriptions = feed.Subscriptions, queuedBytes = feed.QueuedBytes, queuedPoints = feed.QueuedPoints },
                 memory = new { managedBytes = GC.GetTotalMemory(false), workingSetBytes = process.WorkingSet64 },
                 sources = sourceStats.Describe(),
+                config = reloader is null ? null : Ingest.Hosting.Reload.ReloadEndpoint.Describe(reloader),
                 dependencies = readiness.All.ToDictionary(d => d.Name, d => new { status = d.State.Status, error = d.State.Error }),
             });
         }).RequireScope(Scopes.Read);

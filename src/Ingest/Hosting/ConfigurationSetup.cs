@@ -68,8 +68,11 @@ public static class ConfigurationSetup
         ["Logging:LogLevel:StackExchange.Redis"] = "Warning",
     };
 
-    /// <summary>Adds the daemon's sources to the host's and checks what they hold; throws <see cref="ConfigurationError"/>.</summary>
-    public static void Apply(ConfigurationManager configuration, string[] args, string? configFile)
+    /// <summary>
+    /// Adds the daemon's sources to the host's and checks what they hold; throws <see cref="ConfigurationError"/>. The
+    /// answer is what a reload needs to read the file again over the same layers (see <see cref="ConfigurationLayers"/>).
+    /// </summary>
+    public static Reload.ConfigurationLayers Apply(ConfigurationManager configuration, string[] args, string? configFile)
     {
         // Lowest precedence of all, below the host's own sources too.
         configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = DefaultLogLevels });
@@ -80,11 +83,11 @@ public static class ConfigurationSetup
         foreach (var source in commandLine) configuration.Sources.Remove(source);
 
         var settings = args.Where((a, i) => !IsConfigArgument(args, i)).ToArray();
+        IConfigurationSource? fileSource = null;
         if (configFile is not null)
         {
-            var json = ReadFile(configFile);
-            RejectUnknownSections(Build(b => b.AddJsonStream(new MemoryStream(json))), $"in {configFile}", key => key, scalars: true);
-            configuration.AddJsonStream(new MemoryStream(json));
+            fileSource = FileSource(configFile);
+            configuration.Sources.Add(fileSource);
         }
         // Variables that name no section (INGEST_PORT, read by run.sh) share the prefix without being settings.
         RejectUnknownSections(Build(b => b.AddEnvironmentVariables(EnvironmentPrefix)), "from the environment",
@@ -94,6 +97,37 @@ public static class ConfigurationSetup
         configuration.AddCommandLine(settings);
         if (string.IsNullOrEmpty(configuration["urls"])) configuration["urls"] = DefaultUrls;
         CheckLogLevels(configuration.GetSection("Logging"));
+        // Last, so above every layer: a reload puts the effective Logging section here (see ConfigurationLayers).
+        var overrides = new Reload.OverrideConfigurationSource();
+        configuration.Sources.Add(overrides);
+        return new Reload.ConfigurationLayers(configuration, configFile, fileSource, overrides.Provider);
+    }
+
+    /// <summary>The configuration file as a layer, once it is known to be readable JSON with known sections only.</summary>
+    internal static IConfigurationSource FileSource(string configFile)
+    {
+        var json = ReadFile(configFile);
+        RejectUnknownSections(Build(b => b.AddJsonStream(new MemoryStream(json))), $"in {configFile}", key => key, scalars: true);
+        return new Microsoft.Extensions.Configuration.Json.JsonStreamConfigurationSource { Stream = new MemoryStream(json) };
+    }
+
+    /// <summary>
+    /// What the layers give with the configuration file read again: the same layers as at start, in the same order,
+    /// with the file's in place of the one read then; checked as at start. Throws <see cref="ConfigurationError"/>.
+    /// </summary>
+    internal static IConfigurationRoot Rebuild(Reload.ConfigurationLayers layers)
+    {
+        var fresh = layers.File is null ? null : FileSource(layers.File);
+        var builder = new ConfigurationBuilder();
+        foreach (var source in layers.Manager.Sources)
+        {
+            if (source is Reload.OverrideConfigurationSource) continue;
+            builder.Sources.Add(ReferenceEquals(source, layers.FileSource) ? fresh! : source);
+        }
+        var root = builder.Build();
+        if (string.IsNullOrEmpty(root["urls"])) root["urls"] = DefaultUrls;
+        CheckLogLevels(root.GetSection("Logging"));
+        return root;
     }
 
     private static IConfigurationRoot Build(Action<IConfigurationBuilder> add)

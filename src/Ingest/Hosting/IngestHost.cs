@@ -21,7 +21,9 @@ namespace Ingest.Hosting;
 /// <summary>Registers the daemon's stages and maps its endpoints; the one place that wires the pipeline.</summary>
 public static class IngestHost
 {
-    public static WebApplicationBuilder AddIngest(this WebApplicationBuilder builder, IngestOptions options)
+    /// <param name="layers">The configuration's layers as <see cref="ConfigurationSetup.Apply"/> built them, for reloads;
+    /// null: the configuration cannot be reloaded (a host built without them).</param>
+    public static WebApplicationBuilder AddIngest(this WebApplicationBuilder builder, IngestOptions options, Reload.ConfigurationLayers? layers = null)
     {
         var services = builder.Services;
         builder.WebHost.ConfigureKestrel(k =>
@@ -53,7 +55,7 @@ public static class IngestHost
         services.AddSingleton<IPointBuffer>(new MemoryPointBuffer(options.Buffer.Capacity));
         services.AddSingleton(new LineProtocolParser(new ParserOptions { UnsignedAsInteger = options.Influx.ApiVersion == 1 }));
         services.AddSingleton(new WriteCredentials(options.Auth));
-        RateLimits.Add(services, options.Auth);
+        RateLimits.Add(services);
         services.AddSingleton(new BodyBudget(options.Http.BodyBytesInFlight));
         services.AddHostedService<BodyMemoryReclaimer>();
         services.AddSingleton<WriteTelemetry>();
@@ -110,7 +112,13 @@ public static class IngestHost
         services.AddHostedService<PipelineService>();
         // After the pipeline, so stopped before it: what the sources took drains with the rest.
         services.AddSingleton<Ingest.Sources.SourceInstruments>();
-        services.AddHostedService<Ingest.Sources.SourceRunner>();
+        services.AddSingleton<Ingest.Sources.SourceRunner>();
+        services.AddHostedService(sp => sp.GetRequiredService<Ingest.Sources.SourceRunner>());
+        if (layers is not null)
+        {
+            services.AddSingleton(layers);
+            services.AddSingleton<Reload.ConfigReloader>();
+        }
         services.AddSingleton<RateSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<RateSampler>());
 
@@ -137,6 +145,8 @@ public static class IngestHost
         app.Services.GetRequiredService<BufferTelemetry>();
         app.Services.GetRequiredService<AlertTelemetry>();
         app.Services.GetRequiredService<Ingest.Sinks.Redis.LiveStateWriter>();
+        // Its metrics count from the start: ingest_config_reloads_total is 0, not absent, until the first reload.
+        app.Services.GetService<Reload.ConfigReloader>();
         // The bridge's listener must exist before the first request so that ASP.NET Core's and the runtime's
         // instruments are counted from the start.
         var bridge = app.Services.GetRequiredService<MeterBridge>();
@@ -155,7 +165,7 @@ public static class IngestHost
             return next(context);
         });
 
-        RateLimits.Use(app, options.Auth);
+        RateLimits.Use(app);
         var graph = app.Services.GetRequiredService<IngestGraph>();
         var feed = app.Services.GetRequiredService<Ingest.Sinks.Feed.FeedHub>();
         feed.AlertsSnapshot = () => graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts) ?? [];
@@ -166,11 +176,16 @@ public static class IngestHost
         Ingest.Sources.Http.Query.QueryEndpoint.Map(app);
         Ingest.Sources.Http.Query.BucketsEndpoint.Map(app);
         PipelineEndpoints.Map(app);
+        Reload.ReloadEndpoint.Map(app);
         Ingest.Api.HistoryEndpoint.Map(app);
         Ingest.Api.LiveEndpoints.Map(app);
         // Text format 0.0.4 by default; OpenMetrics (with exemplars) when the scraper's Accept header asks for it.
         var metrics = app.MapMetrics(s => s.Registry = bridge.Registry, "/metrics").ForMonitoring();
-        if (options.Auth.Enabled && options.Auth.ProtectMetrics) metrics.RequireScope(Scopes.Read);
+        // Read per request, so that a reload turning Auth:ProtectMetrics (or auth itself) on or off applies at once.
+        metrics.AddEndpointFilter(async (context, next) =>
+            context.HttpContext.RequestServices.GetRequiredService<WriteCredentials>() is { Options: { Enabled: true, ProtectMetrics: true } } credentials
+                ? credentials.Check(context.HttpContext, Scopes.Read) ?? await next(context)
+                : await next(context));
         app.MapGet("/health", () => Results.Json(new { status = "pass", name = "ingest", message = "alive" })).ForMonitoring();
         app.MapGet("/ready", (ReadinessState r) => Results.Json(new
         {

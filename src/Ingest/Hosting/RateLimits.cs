@@ -20,9 +20,8 @@ public static class RateLimits
     public static TBuilder ForMonitoring<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
         builder.DisableRateLimiting();
 
-    public static void Add(IServiceCollection services, AuthOptions auth)
+    public static void Add(IServiceCollection services)
     {
-        if (auth.RateLimitPerSecond <= 0) return;
         services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
@@ -34,9 +33,12 @@ public static class RateLimits
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
                 var credentials = context.RequestServices.GetRequiredService<WriteCredentials>();
+                var auth = credentials.Options;
+                if (auth.RateLimitPerSecond <= 0) return RateLimitPartition.GetNoLimiter("");
                 var token = credentials.Authenticate(context.Request);
                 // Requests without a valid token share their address's bucket, so guessing cannot go unbounded.
-                var key = token is not null && token != ApiToken.Anonymous ? "token:" + token.Name : "ip:" + context.Connection.RemoteIpAddress;
+                var who = token is not null && token != ApiToken.Anonymous ? "token:" + token.Name : "ip:" + context.Connection.RemoteIpAddress;
+                var key = $"{auth.RateLimitPerSecond}/{auth.RateLimitBurst}/{who}";
                 return RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = auth.RateLimitBurst,
@@ -50,8 +52,5 @@ public static class RateLimits
     }
 
     /// <summary>Must run after routing (which <see cref="WebApplication"/> puts first), so that the endpoint's exemption is known.</summary>
-    public static void Use(WebApplication app, AuthOptions auth)
-    {
-        if (auth.RateLimitPerSecond > 0) app.UseRateLimiter();
-    }
+    public static void Use(WebApplication app) => app.UseRateLimiter();
 }
