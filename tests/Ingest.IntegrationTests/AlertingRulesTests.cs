@@ -23,7 +23,7 @@ public class AlertingRulesTests
     {
         var result = await PromTool.RunAsync(["check", "rules", Path.Combine(Folder(), "ingest-rules.yml")]);
         Assert.True(result.Succeeded, result.ToString());
-        Assert.Contains("SUCCESS: 8 rules found", result.StandardOutput);
+        Assert.Contains("SUCCESS: 9 rules found", result.StandardOutput);
     }
 
     [Fact]
@@ -35,7 +35,7 @@ public class AlertingRulesTests
         var rules = File.ReadAllText(Path.Combine(Folder(), "ingest-rules.yml"));
         var tests = File.ReadAllText(Path.Combine(Folder(), "ingest-rules.test.yml"));
         var alerts = Regex.Matches(rules, @"- alert: (\w+)").Select(m => m.Groups[1].Value).ToList();
-        Assert.Equal(8, alerts.Count);
+        Assert.Equal(9, alerts.Count);
         Assert.All(alerts, alert => Assert.Contains("alertname: " + alert, tests));
     }
 

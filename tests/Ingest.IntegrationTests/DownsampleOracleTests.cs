@@ -146,7 +146,7 @@ public class DownsampleOracleTests(ITestOutputHelper output)
     }
 
     /// <summary>"" when InfluxDB holds every generated value of every field, else which counts differ.</summary>
-    private static async Task<string> RawCountsDifferAsync(InfluxServer influx, string db, RawDataSet data)
+    internal static async Task<string> RawCountsDifferAsync(InfluxServer influx, string db, RawDataSet data)
     {
         var differ = new List<string>();
         foreach (var m in data.Measurements)

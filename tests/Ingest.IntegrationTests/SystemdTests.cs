@@ -75,7 +75,7 @@ public class SystemdTests(ITestOutputHelper output)
     /// <summary>
     /// With JOURNAL_STREAM naming its stdout, as systemd sets it, the daemon logs in the journal's format
     /// ("&lt;6&gt;category[0] message", the priority journald files the line under). SIGHUP, which the unit's
-    /// ExecReload sends, is logged and the daemon keeps serving.
+    /// ExecReload sends, reloads the configuration and the daemon keeps serving.
     /// </summary>
     [Fact]
     public async Task With_JOURNAL_STREAM_on_its_stdout_the_log_has_journal_priorities_and_SIGHUP_does_not_stop_it()
@@ -85,11 +85,8 @@ public class SystemdTests(ITestOutputHelper output)
         await daemon.StopAsync();
         int logStart = daemon.Output.Length;
         // The shell's stdout is the pipe the daemon inherits with exec; JOURNAL_STREAM is "device:inode" of it.
-        // SIGHUP goes back to its default first: a test run started under nohup has it ignored, that is inherited,
-        // and .NET leaves an ignored signal ignored (as a daemon run under nohup should), so the test would only
-        // see that. systemd starts its services with the default.
-        daemon.LaunchScript = "export JOURNAL_STREAM=\"$(stat -L -c %d:%i /proc/$$/fd/1)\"; " +
-                              "exec python3 -c 'import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \"$@\"";
+        // SIGHUP goes back to its default first (see DaemonProcess.DefaultSighup).
+        daemon.LaunchScript = "export JOURNAL_STREAM=\"$(stat -L -c %d:%i /proc/$$/fd/1)\"; " + DaemonProcess.DefaultSighup;
         daemon.Environment["Logging__Console__FormatterName"] = null;
         daemon.Launch();
         await daemon.WaitForHealthAsync();
@@ -101,8 +98,8 @@ public class SystemdTests(ITestOutputHelper output)
         Assert.DoesNotContain("info: ", started);
 
         daemon.Hangup();
-        await WaitForOutputAsync(daemon, logStart, "SIGHUP received", TimeSpan.FromSeconds(30));
-        Assert.Matches(new Regex("(?m)^<4>Ingest\\.Hosting\\.ReloadSignal\\[\\d+\\] SIGHUP received"), daemon.Output[logStart..]);
+        await WaitForOutputAsync(daemon, logStart, "Configuration reloaded (signal)", TimeSpan.FromSeconds(30));
+        Assert.Matches(new Regex("(?m)^<6>Ingest\\.Hosting\\.Reload\\.ConfigReloader\\[\\d+\\] Configuration reloaded \\(signal\\)"), daemon.Output[logStart..]);
         using var health = await daemon.Client.GetAsync("health");
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         Assert.False(daemon.HasExited);

@@ -47,6 +47,13 @@ public sealed class DaemonProcess : IAsyncDisposable
     public string WalDirectory { get; }
 
     public int Port { get; }
+
+    /// <summary>The daemon's <c>--config</c> file, which a reload reads again.</summary>
+    public string ConfigFile => _configFile;
+
+    /// <summary>Replaces the configuration file's content (for a reload, or the next start).</summary>
+    public void WriteConfig(string json) => File.WriteAllText(_configFile, json);
+
     public Uri Url => new($"http://127.0.0.1:{Port}/");
     public HttpClient Client { get; }
     public string Output { get { lock (_output) return _output.ToString(); } }
@@ -114,6 +121,14 @@ public sealed class DaemonProcess : IAsyncDisposable
     /// must be set up from inside the daemon's own process, such as JOURNAL_STREAM naming its stdout.
     /// </summary>
     public string? LaunchScript { get; set; }
+
+    /// <summary>
+    /// A <see cref="LaunchScript"/> that puts SIGHUP back to its default before the daemon starts: a test run started
+    /// under nohup has it ignored, that is inherited, and .NET leaves an ignored signal ignored (as a daemon run under
+    /// nohup should), so a test of SIGHUP would only see that. systemd starts its services with the default.
+    /// </summary>
+    public const string DefaultSighup =
+        "exec python3 -c 'import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \"$@\"";
 
     /// <summary>Changes one setting (a <c>--key=value</c> override) for the next start.</summary>
     public void Set(string key, string value) => _settings[key] = value;

@@ -17,7 +17,9 @@ public sealed class IngestStack : IAsyncDisposable
     public DaemonProcess Daemon { get; }
     public HttpClient Client => Daemon.Client;
 
-    public static async Task<IngestStack> StartAsync(IDictionary<string, string>? settings = null)
+    /// <param name="settings">On the command line, above the file: a reload cannot change them.</param>
+    /// <param name="configJson">The configuration file's content, which a test may change and reload.</param>
+    public static async Task<IngestStack> StartAsync(IDictionary<string, string>? settings = null, string configJson = "{}")
     {
         var influxTask = InfluxServer.StartNewAsync();
         var redisTask = RedisServer.StartNewAsync();
@@ -45,7 +47,7 @@ public sealed class IngestStack : IAsyncDisposable
         foreach (var (k, v) in settings ?? new Dictionary<string, string>()) all[k] = v;
         try
         {
-            return new IngestStack(influx, redis, await DaemonProcess.StartAsync(all));
+            return new IngestStack(influx, redis, await DaemonProcess.StartAsync(all, configJson));
         }
         catch
         {
