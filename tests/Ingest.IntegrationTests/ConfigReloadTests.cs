@@ -53,6 +53,8 @@ public class ConfigReloadTests(ITestOutputHelper output)
         if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         using var r = await client.SendAsync(request);
         var text = await r.Content.ReadAsStringAsync();
+        // Refused before the endpoint (a rate limit's 429) or without a body (401): only the status says something.
+        if (text.Length == 0) return (r.StatusCode, default);
         try
         {
             return (r.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
@@ -272,7 +274,7 @@ public class ConfigReloadTests(ITestOutputHelper output)
     private static string Sha256(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 
     [Fact]
-    public async Task Tokens_and_log_levels_apply_at_once()
+    public async Task Tokens_rate_limits_log_levels_and_live_settings_apply_at_once()
     {
         const string admin = "admin-secret-1", writer = "writer-secret-2";
         var before = new Dictionary<string, string>
@@ -282,19 +284,20 @@ public class ConfigReloadTests(ITestOutputHelper output)
             ["Auth:Tokens:0:Sha256"] = Sha256(admin),
             ["Auth:Tokens:0:Scopes:0"] = "admin",
             ["Auth:Tokens:0:Scopes:1"] = "write",
+            ["Live:FlushInterval"] = "50ms",
         };
         await using var stack = await IngestStack.StartAsync(configJson: Json(before));
         var db = ServersFixture.UniqueName("reloadauth");
 
-        async Task<HttpStatusCode> WriteWith(string token)
+        async Task<HttpStatusCode> WriteWith(string token, string series)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, $"write?db={db}") { Content = new StringContent($"m v=1 {RawDataSet.Base}\n") };
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"write?db={db}") { Content = new StringContent($"m,s={series} v=1 {RawDataSet.Base}\n") };
             request.Headers.Authorization = new AuthenticationHeaderValue("Token", token);
             using var r = await stack.Client.SendAsync(request);
             return r.StatusCode;
         }
 
-        Assert.Equal(HttpStatusCode.Unauthorized, await WriteWith(writer));
+        Assert.Equal(HttpStatusCode.Unauthorized, await WriteWith(writer, "w"));
         Assert.Equal(HttpStatusCode.Unauthorized, (await ReloadAsync(stack.Client)).Status);
 
         // Nothing changed: the reload says so at Information, and says nothing at Debug.
@@ -304,27 +307,47 @@ public class ConfigReloadTests(ITestOutputHelper output)
         Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(stack.Daemon.Output.Contains("Configuration reloaded (api)")), TimeSpan.FromSeconds(5)));
         Assert.DoesNotContain("Configuration reload (api) compared", stack.Daemon.Output);
 
+        // Two series in the live state before the reload.
+        Assert.Equal(HttpStatusCode.NoContent, await WriteWith(admin, "1"));
+        Assert.Equal(HttpStatusCode.NoContent, await WriteWith(admin, "2"));
+        Assert.True(await DaemonApi.WaitUntilAsync(async () => await stack.Daemon.MetricAsync("ingest_live_series") == 2, TimeSpan.FromSeconds(10)),
+            "the live state did not track the two series\n" + DaemonApi.Tail(stack));
+
         var after = new Dictionary<string, string>(before)
         {
             ["Auth:Tokens:1:Name"] = "telegraf",
             ["Auth:Tokens:1:Sha256"] = Sha256(writer),
             ["Auth:Tokens:1:Scopes:0"] = "write",
+            ["Auth:RateLimitPerSecond"] = "1",
+            ["Auth:RateLimitBurst"] = "1",
             ["Logging:LogLevel:Ingest.Hosting.Reload"] = "Debug",
+            ["Live:MaxSeries"] = "2",
         };
         stack.Daemon.WriteConfig(Json(after));
         (status, body) = await ReloadAsync(stack.Client, admin);
         Assert.Equal(HttpStatusCode.OK, status);
-        Assert.Contains(Strings(body, "applied"), a => a.StartsWith("Auth: 2 tokens", StringComparison.Ordinal));
+        Assert.Contains(Strings(body, "applied"), a => a.StartsWith("Auth: 2 tokens, rate limit 1/s burst 1", StringComparison.Ordinal));
         Assert.Contains("Logging", Strings(body, "applied"));
-        Assert.Equal(HttpStatusCode.NoContent, await WriteWith(writer));
+        Assert.Contains("Live", Strings(body, "applied"));
+        Assert.Empty(Strings(body, "restartRequired"));
+
+        // The new token is taken, and its bucket holds one request: the second one at once is refused.
+        Assert.Equal(HttpStatusCode.NoContent, await WriteWith(writer, "w"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, await WriteWith(writer, "w"));
+        // Live:MaxSeries 2: a third series is counted, not tracked.
+        Assert.True(await DaemonApi.WaitUntilAsync(async () => await stack.Daemon.MetricAsync("ingest_live_series_untracked_total") >= 1, TimeSpan.FromSeconds(10)),
+            "a series beyond the new Live:MaxSeries was not refused\n" + DaemonApi.Tail(stack));
+        Assert.Equal(2, await stack.Daemon.MetricAsync("ingest_live_series"));
         // The Debug line of the same reload, written before its Information line.
         Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(stack.Daemon.Output.Contains("Configuration reload (api) compared")), TimeSpan.FromSeconds(5)),
             "the log level set by the reload did not apply\n" + DaemonApi.Tail(stack));
 
-        // The writer's token removed again: refused at once.
+        // The writer's token removed again: refused at once. The admin's bucket refills at 1/s.
         stack.Daemon.WriteConfig(Json(before));
-        Assert.Equal(HttpStatusCode.OK, (await ReloadAsync(stack.Client, admin)).Status);
-        Assert.Equal(HttpStatusCode.Unauthorized, await WriteWith(writer));
+        HttpStatusCode last = 0;
+        Assert.True(await DaemonApi.WaitUntilAsync(async () => (last = (await ReloadAsync(stack.Client, admin)).Status) != HttpStatusCode.TooManyRequests, TimeSpan.FromSeconds(5), pollMs: 500));
+        Assert.Equal(HttpStatusCode.OK, last);
+        Assert.Equal(HttpStatusCode.Unauthorized, await WriteWith(writer, "w"));
     }
 
     [Fact]
