@@ -101,16 +101,16 @@ public partial class DashboardModelTests
 
     [Theory]
     [MemberData(nameof(Files))]
-    public void Every_variable_a_query_uses_is_defined_before_it_or_is_a_macro_of_its_data_source(string file)
+    public void Every_variable_a_query_uses_is_defined_before_it_or_is_a_macro_of_its_data_source_or_a_global(string file)
     {
         var d = GrafanaDashboard.Load(file);
         var variables = d.Variables();
         var defined = new HashSet<string>();
         foreach (var v in variables)
         {
-            // A variable's query may use the variables above it (Grafana resolves them in order) and the macros.
+            // A variable's query may use the variables above it (Grafana resolves them in order), the macros and the globals.
             foreach (var name in GrafanaDashboard.ReferencedNames(v.Query))
-                Assert.True(defined.Contains(name) || GrafanaDashboard.Macros(v.DatasourceType ?? "").Contains(name),
+                Assert.True(defined.Contains(name) || GrafanaDashboard.Macros(v.DatasourceType ?? "").Contains(name) || GrafanaDashboard.Globals.Contains(name),
                     $"variable {v.Name}: its query uses ${name}, which is not a variable defined above it: {v.Query}");
             Assert.True(defined.Add(v.Name), $"variable {v.Name} is defined twice");
         }
@@ -120,7 +120,8 @@ public partial class DashboardModelTests
         {
             var macros = GrafanaDashboard.Macros(q.DatasourceType);
             foreach (var name in GrafanaDashboard.ReferencedNames(q.Text))
-                Assert.True(defined.Contains(name) || macros.Contains(name), $"{q.Where}: ${name} is not a variable of the dashboard nor a {q.DatasourceType} macro: {q.Text}");
+                Assert.True(defined.Contains(name) || macros.Contains(name) || GrafanaDashboard.Globals.Contains(name),
+                    $"{q.Where}: ${name} is not a variable of the dashboard, a {q.DatasourceType} macro nor a Grafana global: {q.Text}");
             if (q.Repeat is not null)
                 Assert.True(variables.Any(v => v.Name == q.Repeat && v.Multi), $"{q.Where}: repeats over {q.Repeat}, which is not a multi-value variable");
         }
