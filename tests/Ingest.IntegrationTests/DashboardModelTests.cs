@@ -140,6 +140,34 @@ public partial class DashboardModelTests
     }
 
     [Fact]
+    public void The_panel_by_time_range_reads_raw_points_up_to_an_hour_and_one_tier_beyond()
+    {
+        var d = GrafanaDashboard.Load("ingest-data.json");
+        var targets = d.Queries().Where(q => q.Where.StartsWith("panel 1 ")).ToList();
+        Assert.Equal(2, targets.Count);
+        Assert.Contains("FROM \"$database\"..\"$measurement\" ", targets[0].Text);
+        Assert.Contains("AND ${__to} - ${__from} <= 3600000 ", targets[0].Text);
+        Assert.Contains("FROM \"$database\"..\"${measurement}_${resolution}\" ", targets[1].Text);
+        Assert.Contains("AND ${__to} - ${__from} > 3600000 ", targets[1].Text);
+        Assert.All(targets, t => Assert.Null(t.Repeat));
+
+        // The tier of target B is one value; the per-tier panels repeat over all of them.
+        var variables = d.Variables();
+        var resolution = variables.Single(v => v.Name == "resolution");
+        var tier = variables.Single(v => v.Name == "tier");
+        Assert.False(resolution.Multi);
+        Assert.True(tier.Multi);
+        Assert.Equal(tier.Query, resolution.Query);
+        Assert.Equal(tier.Regex, resolution.Regex);
+        // Numerical (asc): the first, Grafana's default, is the finest for tiers named in one unit, which alphabetical
+        // order gets wrong (15m before 1m); across units the first number alone decides (1h ties with 1m).
+        Assert.Equal(3, resolution.Sort);
+        Assert.Equal(["1m", "5m", "15m", "60m"], GrafanaDashboard.SortValues(["15m", "1m", "60m", "5m"], resolution.Sort));
+        Assert.Equal(["15m", "1m", "5m", "60m"], GrafanaDashboard.SortValues(["15m", "1m", "60m", "5m"], 1));
+        Assert.Equal(["1h", "1m", "5m"], GrafanaDashboard.SortValues(["1h", "1m", "5m"], resolution.Sort));
+    }
+
+    [Fact]
     public void PromQL_rates_use_the_rate_interval_and_every_ingest_metric_is_one_the_daemon_documents()
     {
         var documented = MetricsGoldenTests.ReadmeFamilies().Select(f => f.Name).ToHashSet();
