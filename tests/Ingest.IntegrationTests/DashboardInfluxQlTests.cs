@@ -11,7 +11,8 @@ namespace Ingest.IntegrationTests;
 /// <summary>
 /// Every InfluxQL query of <c>dashboards/ingest-data.json</c> (variables, panel targets, annotations) run on a real influxd
 /// holding what the daemon wrote: raw points, a tier's windows and alert events. Variables and macros are replaced as
-/// Grafana replaces them; each query must answer at least one series with values.
+/// Grafana replaces them; each query must answer at least one series with values. The panel by time range is run for a
+/// range of at most 1 h, where its raw target answers and its tier target does not, and for a longer one, the reverse.
 /// </summary>
 public class DashboardInfluxQlTests(ITestOutputHelper output)
 {
@@ -62,17 +63,20 @@ public class DashboardInfluxQlTests(ITestOutputHelper output)
                 await DaemonApi.CountAsync(stack.Influx, db, "alerts", "value") >= 3,
             TimeSpan.FromSeconds(30)), "tier windows or alert events did not reach InfluxDB\n" + DaemonApi.Tail(stack));
 
-        // Grafana's backend: $timeFilter as absolute bounds in ms, the interval in its largest whole unit.
-        var from = now.AddHours(-1).ToUnixTimeMilliseconds();
+        // Grafana's backend: $timeFilter as absolute bounds in ms, the interval in its largest whole unit; its frontend:
+        // $__from and $__to. Two ranges holding all the data: 56 minutes (at most 1 h: raw points) and 6 hours (a tier).
         var to = now.AddMinutes(1).ToUnixTimeMilliseconds();
-        var values = new Dictionary<string, string>
-        {
-            ["timeFilter"] = $"time >= {from}ms and time <= {to}ms",
-            ["__timeFilter"] = $"time >= {from}ms and time <= {to}ms",
-            ["__interval_ms"] = "10000",
-            ["__interval"] = "10s",
-            ["interval"] = "10s",
-        };
+        var shortFrom = now.AddMinutes(-55).ToUnixTimeMilliseconds();
+        var longFrom = now.AddHours(-5).AddMinutes(-59).ToUnixTimeMilliseconds();
+        Assert.True(to - shortFrom <= 3_600_000 && to - longFrom > 3_600_000);
+        var values = GrafanaDashboard.InfluxTimeRange(shortFrom, to);
+        values["__interval_ms"] = "10000";
+        values["__interval"] = "10s";
+        values["interval"] = "10s";
+        var longRange = GrafanaDashboard.InfluxTimeRange(longFrom, to);
+        longRange["__interval_ms"] = "20000";
+        longRange["__interval"] = "20s";
+        longRange["interval"] = "20s";
 
         // Variables in order, each query run with the ones above it; the test picks its own database, measurement,
         // field and tag key, and every value of a multi-value variable.
@@ -95,7 +99,7 @@ public class DashboardInfluxQlTests(ITestOutputHelper output)
                 ran++;
                 // A variable takes the first column of every row (SHOW … answers name or key/value pairs: the value is last for tag values).
                 var raw = answer.SelectMany(s => s.Values.Select(r => InfluxRows.Text(r[s.Columns.Length == 2 && s.Columns[1] == "value" ? 1 : 0]) ?? "")).ToList();
-                options = GrafanaDashboard.FilterValues(raw, v.Regex);
+                options = GrafanaDashboard.SortValues(GrafanaDashboard.FilterValues(raw, v.Regex), v.Sort);
                 output.WriteLine($"variable {v.Name}: {q} -> [{string.Join(", ", options)}]");
                 if (options.Count == 0) { failures.Add($"variable {v.Name}: no value from {q} (answers before its regex {v.Regex}: [{string.Join(", ", raw)}])"); continue; }
             }
@@ -109,11 +113,32 @@ public class DashboardInfluxQlTests(ITestOutputHelper output)
         }
         Assert.True(failures.Count == 0, string.Join("\n", failures));
         Assert.Equal(["1m"], variableValues["tier"]);
+        Assert.Equal(["1m"], variableValues["resolution"]);
         Assert.Equal(["a", "b"], variableValues["tagvalue"].Order());
 
         var queries = dashboard.Queries().ToList();
         Assert.NotEmpty(queries);
-        foreach (var query in queries)
+        var byRange = queries.Where(q => q.Where.StartsWith("panel 1 \"$measurement.$field by time range\" ")).ToList();
+        Assert.Equal(["target A", "target B"], byRange.Select(q => q.Where[(q.Where.LastIndexOf(" target ") + 1)..]));
+        Assert.All(byRange, q => Assert.Null(q.Repeat));
+
+        // The panel by time range: raw points (A) for the short range only, the tier (B) for the long range only.
+        foreach (var (range, rangeValues, rawRange) in new[] { ("56 min", values, true), ("6 h", RangeOver(values, longRange), false) })
+        foreach (var query in byRange)
+        {
+            var where = $"{query.Where} over {range}";
+            var q = GrafanaDashboard.Interpolate(query.Text, rangeValues, where);
+            List<SeriesRows> answer;
+            try { answer = await RunAsync(stack.Influx, q); }
+            catch (InfluxQueryException e) { failures.Add($"{where}: {e.Message}"); continue; }
+            ran++;
+            output.WriteLine($"{where}: {q} -> {answer.Count} series, {answer.Sum(s => s.Values.Length)} rows");
+            bool answers = rawRange == query.Where.EndsWith(" target A");
+            if (answers) CheckValues(where, q, answer, failures);
+            else if (answer.Count > 0) failures.Add($"{where}: {answer.Count} series where none was expected from {q}");
+        }
+
+        foreach (var query in queries.Except(byRange))
         {
             // A repeated panel is one panel per value of its variable, each with that single value.
             foreach (var repeatValue in query.Repeat is null ? [null] : variableValues[query.Repeat])
@@ -126,13 +151,8 @@ public class DashboardInfluxQlTests(ITestOutputHelper output)
                 try { answer = await RunAsync(stack.Influx, q); }
                 catch (InfluxQueryException e) { failures.Add($"{where}: {e.Message}"); continue; }
                 ran++;
-                var withValues = answer.Where(s => s.Values.Any(r => r.Skip(1).Any(c => c.ValueKind != JsonValueKind.Null))).ToList();
                 output.WriteLine($"{where}: {q} -> {answer.Count} series, {answer.Sum(s => s.Values.Length)} rows");
-                if (withValues.Count == 0) { failures.Add($"{where}: no series with values from {q}"); continue; }
-                // Every column has a value somewhere: a misspelt field next to good ones only gives an empty column.
-                var empty = answer.SelectMany(s => s.Columns.Skip(1).Select((c, i) => (Column: c, Filled: s.Values.Any(r => r[i + 1].ValueKind != JsonValueKind.Null))))
-                    .GroupBy(x => x.Column).Where(g => !g.Any(x => x.Filled)).Select(g => g.Key).ToList();
-                if (empty.Count > 0) failures.Add($"{where}: column(s) {string.Join(", ", empty)} without a value in any row of {q}");
+                CheckValues(where, q, answer, failures);
             }
         }
         Assert.True(failures.Count == 0, string.Join("\n", failures));
@@ -144,6 +164,24 @@ public class DashboardInfluxQlTests(ITestOutputHelper output)
         Assert.Equal("a", active[0].Tags.GetValueOrDefault("host"));
         Assert.Equal("crit", InfluxRows.Text(active[0].Row[Array.IndexOf(active[0].Columns, "level")]));
         output.WriteLine($"{ran} queries run");
+    }
+
+    /// <summary>The values of <paramref name="values"/> with the time range and interval of <paramref name="range"/>.</summary>
+    private static Dictionary<string, string> RangeOver(Dictionary<string, string> values, Dictionary<string, string> range)
+    {
+        var result = new Dictionary<string, string>(values);
+        foreach (var (k, v) in range) result[k] = v;
+        return result;
+    }
+
+    /// <summary>At least one series with values, and every column with a value somewhere: a misspelt field next to good ones only gives an empty column.</summary>
+    private static void CheckValues(string where, string q, List<SeriesRows> answer, List<string> failures)
+    {
+        var withValues = answer.Where(s => s.Values.Any(r => r.Skip(1).Any(c => c.ValueKind != JsonValueKind.Null))).ToList();
+        if (withValues.Count == 0) { failures.Add($"{where}: no series with values from {q}"); return; }
+        var empty = answer.SelectMany(s => s.Columns.Skip(1).Select((c, i) => (Column: c, Filled: s.Values.Any(r => r[i + 1].ValueKind != JsonValueKind.Null))))
+            .GroupBy(x => x.Column).Where(g => !g.Any(x => x.Filled)).Select(g => g.Key).ToList();
+        if (empty.Count > 0) failures.Add($"{where}: column(s) {string.Join(", ", empty)} without a value in any row of {q}");
     }
 
     /// <summary>As Grafana sends it: the data source's database in <c>db</c>, the statement naming its own.</summary>

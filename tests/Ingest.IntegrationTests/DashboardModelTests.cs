@@ -101,16 +101,16 @@ public partial class DashboardModelTests
 
     [Theory]
     [MemberData(nameof(Files))]
-    public void Every_variable_a_query_uses_is_defined_before_it_or_is_a_macro_of_its_data_source(string file)
+    public void Every_variable_a_query_uses_is_defined_before_it_or_is_a_macro_of_its_data_source_or_a_global(string file)
     {
         var d = GrafanaDashboard.Load(file);
         var variables = d.Variables();
         var defined = new HashSet<string>();
         foreach (var v in variables)
         {
-            // A variable's query may use the variables above it (Grafana resolves them in order) and the macros.
+            // A variable's query may use the variables above it (Grafana resolves them in order), the macros and the globals.
             foreach (var name in GrafanaDashboard.ReferencedNames(v.Query))
-                Assert.True(defined.Contains(name) || GrafanaDashboard.Macros(v.DatasourceType ?? "").Contains(name),
+                Assert.True(defined.Contains(name) || GrafanaDashboard.Macros(v.DatasourceType ?? "").Contains(name) || GrafanaDashboard.Globals.Contains(name),
                     $"variable {v.Name}: its query uses ${name}, which is not a variable defined above it: {v.Query}");
             Assert.True(defined.Add(v.Name), $"variable {v.Name} is defined twice");
         }
@@ -120,7 +120,8 @@ public partial class DashboardModelTests
         {
             var macros = GrafanaDashboard.Macros(q.DatasourceType);
             foreach (var name in GrafanaDashboard.ReferencedNames(q.Text))
-                Assert.True(defined.Contains(name) || macros.Contains(name), $"{q.Where}: ${name} is not a variable of the dashboard nor a {q.DatasourceType} macro: {q.Text}");
+                Assert.True(defined.Contains(name) || macros.Contains(name) || GrafanaDashboard.Globals.Contains(name),
+                    $"{q.Where}: ${name} is not a variable of the dashboard, a {q.DatasourceType} macro nor a Grafana global: {q.Text}");
             if (q.Repeat is not null)
                 Assert.True(variables.Any(v => v.Name == q.Repeat && v.Multi), $"{q.Where}: repeats over {q.Repeat}, which is not a multi-value variable");
         }
@@ -136,6 +137,34 @@ public partial class DashboardModelTests
             if (q.ResultFormat == "time_series")
                 Assert.Contains("GROUP BY time($__interval)", q.Text);
         }
+    }
+
+    [Fact]
+    public void The_panel_by_time_range_reads_raw_points_up_to_an_hour_and_one_tier_beyond()
+    {
+        var d = GrafanaDashboard.Load("ingest-data.json");
+        var targets = d.Queries().Where(q => q.Where.StartsWith("panel 1 ")).ToList();
+        Assert.Equal(2, targets.Count);
+        Assert.Contains("FROM \"$database\"..\"$measurement\" ", targets[0].Text);
+        Assert.Contains("AND ${__to} - ${__from} <= 3600000 ", targets[0].Text);
+        Assert.Contains("FROM \"$database\"..\"${measurement}_${resolution}\" ", targets[1].Text);
+        Assert.Contains("AND ${__to} - ${__from} > 3600000 ", targets[1].Text);
+        Assert.All(targets, t => Assert.Null(t.Repeat));
+
+        // The tier of target B is one value; the per-tier panels repeat over all of them.
+        var variables = d.Variables();
+        var resolution = variables.Single(v => v.Name == "resolution");
+        var tier = variables.Single(v => v.Name == "tier");
+        Assert.False(resolution.Multi);
+        Assert.True(tier.Multi);
+        Assert.Equal(tier.Query, resolution.Query);
+        Assert.Equal(tier.Regex, resolution.Regex);
+        // Numerical (asc): the first, Grafana's default, is the finest for tiers named in one unit, which alphabetical
+        // order gets wrong (15m before 1m); across units the first number alone decides (1h ties with 1m).
+        Assert.Equal(3, resolution.Sort);
+        Assert.Equal(["1m", "5m", "15m", "60m"], GrafanaDashboard.SortValues(["15m", "1m", "60m", "5m"], resolution.Sort));
+        Assert.Equal(["15m", "1m", "5m", "60m"], GrafanaDashboard.SortValues(["15m", "1m", "60m", "5m"], 1));
+        Assert.Equal(["1h", "1m", "5m"], GrafanaDashboard.SortValues(["1h", "1m", "5m"], resolution.Sort));
     }
 
     [Fact]

@@ -7,7 +7,7 @@ namespace Ingest.IntegrationTests.Dashboards;
 public sealed record DashboardQuery(string Where, string Text, string DatasourceType, string DatasourceUid, string? Repeat, string? ResultFormat);
 
 /// <summary>A template variable of a dashboard, as far as the tests need it.</summary>
-public sealed record DashboardVariable(string Name, string Type, string Query, string Regex, bool Multi, string? DatasourceType);
+public sealed record DashboardVariable(string Name, string Type, string Query, string Regex, bool Multi, string? DatasourceType, int Sort);
 
 /// <summary>
 /// A dashboard file of <c>dashboards/</c>, read as Grafana reads it: its panels' targets, annotation and variable
@@ -59,7 +59,8 @@ public sealed partial class GrafanaDashboard
             QueryText(v.TryGetProperty("query", out var q) ? q : default),
             v.TryGetProperty("regex", out var r) ? r.GetString() ?? "" : "",
             v.TryGetProperty("multi", out var m) && m.GetBoolean(),
-            v.TryGetProperty("datasource", out var ds) && ds.ValueKind == JsonValueKind.Object ? ds.GetProperty("type").GetString() : null)).ToList();
+            v.TryGetProperty("datasource", out var ds) && ds.ValueKind == JsonValueKind.Object ? ds.GetProperty("type").GetString() : null,
+            v.TryGetProperty("sort", out var s) ? s.GetInt32() : 0)).ToList();
 
     /// <summary>Every panel target's query and every annotation's, in file order.</summary>
     public IEnumerable<DashboardQuery> Queries()
@@ -100,6 +101,24 @@ public sealed partial class GrafanaDashboard
         "influxdb" => new HashSet<string> { "timeFilter", "__timeFilter", "__interval", "__interval_ms", "interval" },
         "prometheus" => new HashSet<string> { "__rate_interval", "__interval", "__interval_ms", "__range", "__range_s", "__range_ms" },
         _ => new HashSet<string>(),
+    };
+
+    /// <summary>
+    /// Grafana's global variables the tests know, which its frontend replaces in every query whatever the data source:
+    /// <c>$__from</c> and <c>$__to</c>, the dashboard's time range in epoch milliseconds.
+    /// </summary>
+    public static IReadOnlySet<string> Globals { get; } = new HashSet<string> { "__from", "__to" };
+
+    /// <summary>
+    /// The values of an InfluxDB query's time range from <paramref name="fromMs"/> to <paramref name="toMs"/> (epoch ms), as
+    /// Grafana writes them: the backend's <c>$timeFilter</c> and the globals <c>$__from</c>, <c>$__to</c>.
+    /// </summary>
+    public static Dictionary<string, string> InfluxTimeRange(long fromMs, long toMs) => new()
+    {
+        ["timeFilter"] = $"time >= {fromMs}ms and time <= {toMs}ms",
+        ["__timeFilter"] = $"time >= {fromMs}ms and time <= {toMs}ms",
+        ["__from"] = fromMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["__to"] = toMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     /// <summary>The variable names a text refers to, in Grafana's three syntaxes (<c>$x</c>, <c>${x}</c>, <c>[[x]]</c>).</summary>
@@ -147,6 +166,27 @@ public sealed partial class GrafanaDashboard
             values.Add(hit.Groups.Count > 1 && hit.Groups[1].Success ? hit.Groups[1].Value : v);
         }
         return values.Distinct().ToList();
+    }
+
+    /// <summary>
+    /// A query variable's values in the order of its <c>sort</c>, as Grafana sorts them (1/2 alphabetical, 3/4 numerical: by
+    /// the first run of digits, a value without one first, ties kept in the query's order; 5/6 alphabetical ignoring case;
+    /// even numbers descending; 0 the query's order; 7/8, natural, is not modelled). No order knows units: numerically
+    /// <c>1h</c> and <c>1m</c> tie.
+    /// </summary>
+    public static List<string> SortValues(IEnumerable<string> values, int sort)
+    {
+        var list = values.ToList();
+        if (sort == 0) return list;
+        var sorted = ((sort + 1) / 2) switch
+        {
+            1 => list.OrderBy(v => v, StringComparer.Ordinal).ToList(),
+            2 => list.OrderBy(v => Regex.Match(v, @"\d+") is { Success: true } m ? long.Parse(m.Value, System.Globalization.CultureInfo.InvariantCulture) : -1).ToList(),
+            3 => list.OrderBy(v => v.ToLowerInvariant(), StringComparer.Ordinal).ToList(),
+            _ => throw new Xunit.Sdk.XunitException($"variable sort {sort} (natural, or unknown) is not one the tests model"),
+        };
+        if (sort % 2 == 0) sorted.Reverse();
+        return sorted;
     }
 
     /// <summary>A multi-value variable in an InfluxQL regex, as Grafana writes it: <c>(a|b)</c>, each value regex-escaped.</summary>
