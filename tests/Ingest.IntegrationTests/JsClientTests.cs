@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Ingest.IntegrationTests.Daemon;
+using Xunit.Abstractions;
 
 namespace Ingest.IntegrationTests;
 
@@ -10,7 +11,7 @@ namespace Ingest.IntegrationTests;
 /// (<c>npm ci</c>) first. The live tests expect what is configured here: a threshold rule and a tier over
 /// <c>jsclient_cpu</c>; they ask for a daemon restart by creating the file named in INGEST_TEST_RESTART_FILE.
 /// </summary>
-public class JsClientTests
+public class JsClientTests(ITestOutputHelper log)
 {
     private static string ClientDirectory()
     {
@@ -91,6 +92,7 @@ public class JsClientTests
         }
         string text;
         lock (output) text = output.ToString();
+        log.WriteLine(text);
         Assert.True(npm.ExitCode == 0, $"npm test exited {npm.ExitCode}:\n{text}\n{Oracle.DaemonApi.Tail(stack)}");
         // Every live test ran: none skipped for want of the daemon or of the restart control.
         Assert.Contains("# fail 0", text);
