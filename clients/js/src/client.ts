@@ -292,7 +292,11 @@ export class IngestClient extends RestApi {
   private resetConnection(): void {
     this.pending = [];
     this.bySub.clear();
-    for (const h of this.handles) h.sub = undefined;
+    for (const h of this.handles) {
+      h.sub = undefined;
+      // Parts of a snapshot cut short must not be joined to the next connection's snapshot.
+      h.store.dropPartialSnapshot();
+    }
   }
 
   private setState(state: ConnectionState): void {

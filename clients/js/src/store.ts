@@ -135,6 +135,11 @@ export class SeriesStore extends Observable {
     if (any) this.changed();
   }
 
+  /** Forgets the parts of a snapshot not yet complete (its connection ended); the content stays. */
+  dropPartialSnapshot(): void {
+    this.pending = null;
+  }
+
   /** Forgets everything, including a snapshot being gathered. */
   clear(): void {
     this.pending = null;
@@ -231,6 +236,11 @@ export class AlertStore extends Observable {
     if (!a) return;
     this.map.set(id, { ...a, acknowledgedBy: by, acknowledgedAt: at });
     this.changed();
+  }
+
+  /** Forgets the parts of a snapshot not yet complete (its connection ended); the content stays. */
+  dropPartialSnapshot(): void {
+    this.pending = null;
   }
 
   clear(): void {

@@ -138,3 +138,21 @@ test('REST: bearer token, JSON answers, IngestError with the status and the daem
   const down = new IngestClient({ url: 'http://d:1', fetch: async () => { throw new TypeError('fetch failed'); } });
   await assert.rejects(down.status(), (e: unknown) => e instanceof IngestError && e.status === 0);
 });
+
+test('parts of a snapshot cut short by a lost connection are not joined to the next snapshot', async () => {
+  const c = client();
+  const sub = c.subscribe({ channel: 'points' });
+  c.connect();
+  let ws = FakeSocket.last;
+  ws.accept();
+  ws.push({ type: 'subscribed', sub: 1, channel: 'points' });
+  ws.push({ type: 'snapshot', sub: 1, points: [{ measurement: 'cpu', tags: { host: 'half' }, fields: { u: 1 }, time: 1 }], more: true });
+  ws.drop();
+  await until(() => FakeSocket.instances.length === 2);
+  ws = FakeSocket.last;
+  ws.accept();
+  ws.push({ type: 'subscribed', sub: 1, channel: 'points' });
+  ws.push({ type: 'snapshot', sub: 1, points: [{ measurement: 'cpu', tags: { host: 'whole' }, fields: { u: 1 }, time: 1 }] });
+  assert.deepEqual(sub.store.list().map((s) => s.tags.host), ['whole']);
+  c.close();
+});
