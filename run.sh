@@ -254,6 +254,17 @@ cmd_test() {
       || echo "warning: npm install ws failed; the Node feed check will fail"
   fi
   export INGEST_TEST_NODE_MODULES=$ROOT/.run/node/node_modules
+  # The TypeScript client (clients/js) is tested by JsClientTests with its own packages: `npm ci` from its
+  # lockfile, only when node_modules is missing or older than the lockfile (npm ci starts from scratch), then its build.
+  local js=$ROOT/clients/js js_out
+  if [[ -f $js/package-lock.json ]]; then
+    if [[ ! -f $js/node_modules/.package-lock.json || $js/package-lock.json -nt $js/node_modules/.package-lock.json ]]; then
+      js_out=$(cd "$js" && npm ci --no-audit --no-fund --prefer-offline 2>&1) \
+        || { warn "npm ci in clients/js failed; JsClientTests will fail"; echo "$js_out" | tail -n 20 >&2; }
+    fi
+    js_out=$(cd "$js" && npm run --silent build 2>&1) \
+      || { warn "building clients/js failed; JsClientTests will fail"; echo "$js_out" | tail -n 20 >&2; }
+  fi
 
   trap on_exit_test EXIT
   trap 'exit 130' INT
