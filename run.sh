@@ -27,7 +27,8 @@ Usage: ./run.sh [command] [args]
                   Env: INGEST_PORT (8186), INFLUX_PORT (8086), REDIS_PORT (6379); busy influx/redis ports
                   are replaced by free ones.
   test [args]     Install missing Debian packages (redis-server influxdb influxdb-client prometheus (promtool and the server) nats-server
-                  docker-compose systemd python3-prometheus-client python3-influxdb postgresql; as root), build once, run every test
+                  docker-compose systemd python3-prometheus-client python3-influxdb postgresql chromium; as root) and the status
+                  page's npm packages (npm ci in clients/status-page), build once, run every test
                   project of the solution, validate docker-compose.yml and deploy/systemd/ingest.service, and
                   print "N passed, N failed[, N skipped]" as the last line.
                   Extra args go to every `dotnet test`, e.g. ./run.sh test --filter "FullyQualifiedName~Outage".
@@ -232,7 +233,7 @@ summary_numbers() {
 
 cmd_test() {
   ensure_packages redis-server:redis-server influxd:influxdb influx:influxdb-client promtool:prometheus prometheus:prometheus \
-    docker-compose:docker-compose node:nodejs npm:npm systemd-analyze:systemd nats-server:nats-server
+    docker-compose:docker-compose node:nodejs npm:npm systemd-analyze:systemd nats-server:nats-server chromium:chromium
   # The sql source's checks run a private PostgreSQL cluster (initdb + postgres as the postgres user, on a free
   # port); Debian keeps those binaries off PATH. The package would start its own cluster: it must not, so a
   # policy-rc.d refuses every service start for the length of the install (Debian's own mechanism).
@@ -265,6 +266,19 @@ cmd_test() {
     js_out=$(cd "$js" && npm run --silent build 2>&1) \
       || { warn "building clients/js failed; JsClientTests will fail"; echo "$js_out" | tail -n 20 >&2; }
   fi
+  # The status page's checks rebuild its bundle (esbuild) and drive it in Chromium (puppeteer-core): npm ci in
+  # clients/status-page, again only when its package-lock.json has changed since the last install.
+  local page=$ROOT/clients/status-page stamp lock
+  stamp=$page/node_modules/.installed-lock.sha256
+  lock=$(sha256sum "$page/package-lock.json" | cut -d' ' -f1)
+  if [[ ! -f $stamp || $(cat "$stamp") != "$lock" ]]; then
+    if (cd "$page" && npm ci --silent --no-audit --no-fund >/dev/null 2>&1); then
+      echo "$lock" >"$stamp"
+    else
+      echo "warning: npm ci in clients/status-page failed; the status page checks will fail"
+    fi
+  fi
+  export INGEST_STATUS_PAGE_NODE_MODULES=$page/node_modules
 
   trap on_exit_test EXIT
   trap 'exit 130' INT

@@ -166,6 +166,8 @@ public static class IngestHost
         });
 
         RateLimits.Use(app);
+        // After routing: the files answer only paths no endpoint took; after the limiter, which counts them too.
+        StatusPage.Use(app);
         var graph = app.Services.GetRequiredService<IngestGraph>();
         var feed = app.Services.GetRequiredService<Ingest.Sinks.Feed.FeedHub>();
         feed.AlertsSnapshot = () => graph.Alerts?.RunExclusive(() => graph.Alerts.Check.Engine.ActiveAlerts) ?? [];

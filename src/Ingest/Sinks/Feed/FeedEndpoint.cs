@@ -18,7 +18,7 @@ public static class FeedEndpoint
                 return Results.Json(new { code = "invalid", message = "/ws is a WebSocket endpoint: connect with a WebSocket client" }, statusCode: 400);
             if (credentials.Check(context, Scopes.Read) is { } refused) return refused;
             var origin = context.Request.Headers.Origin.ToString();
-            if (origin.Length > 0 && !options.AllowedOrigins.Contains("*") && !options.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase))
+            if (origin.Length > 0 && !SameOrigin(context.Request, origin) && !options.AllowedOrigins.Contains("*") && !options.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase))
                 return Results.Json(new { code = "forbidden", message = $"origin '{origin}' is not in Feed:AllowedOrigins" }, statusCode: 403);
             if (hub.Count >= options.MaxClients)
             {
@@ -30,5 +30,15 @@ public static class FeedEndpoint
             await hub.RunAsync(socket, token, lifetime.ApplicationStopping);
             return Results.Empty;
         });
+    }
+
+    /// <summary>
+    /// A page the daemon served itself (the status page at <c>/</c>) connects from the daemon's own origin, which
+    /// needs no entry in <c>Feed:AllowedOrigins</c>; the token it sends is checked as any other.
+    /// </summary>
+    private static bool SameOrigin(HttpRequest request, string origin)
+    {
+        var scheme = request.IsHttps ? "https" : "http";
+        return string.Equals(origin, $"{scheme}://{request.Host.Value}", StringComparison.OrdinalIgnoreCase);
     }
 }
