@@ -206,6 +206,22 @@ on_exit_test() {
   exit "$rc"
 }
 
+# npm_ci_when_changed DIR WHO — `npm ci` in DIR from its lockfile, only when the lockfile changed since the last
+# install there (npm ci starts from scratch, so running it every time would cost a whole install); WHO is what
+# fails without it.
+npm_ci_when_changed() {
+  local dir=$1 who=$2 stamp lock out
+  stamp=$dir/node_modules/.installed-lock.sha256
+  lock=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  [[ -f $stamp && $(cat "$stamp") == "$lock" ]] && return 0
+  if out=$(cd "$dir" && npm ci --no-audit --no-fund --prefer-offline 2>&1); then
+    echo "$lock" >"$stamp"
+  else
+    warn "npm ci in $dir failed; $who will fail"
+    echo "$out" | tail -n 20 >&2
+  fi
+}
+
 # install_without_starting PKG... — install_packages, with no service started by the packages' scripts.
 install_without_starting() {
   local policy=/usr/sbin/policy-rc.d
@@ -255,30 +271,14 @@ cmd_test() {
       || echo "warning: npm install ws failed; the Node feed check will fail"
   fi
   export INGEST_TEST_NODE_MODULES=$ROOT/.run/node/node_modules
-  # The TypeScript client (clients/js) is tested by JsClientTests with its own packages: `npm ci` from its
-  # lockfile, only when node_modules is missing or older than the lockfile (npm ci starts from scratch), then its build.
-  local js=$ROOT/clients/js js_out
-  if [[ -f $js/package-lock.json ]]; then
-    if [[ ! -f $js/node_modules/.package-lock.json || $js/package-lock.json -nt $js/node_modules/.package-lock.json ]]; then
-      js_out=$(cd "$js" && npm ci --no-audit --no-fund --prefer-offline 2>&1) \
-        || { warn "npm ci in clients/js failed; JsClientTests will fail"; echo "$js_out" | tail -n 20 >&2; }
-    fi
-    js_out=$(cd "$js" && npm run --silent build 2>&1) \
-      || { warn "building clients/js failed; JsClientTests will fail"; echo "$js_out" | tail -n 20 >&2; }
-  fi
-  # The status page's checks rebuild its bundle (esbuild) and drive it in Chromium (puppeteer-core): npm ci in
-  # clients/status-page, again only when its package-lock.json has changed since the last install.
-  local page=$ROOT/clients/status-page stamp lock
-  stamp=$page/node_modules/.installed-lock.sha256
-  lock=$(sha256sum "$page/package-lock.json" | cut -d' ' -f1)
-  if [[ ! -f $stamp || $(cat "$stamp") != "$lock" ]]; then
-    if (cd "$page" && npm ci --silent --no-audit --no-fund >/dev/null 2>&1); then
-      echo "$lock" >"$stamp"
-    else
-      echo "warning: npm ci in clients/status-page failed; the status page checks will fail"
-    fi
-  fi
-  export INGEST_STATUS_PAGE_NODE_MODULES=$page/node_modules
+  # The TypeScript client (clients/js, tested by JsClientTests) and the status page (clients/status-page: its bundle
+  # is rebuilt by esbuild and driven in Chromium by puppeteer-core) have their own packages; then the client is built.
+  npm_ci_when_changed "$ROOT/clients/js" "JsClientTests"
+  npm_ci_when_changed "$ROOT/clients/status-page" "the status page checks"
+  local js_out
+  js_out=$(cd "$ROOT/clients/js" && npm run --silent build 2>&1) \
+    || { warn "building clients/js failed; JsClientTests will fail"; echo "$js_out" | tail -n 20 >&2; }
+  export INGEST_STATUS_PAGE_NODE_MODULES=$ROOT/clients/status-page/node_modules
 
   trap on_exit_test EXIT
   trap 'exit 130' INT
