@@ -95,9 +95,11 @@ export class RestApi {
   constructor(options: { url: string; token?: string; fetch?: FetchFunction }) {
     this.baseUrl = options.url.endsWith('/') ? options.url : options.url + '/';
     this.token = options.token;
-    const f = options.fetch ?? (globalThis as { fetch?: FetchFunction }).fetch;
-    if (!f) throw new Error('no fetch: pass the fetch option');
-    this.fetchImpl = f;
+    const global = (globalThis as { fetch?: FetchFunction }).fetch;
+    if (!options.fetch && !global) throw new Error('no fetch: pass the fetch option');
+    // Kept as a method, the global fetch would be called on this object, which a browser refuses ("Illegal
+    // invocation"): it must be called on the global object.
+    this.fetchImpl = options.fetch ?? global!.bind(globalThis);
   }
 
   /** GET /api/status. */

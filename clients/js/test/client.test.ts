@@ -156,3 +156,21 @@ test('parts of a snapshot cut short by a lost connection are not joined to the n
   assert.deepEqual(sub.store.list().map((s) => s.tags.host), ['whole']);
   c.close();
 });
+
+test('REST without a fetch option calls the global fetch on the global object, as a browser requires', async () => {
+  const original = globalThis.fetch;
+  const calls: unknown[] = [];
+  // A browser's fetch throws "Illegal invocation" when called on another object; this one records what it was called on.
+  globalThis.fetch = function (this: unknown, _input: RequestInfo | URL, _init?: RequestInit) {
+    calls.push(this);
+    return Promise.resolve(new Response('[]', { status: 200, headers: { 'Content-Type': 'application/json' } }));
+  } as typeof fetch;
+  try {
+    const client = new IngestClient({ url: 'http://127.0.0.1:1', WebSocket: FakeSocket });
+    assert.deepEqual(await client.alerts(), []);
+    assert.equal(calls.length, 1);
+    assert.ok(calls[0] === globalThis || calls[0] === undefined, 'fetch was called on the client, not on the global object');
+  } finally {
+    globalThis.fetch = original;
+  }
+});

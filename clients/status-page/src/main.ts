@@ -104,9 +104,7 @@ function showError(text: string | null): void {
 
 function start(): void {
   client?.close();
-  // fetch wrapped: the client keeps the function it is given and calls it as its own method, which the browser's
-  // fetch refuses ("Illegal invocation") unless called on window.
-  client = new PageClient({ url: location.origin, token: token || undefined, fetch: (input, init) => fetch(input, init) });
+  client = new PageClient({ url: location.origin, token: token || undefined });
   client.onState(showState);
   showState(client.state);
   alertsSub = client.subscribe({ channel: 'alerts' }, renderAlerts);
