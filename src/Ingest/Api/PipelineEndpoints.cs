@@ -92,7 +92,7 @@ public static class PipelineEndpoints
                         emptySegmentsRemoved = r.EmptySegmentsRemoved,
                     } : null,
                 } : null,
-                feed = new { clients = feed.Count, subscriptions = feed.Subscriptions, queuedBytes = feed.QueuedBytes, queuedPoints = feed.QueuedPoints },
+                feed = new { clients = feed.Count, clientsByTransport = feed.CountByKind(), subscriptions = feed.Subscriptions, queuedBytes = feed.QueuedBytes, queuedPoints = feed.QueuedPoints },
                 memory = new { managedBytes = GC.GetTotalMemory(false), workingSetBytes = process.WorkingSet64 },
                 sources = sourceStats.Describe(),
                 config = reloader is null ? null : Ingest.Hosting.Reload.ReloadEndpoint.Describe(reloader),

@@ -174,6 +174,7 @@ public static class IngestHost
         feed.DatabaseOf = options.Influx.DatabaseOf;
         if (graph.Live is { } live) feed.PointsSnapshot = (sub, token) => Ingest.Api.LiveEndpoints.Points(live, sub, token, options.Influx);
         Ingest.Sinks.Feed.FeedEndpoint.Map(app, options.Feed);
+        Ingest.Sinks.Feed.FeedStreamEndpoint.Map(app, options.Feed);
         WriteEndpoints.Map(app);
         Ingest.Sources.Http.Query.QueryEndpoint.Map(app);
         Ingest.Sources.Http.Query.BucketsEndpoint.Map(app);

@@ -18,6 +18,9 @@ namespace Ingest.Sinks.Feed;
 /// never sits in memory whole.</para>
 /// <para>Threads: the dispatcher calls <see cref="EnqueuePoints"/> and <see cref="EnqueueAlerts"/>; the receive
 /// loop handles requests; the send loop sends. Everything they share is under <c>_lock</c>.</para>
+/// <para>Two kinds of client share all of this and differ only in their <see cref="IFeedTransport"/>: a WebSocket
+/// client sends requests (subscribe, unsubscribe) and gets one message per feed message; an event-stream client
+/// (<c>GET /api/stream</c>) has one subscription, given by its URL, and gets each message as an event.</para>
 /// </remarks>
 internal sealed class FeedClient
 {
@@ -27,7 +30,10 @@ internal sealed class FeedClient
     /// <summary>Longest request taken; a longer one is read to its end, dropped and answered with an error.</summary>
     internal const int MaxRequestBytes = 64 * 1024;
 
-    private readonly WebSocket _socket;
+    private readonly IFeedTransport _transport;
+    // The WebSocket requests are read from; null for an event-stream client, whose one subscription is _fixed.
+    private readonly WebSocket? _socket;
+    private readonly FeedSubscription? _fixed;
     private readonly FeedHub _hub;
     private readonly FeedOptions _options;
     private readonly object _lock = new();
@@ -44,13 +50,29 @@ internal sealed class FeedClient
     private int _nextSubscription;
 
     public FeedClient(long id, WebSocket socket, ApiToken token, FeedHub hub)
+        : this(id, new WebSocketFeedTransport(socket), token, hub)
+    {
+        _socket = socket;
+    }
+
+    /// <summary>A client that asks for nothing once connected: <paramref name="subscription"/> is all it gets.</summary>
+    public FeedClient(long id, IFeedTransport transport, FeedSubscription subscription, ApiToken token, FeedHub hub)
+        : this(id, transport, token, hub)
+    {
+        _fixed = subscription;
+    }
+
+    private FeedClient(long id, IFeedTransport transport, ApiToken token, FeedHub hub)
     {
         Id = id;
         Token = token;
-        _socket = socket;
+        _transport = transport;
         _hub = hub;
         _options = hub.Options;
     }
+
+    /// <summary><c>websocket</c> or <c>sse</c>.</summary>
+    public string Kind => _transport.Kind;
 
     public long Id { get; }
     public ApiToken Token { get; }
@@ -68,9 +90,10 @@ internal sealed class FeedClient
         var sending = SendLoopAsync(linked.Token);
         try
         {
-            await ReceiveLoopAsync(linked.Token).ConfigureAwait(false);
+            if (_socket is not null) await ReceiveLoopAsync(linked.Token).ConfigureAwait(false);
+            else await RunFixedAsync(sending, linked.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
         {
         }
         // A close the send loop was asked for goes out before the connection is torn down, if it can.
@@ -81,9 +104,17 @@ internal sealed class FeedClient
         {
             await sending.ConfigureAwait(false);
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
         }
+    }
+
+    // An event-stream client: its subscription starts at once (snapshot, then updates), and it reads nothing from
+    // the client. It lasts until the send loop ends (closed, failed) or the connection or the daemon goes.
+    private async Task RunFixedAsync(Task sending, CancellationToken ct)
+    {
+        if (!await StartAsync(_fixed!, acknowledge: false, ct).ConfigureAwait(false)) return;
+        await Task.WhenAny(sending, Task.Delay(Timeout.Infinite, ct)).ConfigureAwait(false);
     }
 
     /// <summary>Lets go of everything still held for the client (it is gone); the bytes that were held.</summary>
@@ -104,18 +135,19 @@ internal sealed class FeedClient
     {
         // Clients send only small requests; a longer one is assembled below. Small, since every client holds one.
         var buffer = new byte[2048];
-        while (_socket.State == WebSocketState.Open)
+        var socket = _socket!;
+        while (socket.State == WebSocketState.Open)
         {
             using var message = new MemoryStream();
             var tooLarge = false;
             WebSocketReceiveResult result;
             do
             {
-                result = await _socket.ReceiveAsync(buffer, ct).ConfigureAwait(false);
+                result = await socket.ReceiveAsync(buffer, ct).ConfigureAwait(false);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
-                    if (_socket.State == WebSocketState.CloseReceived)
-                        await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).ConfigureAwait(false);
+                    if (socket.State == WebSocketState.CloseReceived)
+                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).ConfigureAwait(false);
                     return;
                 }
                 // The rest of an oversized request is read and thrown away: it costs the client, not memory.
@@ -178,6 +210,12 @@ internal sealed class FeedClient
             return await ErrorAsync($"this connection has {Subscriptions.Length} subscriptions, the most Feed:MaxSubscriptions allows: unsubscribe one first", ct).ConfigureAwait(false);
         var sub = FeedSubscription.Parse(root, _nextSubscription + 1, out var error);
         if (sub is null) return await ErrorAsync(error!, ct).ConfigureAwait(false);
+        return await StartAsync(sub, acknowledge: true, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The subscription's snapshot, then its updates; <paramref name="acknowledge"/>: a subscribed message first.</summary>
+    private async Task<bool> StartAsync(FeedSubscription sub, bool acknowledge, CancellationToken ct)
+    {
         _nextSubscription++;
         var subscribed = FeedJson.Json(w =>
         {
@@ -187,7 +225,7 @@ internal sealed class FeedClient
             w.WriteString("channel", sub.Channel);
             w.WriteEndObject();
         });
-        if (!await EnqueueRequestedAsync(subscribed, ct).ConfigureAwait(false)) return false;
+        if (acknowledge && !await EnqueueRequestedAsync(subscribed, ct).ConfigureAwait(false)) return false;
         // Updates only after the snapshot is queued: the client sees the picture, then what changes it. The
         // subscription takes effect as the snapshot's last part is queued, under the same lock, so it is in place
         // before the client can have read that part (and written anything in answer to it).
@@ -370,7 +408,7 @@ internal sealed class FeedClient
         }
         if (!told) _hub.DisconnectedSlow(this, reason);
         _closing.Cancel();
-        _socket.Abort();
+        _transport.Abort();
     }
 
     private bool HasRoom() => _queue.Count < _options.ClientQueue && _queuedBytes < _options.ClientQueueBytes;
@@ -486,16 +524,28 @@ internal sealed class FeedClient
             }
             if (close is not null)
             {
-                await CloseAsync(WebSocketCloseStatus.PolicyViolation, close).ConfigureAwait(false);
+                await _transport.CloseAsync(close).ConfigureAwait(false);
                 _closing.Cancel();
                 return;
             }
             if (idle is not null)
             {
-                await idle.WaitAsync(ct).ConfigureAwait(false);
+                if (_transport.KeepAliveEvery is not { } every) await idle.WaitAsync(ct).ConfigureAwait(false);
+                else
+                {
+                    // A transport without pings of its own (an event stream) gets a keep-alive line when idle.
+                    try
+                    {
+                        await idle.WaitAsync(every, ct).ConfigureAwait(false);
+                    }
+                    catch (TimeoutException)
+                    {
+                        await _transport.KeepAliveAsync(ct).ConfigureAwait(false);
+                    }
+                }
                 continue;
             }
-            await _socket.SendAsync(message!, WebSocketMessageType.Text, true, ct).ConfigureAwait(false);
+            await _transport.SendAsync(message!, ct).ConfigureAwait(false);
             _hub.CountSent();
             TaskCompletionSource? room = null;
             lock (_lock)
@@ -551,17 +601,5 @@ internal sealed class FeedClient
         _hub.AddQueued(message.Length - _conflatedBytes);
         _conflatedBytes = 0;
         return message;
-    }
-
-    private async Task CloseAsync(WebSocketCloseStatus status, string reason)
-    {
-        try
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await _socket.CloseOutputAsync(status, reason, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
-        {
-        }
     }
 }

@@ -17,19 +17,30 @@ public static class FeedEndpoint
             if (!context.WebSockets.IsWebSocketRequest)
                 return Results.Json(new { code = "invalid", message = "/ws is a WebSocket endpoint: connect with a WebSocket client" }, statusCode: 400);
             if (credentials.Check(context, Scopes.Read) is { } refused) return refused;
-            var origin = context.Request.Headers.Origin.ToString();
-            if (origin.Length > 0 && !SameOrigin(context.Request, origin) && !options.AllowedOrigins.Contains("*") && !options.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase))
-                return Results.Json(new { code = "forbidden", message = $"origin '{origin}' is not in Feed:AllowedOrigins" }, statusCode: 403);
-            if (hub.Count >= options.MaxClients)
-            {
-                context.Response.Headers.RetryAfter = "5";
-                return Results.Json(new { code = "unavailable", message = $"the feed has its maximum of {options.MaxClients} clients" }, statusCode: 503);
-            }
+            if (Admit(context, hub, options) is { } turnedAway) return turnedAway;
             var token = Ingest.Api.ScopeFilters.Caller(context);
             using var socket = await context.WebSockets.AcceptWebSocketAsync();
             await hub.RunAsync(socket, token, lifetime.ApplicationStopping);
             return Results.Empty;
         });
+    }
+
+    /// <summary>
+    /// What both the WebSocket and the event stream check before taking a client, once its token has passed: a
+    /// browser's origin (403 unless allowed), and room for one more client (503 at <c>Feed:MaxClients</c>). Null:
+    /// the client may connect.
+    /// </summary>
+    internal static IResult? Admit(HttpContext context, FeedHub hub, FeedOptions options)
+    {
+        var origin = context.Request.Headers.Origin.ToString();
+        if (origin.Length > 0 && !SameOrigin(context.Request, origin) && !options.AllowedOrigins.Contains("*") && !options.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase))
+            return Results.Json(new { code = "forbidden", message = $"origin '{origin}' is not in Feed:AllowedOrigins" }, statusCode: 403);
+        if (hub.Count >= options.MaxClients)
+        {
+            context.Response.Headers.RetryAfter = "5";
+            return Results.Json(new { code = "unavailable", message = $"the feed has its maximum of {options.MaxClients} clients" }, statusCode: 503);
+        }
+        return null;
     }
 
     /// <summary>

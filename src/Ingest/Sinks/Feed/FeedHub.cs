@@ -63,9 +63,26 @@ public sealed partial class FeedHub : IAsyncDisposable
     private int _pointSubscriptions, _aggregateSubscriptions, _alertSubscriptions;
 
     /// <summary>Runs one connected client until it or the daemon closes the connection.</summary>
-    public async Task RunAsync(WebSocket socket, ApiToken token, CancellationToken stopping)
+    public Task RunAsync(WebSocket socket, ApiToken token, CancellationToken stopping) =>
+        RunAsync(new FeedClient(Interlocked.Increment(ref _nextId), socket, token, this), stopping);
+
+    /// <summary>
+    /// Runs a client of the event stream (<c>GET /api/stream</c>) with its one subscription until it goes, it is
+    /// let go, or the daemon stops; it counts, queues and is timed out as a WebSocket client is.
+    /// </summary>
+    internal Task RunAsync(IFeedTransport transport, FeedSubscription subscription, ApiToken token, CancellationToken stopping) =>
+        RunAsync(new FeedClient(Interlocked.Increment(ref _nextId), transport, subscription, token, this), stopping);
+
+    /// <summary>Clients of each transport (<c>websocket</c>, <c>sse</c>), for the status.</summary>
+    public IReadOnlyDictionary<string, int> CountByKind()
     {
-        var client = new FeedClient(Interlocked.Increment(ref _nextId), socket, token, this);
+        var counts = new Dictionary<string, int> { ["websocket"] = 0, ["sse"] = 0 };
+        foreach (var client in _clients.Values) counts[client.Kind] = counts.GetValueOrDefault(client.Kind) + 1;
+        return counts;
+    }
+
+    private async Task RunAsync(FeedClient client, CancellationToken stopping)
+    {
         _clients[client.Id] = client;
         try
         {
@@ -128,11 +145,11 @@ public sealed partial class FeedHub : IAsyncDisposable
     internal void DisconnectedSlow(FeedClient client, string reason)
     {
         Interlocked.Increment(ref _disconnectedSlow);
-        LogSlow(client.Id, client.Who, reason);
+        LogSlow(client.Id, client.Who, client.Kind, reason);
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Feed client {Id} ({Who}) was disconnected: {Reason}")]
-    private partial void LogSlow(long id, string who, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Feed client {Id} ({Who}, {Kind}) was disconnected: {Reason}")]
+    private partial void LogSlow(long id, string who, string kind, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Feed client {Id} ({Who}): a request failed and was answered with an error")]
     internal partial void LogRequestFailed(Exception exception, long id, string who);

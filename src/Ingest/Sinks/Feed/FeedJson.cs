@@ -14,6 +14,23 @@ internal static class FeedJson
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>
+    /// The <c>type</c> of a feed message, its first property as every message is written (the event's name on the
+    /// event stream); <c>message</c> if it has none.
+    /// </summary>
+    public static string TypeOf(ReadOnlySpan<byte> message)
+    {
+        var r = new Utf8JsonReader(message);
+        if (!(r.Read() && r.TokenType == JsonTokenType.StartObject && r.Read() && r.TokenType == JsonTokenType.PropertyName
+              && r.ValueTextEquals("type"u8) && r.Read() && r.TokenType == JsonTokenType.String))
+            return "message";
+        foreach (var known in KnownTypes)
+            if (r.ValueTextEquals(known)) return known;
+        return r.GetString()!;
+    }
+
+    private static readonly string[] KnownTypes = ["points", "aggregates", "alerts", "conflated", "snapshot"];
+
     public static void WritePoint(Utf8JsonWriter w, DecodedPoint p)
     {
         w.WriteStartObject();

@@ -100,6 +100,77 @@ public sealed class FeedSubscription
     }
 
     /// <summary>
+    /// Parses the query of <c>GET /api/stream</c>, one subscription as <c>subscribe</c> gives it: <c>channel</c>,
+    /// <c>tier</c>, <c>measurement</c>, <c>tag=key:glob</c> and <c>field=glob</c> (each repeatable), checked as
+    /// <see cref="Parse"/> checks the message; null with <paramref name="error"/> naming the parameter. The
+    /// credential parameters (<c>token</c>, <c>u</c>, <c>p</c>) are the auth's; anything else is an error.
+    /// </summary>
+    public static FeedSubscription? FromQuery(IEnumerable<KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues>> query, int id, out string? error)
+    {
+        error = null;
+        string? channel = null, tier = null, measurement = null;
+        var tags = new List<(string, string)>();
+        List<string>? fields = null;
+        foreach (var (name, values) in query)
+        {
+            switch (name)
+            {
+                case "token" or "u" or "p":
+                    break;
+                case "channel" or "tier" or "measurement":
+                    if (values.Count != 1) return Fail(out error, $"{name} is given {values.Count} times: give it once");
+                    var value = values[0] ?? "";
+                    if (name == "channel") channel = value;
+                    else if (name == "tier") tier = value;
+                    else measurement = value;
+                    break;
+                case "tag":
+                    foreach (var t in values.Select(v => v ?? ""))
+                    {
+                        var colon = t.IndexOf(':');
+                        if (colon <= 0) return Fail(out error, $"tag={Shorten(t)}: tag filters are key:value (globs * and ? allowed in the value)");
+                        if (TooLong("a tag key", t[..colon], out error) || TooLong($"tag={Shorten(t[..colon])}:…", t[(colon + 1)..], out error)) return null;
+                        tags.Add((t[..colon], t[(colon + 1)..]));
+                    }
+                    break;
+                case "field":
+                    fields ??= [];
+                    foreach (var f in values.Select(v => v ?? ""))
+                    {
+                        if (f.Length == 0) return Fail(out error, "field is empty: give a field key (globs * and ? allowed)");
+                        if (TooLong("field", f, out error)) return null;
+                        fields.Add(f);
+                    }
+                    break;
+                default:
+                    return Fail(out error, $"unknown parameter '{Shorten(name)}': /api/stream takes channel, tier, measurement, tag and field (and token)");
+            }
+        }
+        if (channel is null) return Fail(out error, "channel is missing: points, aggregates or alerts");
+        if (channel is not ("points" or "aggregates" or "alerts")) return Fail(out error, $"channel must be points, aggregates or alerts, not '{Shorten(channel)}'");
+        if (tier is not null)
+        {
+            if (channel != "aggregates") return Fail(out error, "tier applies to the aggregates channel only");
+            if (tier.Length is 0 or > 64) return Fail(out error, $"tier must be a tier's name such as 1m, not '{Shorten(tier)}'");
+        }
+        else if (channel == "aggregates") return Fail(out error, "the aggregates channel needs a tier, e.g. tier=1m");
+        if (measurement is not null)
+        {
+            if (measurement.Length == 0) return Fail(out error, "measurement is empty: give a measurement (globs * and ? allowed) or leave it out");
+            if (TooLong("measurement", measurement, out error)) return null;
+        }
+        return new FeedSubscription
+        {
+            Id = id,
+            Channel = channel,
+            Tier = tier,
+            Measurement = measurement,
+            Tags = tags,
+            Fields = fields,
+        };
+    }
+
+    /// <summary>
     /// Whether a client's pattern is over <see cref="Glob.MaxPatternLength"/>: matching costs grow with it, on
     /// every series, so the feed and the API refuse longer ones.
     /// </summary>
