@@ -392,7 +392,11 @@ public class DurabilityDurableLogTests
         var log = new DurableLog(options, TestMeters.Create(), Microsoft.Extensions.Logging.Abstractions.NullLogger<DurableLog>.Instance);
         try
         {
-            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+            // Runs 3 s or 20 000 appends, whichever comes first, but never ends before 1 000 appends: a slow or busy
+            // machine runs longer rather than checking fewer interleavings (the 60 s cap only stops a hung run).
+            const long Enough = 20_000, AtLeast = 1_000;
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
             var returned = new System.Collections.Concurrent.ConcurrentDictionary<long, bool>();
             long appends = 0, checks = 0;
             string? violation = null;
@@ -404,7 +408,8 @@ public class DurabilityDurableLogTests
                     Assert.True(await log.AppendAsync(batch, CancellationToken.None));
                     returned[batch.Sequence] = true; // before Complete: a checkpoint covering it may be read from now on
                     log.Ledger.Finished(LedgerConsumer.Raw, batch);
-                    Interlocked.Increment(ref appends);
+                    var done = Interlocked.Increment(ref appends);
+                    if (done >= Enough || (done >= AtLeast && started.Elapsed >= TimeSpan.FromSeconds(3))) stop.Cancel();
                 }
             })).ToArray();
             var monitor = Task.Run(async () =>
@@ -427,7 +432,7 @@ public class DurabilityDurableLogTests
             });
             await Task.WhenAll(writers.Append(monitor));
             Assert.True(violation is null, $"{violation} (after {appends} appends, {checks} checks)");
-            Assert.True(appends > 1000, $"only {appends} appends");
+            Assert.True(appends >= AtLeast, $"only {appends} appends in {started.Elapsed.TotalSeconds:F0} s");
         }
         finally
         {
