@@ -44,12 +44,12 @@ public sealed class FeedSubscription
         string? tier = null;
         if (message.TryGetProperty("tier", out var t))
         {
-            if (channel != "aggregates") return Fail(out error, "tier applies to the aggregates channel only");
+            if (TierBelongs(channel, tier: "", "\"tier\":\"1m\"", out error) is false) return null;
             if (t.ValueKind != JsonValueKind.String || t.GetString() is not { Length: > 0 and <= 64 } text)
                 return Fail(out error, $"tier must be a tier's name such as \"1m\", not {Describe(t)}");
             tier = text;
         }
-        else if (channel == "aggregates") return Fail(out error, "the aggregates channel needs a tier, e.g. \"tier\":\"1m\"");
+        else if (TierBelongs(channel, tier: null, "\"tier\":\"1m\"", out error) is false) return null;
 
         string? measurement = null;
         if (message.TryGetProperty("measurement", out var m))
@@ -97,6 +97,19 @@ public sealed class FeedSubscription
             Tags = tags,
             Fields = fields,
         };
+    }
+
+    /// <summary>
+    /// The rule both forms share: a tier goes with the aggregates channel, and that channel needs one. False with
+    /// <paramref name="error"/> when <paramref name="tier"/> (null: not given) breaks it; <paramref name="example"/>
+    /// shows a tier as the form writes it.
+    /// </summary>
+    private static bool TierBelongs(string channel, string? tier, string example, out string? error)
+    {
+        error = null;
+        if (tier is not null && channel != "aggregates") error = "tier applies to the aggregates channel only";
+        else if (tier is null && channel == "aggregates") error = $"the aggregates channel needs a tier, e.g. {example}";
+        return error is null;
     }
 
     /// <summary>
@@ -148,12 +161,8 @@ public sealed class FeedSubscription
         }
         if (channel is null) return Fail(out error, "channel is missing: points, aggregates or alerts");
         if (channel is not ("points" or "aggregates" or "alerts")) return Fail(out error, $"channel must be points, aggregates or alerts, not '{Shorten(channel)}'");
-        if (tier is not null)
-        {
-            if (channel != "aggregates") return Fail(out error, "tier applies to the aggregates channel only");
-            if (tier.Length is 0 or > 64) return Fail(out error, $"tier must be a tier's name such as 1m, not '{Shorten(tier)}'");
-        }
-        else if (channel == "aggregates") return Fail(out error, "the aggregates channel needs a tier, e.g. tier=1m");
+        if (TierBelongs(channel, tier, "tier=1m", out error) is false) return null;
+        if (tier is { Length: 0 or > 64 }) return Fail(out error, $"tier must be a tier's name such as 1m, not '{Shorten(tier)}'");
         if (measurement is not null)
         {
             if (measurement.Length == 0) return Fail(out error, "measurement is empty: give a measurement (globs * and ? allowed) or leave it out");
