@@ -273,10 +273,84 @@ public class ConfigReloadTests(ITestOutputHelper output)
 
     private static string Sha256(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 
+    /// <summary>An open <c>/api/stream</c> response, read as text as it comes.</summary>
+    private sealed class OpenStream : IAsyncDisposable
+    {
+        private readonly HttpClient _http;
+        private readonly HttpResponseMessage _response;
+        private readonly Stream _body;
+        private readonly StringBuilder _text = new();
+        private readonly byte[] _buffer = new byte[8192];
+
+        private OpenStream(HttpClient http, HttpResponseMessage response, Stream body) => (_http, _response, _body) = (http, response, body);
+
+        public string Text => _text.ToString();
+
+        public static async Task<OpenStream> OpenAsync(Uri daemon, string query, string token)
+        {
+            var http = new HttpClient { BaseAddress = daemon, Timeout = Timeout.InfiniteTimeSpan };
+            using var request = new HttpRequestMessage(HttpMethod.Get, "api/stream?" + query);
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return new OpenStream(http, response, await response.Content.ReadAsStreamAsync());
+        }
+
+        /// <summary>Reads until the text holds <paramref name="what"/> (true), the stream ends or the time is up (false).</summary>
+        public async Task<bool> ReadUntilAsync(string what, TimeSpan timeout)
+        {
+            using var cts = new CancellationTokenSource(timeout);
+            try
+            {
+                while (!Text.Contains(what, StringComparison.Ordinal))
+                {
+                    var n = await _body.ReadAsync(_buffer, cts.Token);
+                    if (n == 0) return false;
+                    _text.Append(Encoding.UTF8.GetString(_buffer, 0, n));
+                }
+                return true;
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+        }
+
+        /// <summary>Reads until the daemon ends the response: true when it did within <paramref name="timeout"/>.</summary>
+        public async Task<bool> EndsWithinAsync(TimeSpan timeout)
+        {
+            using var cts = new CancellationTokenSource(timeout);
+            try
+            {
+                while (true)
+                {
+                    var n = await _body.ReadAsync(_buffer, cts.Token);
+                    if (n == 0) return true;
+                    _text.Append(Encoding.UTF8.GetString(_buffer, 0, n));
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+            catch (IOException)
+            {
+                return true;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _body.DisposeAsync();
+            _response.Dispose();
+            _http.Dispose();
+        }
+    }
+
     [Fact]
     public async Task Tokens_rate_limits_log_levels_and_live_settings_apply_at_once()
     {
-        const string admin = "admin-secret-1", writer = "writer-secret-2";
+        const string admin = "admin-secret-1", writer = "writer-secret-2", viewer = "viewer-secret-3";
         var before = new Dictionary<string, string>
         {
             ["Auth:Enabled"] = "true",
@@ -318,6 +392,9 @@ public class ConfigReloadTests(ITestOutputHelper output)
             ["Auth:Tokens:1:Name"] = "telegraf",
             ["Auth:Tokens:1:Sha256"] = Sha256(writer),
             ["Auth:Tokens:1:Scopes:0"] = "write",
+            ["Auth:Tokens:2:Name"] = "wallboard",
+            ["Auth:Tokens:2:Sha256"] = Sha256(viewer),
+            ["Auth:Tokens:2:Scopes:0"] = "read",
             ["Auth:RateLimitPerSecond"] = "1",
             ["Auth:RateLimitBurst"] = "1",
             ["Logging:LogLevel:Ingest.Hosting.Reload"] = "Debug",
@@ -326,7 +403,7 @@ public class ConfigReloadTests(ITestOutputHelper output)
         stack.Daemon.WriteConfig(Json(after));
         (status, body) = await ReloadAsync(stack.Client, admin);
         Assert.Equal(HttpStatusCode.OK, status);
-        Assert.Contains(Strings(body, "applied"), a => a.StartsWith("Auth: 2 tokens, rate limit 1/s burst 1", StringComparison.Ordinal));
+        Assert.Contains(Strings(body, "applied"), a => a.StartsWith("Auth: 3 tokens, rate limit 1/s burst 1", StringComparison.Ordinal));
         Assert.Contains("Logging", Strings(body, "applied"));
         Assert.Contains("Live", Strings(body, "applied"));
         Assert.Empty(Strings(body, "restartRequired"));
@@ -342,12 +419,23 @@ public class ConfigReloadTests(ITestOutputHelper output)
         Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(stack.Daemon.Output.Contains("Configuration reload (api) compared")), TimeSpan.FromSeconds(5)),
             "the log level set by the reload did not apply\n" + DaemonApi.Tail(stack));
 
-        // The writer's token removed again: refused at once. The admin's bucket refills at 1/s.
+        // A feed stream opened with the wallboard's token and one with the admin's, both past their snapshot.
+        await using var wallboard = await OpenStream.OpenAsync(stack.Daemon.Url, "channel=points&measurement=m", viewer);
+        await using var adminStream = await OpenStream.OpenAsync(stack.Daemon.Url, "channel=points&measurement=m", admin);
+        Assert.True(await wallboard.ReadUntilAsync("event: snapshot", TimeSpan.FromSeconds(10)), "no snapshot on the wallboard's stream: " + wallboard.Text);
+        Assert.True(await adminStream.ReadUntilAsync("event: snapshot", TimeSpan.FromSeconds(10)), "no snapshot on the admin's stream: " + adminStream.Text);
+
+        // The writer's and the wallboard's tokens removed again: refused at once, and the wallboard's open stream is
+        // closed, while the admin's, whose token did not change, goes on. The admin's bucket refills at 1/s.
         stack.Daemon.WriteConfig(Json(before));
         HttpStatusCode last = 0;
         Assert.True(await DaemonApi.WaitUntilAsync(async () => (last = (await ReloadAsync(stack.Client, admin)).Status) != HttpStatusCode.TooManyRequests, TimeSpan.FromSeconds(5), pollMs: 500));
         Assert.Equal(HttpStatusCode.OK, last);
         Assert.Equal(HttpStatusCode.Unauthorized, await WriteWith(writer, "w"));
+        Assert.True(await wallboard.EndsWithinAsync(TimeSpan.FromSeconds(10)), "the stream of a removed token stayed open: " + wallboard.Text);
+        Assert.Contains("closed by a configuration reload", wallboard.Text);
+        Assert.Equal(HttpStatusCode.NoContent, await WriteWith(admin, "after"));
+        Assert.True(await adminStream.ReadUntilAsync("\"s\":\"after\"", TimeSpan.FromSeconds(10)), "the admin's stream did not go on after the reload: " + adminStream.Text);
     }
 
     [Fact]

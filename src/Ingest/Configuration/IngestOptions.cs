@@ -154,6 +154,10 @@ public sealed record ApiToken(string Name, Scopes Scopes, IReadOnlySet<string>? 
     /// <summary>Stands for every request while auth is off.</summary>
     public static readonly ApiToken Anonymous = new("anonymous", Scopes.All);
 
+    /// <summary>The SHA-256 digest the token is configured by (null for <see cref="Anonymous"/>): what a reload checks a
+    /// connection's token against.</summary>
+    public string? Digest { get; init; }
+
     public bool Allows(Scopes scope) => (Scopes & scope) == scope || (scope == Scopes.Read && Scopes.HasFlag(Scopes.Admin));
 
     /// <summary>Whether the token may write or read <paramref name="database"/> (a database name, not <c>db/rp</c>: see <see cref="InfluxOptions.DatabaseOf"/>).</summary>

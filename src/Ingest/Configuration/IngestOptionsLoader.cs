@@ -355,7 +355,7 @@ public static partial class IngestOptionsLoader
                 throw new ConfigurationError($"{key}:Scopes", token["Scopes"] ?? "", "a token needs at least one scope: write, read or admin");
             if (hashes.ContainsKey(hash))
                 throw new ConfigurationError($"{key}:Sha256", token["Sha256"], "the same token is configured twice");
-            hashes[hash] = new ApiToken(name, scopes, ReadDatabases(token, key));
+            hashes[hash] = new ApiToken(name, scopes, ReadDatabases(token, key)) { Digest = hash };
         }
         s.RejectUnknownKeys();
         if (enabled && hashes.Count == 0)

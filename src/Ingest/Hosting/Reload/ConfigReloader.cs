@@ -37,6 +37,7 @@ public sealed partial class ConfigReloader
     private readonly IngestGraph _graph;
     private readonly WriteCredentials _credentials;
     private readonly SourceRunner _sources;
+    private readonly Sinks.Feed.FeedHub _feed;
     private readonly IServer _server;
     private readonly ILogger<ConfigReloader> _logger;
     private readonly SemaphoreSlim _one = new(1, 1);
@@ -47,8 +48,9 @@ public sealed partial class ConfigReloader
     private DateTimeOffset _lastSuccess;
 
     public ConfigReloader(ConfigurationLayers layers, IngestOptions options, IngestGraph graph, WriteCredentials credentials, SourceRunner sources,
-        IServer server, IngestMeter meter, ILogger<ConfigReloader> logger)
+        Sinks.Feed.FeedHub feed, IServer server, IngestMeter meter, ILogger<ConfigReloader> logger)
     {
+        _feed = feed;
         _layers = layers;
         _options = options;
         _graph = graph;
@@ -167,7 +169,11 @@ public sealed partial class ConfigReloader
         if (changed.Contains(Part.Auth))
         {
             _credentials.Options = next.Auth;
-            applied.Add($"Auth: {next.Auth.Tokens.Count} tokens, rate limit {(next.Auth.RateLimitPerSecond > 0 ? $"{next.Auth.RateLimitPerSecond}/s burst {next.Auth.RateLimitBurst}" : "off")}");
+            // An open feed connection was admitted with its token once: one the new tokens no longer admit as they
+            // did is closed (a client reconnects, and is judged by the new tokens).
+            var closed = _feed.Revoke(token => StillAdmits(next.Auth, token), "closed by a configuration reload: the token no longer admits this connection as before");
+            applied.Add($"Auth: {next.Auth.Tokens.Count} tokens, rate limit {(next.Auth.RateLimitPerSecond > 0 ? $"{next.Auth.RateLimitPerSecond}/s burst {next.Auth.RateLimitBurst}" : "off")}" +
+                        (closed > 0 ? $", {closed} feed connections closed" : ""));
         }
         if (changed.Contains(Part.Logging))
         {
@@ -198,6 +204,19 @@ public sealed partial class ConfigReloader
         _applied = flat;
         _options = next;
         return (applied, restart.ToList(), keys.Count);
+    }
+
+    /// <summary>
+    /// Whether a connection admitted with <paramref name="token"/> may stay under <paramref name="auth"/>: auth off
+    /// admits everyone; otherwise the same token (by its digest) must still be configured with the same name, scopes
+    /// and databases.
+    /// </summary>
+    internal static bool StillAdmits(AuthOptions auth, ApiToken token)
+    {
+        if (!auth.Enabled) return true;
+        if (token.Digest is null || !auth.Tokens.TryGetValue(token.Digest, out var now)) return false;
+        return now.Name == token.Name && now.Scopes == token.Scopes
+            && (now.Databases is null ? token.Databases is null : token.Databases is not null && now.Databases.SetEquals(token.Databases));
     }
 
     /// <summary>What a reload does with a key.</summary>

@@ -355,11 +355,19 @@ internal sealed class FeedClient
         }
     }
 
+    /// <summary>
+    /// Lets the client go because its token no longer admits it (a reload changed the tokens): closed as a slow
+    /// client is, with 1008 and <paramref name="reason"/>, but not counted as slow.
+    /// </summary>
+    public void Revoke(string reason) => _ = DisconnectAsync(reason, slow: false, _closing.Token);
+
+    private Task DisconnectSlowAsync(string reason, CancellationToken ct) => DisconnectAsync(reason, slow: true, ct);
+
     // The send loop closes with the reason once its send in progress completes; one that never completes (the
     // client reads nothing at all, so no close frame could reach it either) is aborted after as long again.
-    private async Task DisconnectSlowAsync(string reason, CancellationToken ct)
+    private async Task DisconnectAsync(string reason, bool slow, CancellationToken ct)
     {
-        if (!RequestClose(reason)) return;
+        if (!RequestClose(reason, slow)) return;
         try
         {
             await Task.Delay(_options.SlowClientTimeout, ct).ConfigureAwait(false);
@@ -368,11 +376,11 @@ internal sealed class FeedClient
         {
             return;
         }
-        Abort(reason);
+        Abort(reason, slow);
     }
 
     /// <summary>Asks the send loop to close with 1008 and <paramref name="reason"/>; false when it already is closing.</summary>
-    private bool RequestClose(string reason)
+    private bool RequestClose(string reason, bool slow = true)
     {
         long freed;
         lock (_lock)
@@ -390,13 +398,13 @@ internal sealed class FeedClient
             _conflated.Clear();
         }
         _hub.AddQueued(-freed);
-        _hub.DisconnectedSlow(this, reason);
+        _hub.Disconnected(this, reason, slow);
         Wake();
         return true;
     }
 
     /// <summary>Ends the connection at once; <paramref name="reason"/> is logged unless the client was already told it.</summary>
-    private void Abort(string reason)
+    private void Abort(string reason, bool slow = true)
     {
         bool told;
         lock (_lock)
@@ -406,7 +414,7 @@ internal sealed class FeedClient
             told = _closeReason is not null;
             _closeReason ??= reason;
         }
-        if (!told) _hub.DisconnectedSlow(this, reason);
+        if (!told) _hub.Disconnected(this, reason, slow);
         _closing.Cancel();
         _transport.Abort();
     }

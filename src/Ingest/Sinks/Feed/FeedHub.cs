@@ -142,10 +142,26 @@ public sealed partial class FeedHub : IAsyncDisposable
     internal void CountConflated(int n) => Interlocked.Add(ref _conflated, n);
     internal void AddQueued(long bytes) => Interlocked.Add(ref _queuedBytes, bytes);
 
-    internal void DisconnectedSlow(FeedClient client, string reason)
+    internal void Disconnected(FeedClient client, string reason, bool slow)
     {
-        Interlocked.Increment(ref _disconnectedSlow);
+        if (slow) Interlocked.Increment(ref _disconnectedSlow);
         LogSlow(client.Id, client.Who, client.Kind, reason);
+    }
+
+    /// <summary>
+    /// Lets go of every client whose token <paramref name="stillAdmitted"/> no longer admits (a reload changed the
+    /// tokens), each closed with <paramref name="reason"/>; returns how many.
+    /// </summary>
+    public int Revoke(Func<ApiToken, bool> stillAdmitted, string reason)
+    {
+        var revoked = 0;
+        foreach (var client in _clients.Values)
+        {
+            if (stillAdmitted(client.Token)) continue;
+            client.Revoke(reason);
+            revoked++;
+        }
+        return revoked;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Feed client {Id} ({Who}, {Kind}) was disconnected: {Reason}")]
