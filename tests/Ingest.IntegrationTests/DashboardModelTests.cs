@@ -151,20 +151,20 @@ public partial class DashboardModelTests
         Assert.Contains("AND ${__to} - ${__from} > 3600000 ", targets[1].Text);
         Assert.All(targets, t => Assert.Null(t.Repeat));
 
-        // The tier of target B is one value; the per-tier panels repeat over all of them.
+        // The tier of target B is one value, picked by the range from the daemon's own list of tiers; the per-tier
+        // panels repeat over all of them.
         var variables = d.Variables();
         var resolution = variables.Single(v => v.Name == "resolution");
         var tier = variables.Single(v => v.Name == "tier");
         Assert.False(resolution.Multi);
         Assert.True(tier.Multi);
-        Assert.Equal(tier.Query, resolution.Query);
-        Assert.Equal(tier.Regex, resolution.Regex);
-        // Numerical (asc): the first, Grafana's default, is the finest for tiers named in one unit, which alphabetical
-        // order gets wrong (15m before 1m); across units the first number alone decides (1h ties with 1m).
-        Assert.Equal(3, resolution.Sort);
-        Assert.Equal(["1m", "5m", "15m", "60m"], GrafanaDashboard.SortValues(["15m", "1m", "60m", "5m"], resolution.Sort));
-        Assert.Equal(["15m", "1m", "5m", "60m"], GrafanaDashboard.SortValues(["15m", "1m", "60m", "5m"], 1));
-        Assert.Equal(["1h", "1m", "5m"], GrafanaDashboard.SortValues(["1h", "1m", "5m"], resolution.Sort));
+        Assert.Equal("prometheus", resolution.DatasourceType);
+        Assert.StartsWith("query_result(", resolution.Query);
+        Assert.Contains("ingest_downsample_tier_interval_seconds) >= $__range_s / 1000", resolution.Query);
+        Assert.Equal("/tier=\"([^\"]+)\"/", resolution.Regex);
+        // Read again at every change of the time range (Grafana's refresh 2), not only at load.
+        Assert.Equal(2, d.Root.GetProperty("templating").GetProperty("list").EnumerateArray()
+            .Single(v => v.GetProperty("name").GetString() == "resolution").GetProperty("refresh").GetInt32());
     }
 
     [Fact]

@@ -28,6 +28,15 @@ public class DashboardPromQlTests(ITestOutputHelper output)
         settings["Thresholds:Rules:0:Measurement"] = "load";
         settings["Thresholds:Rules:0:Field"] = "v";
         settings["Thresholds:Rules:0:Warn"] = "80";
+        // Two tiers, for the data dashboard's tier picked by the time range.
+        foreach (var (i, name) in new[] { (0, "1m"), (1, "1h") })
+        {
+            settings[$"Downsample:Tiers:{i}:Name"] = name;
+            settings[$"Downsample:Tiers:{i}:Interval"] = name;
+            settings[$"Downsample:Tiers:{i}:Measurements:0"] = "load";
+            settings[$"Downsample:Tiers:{i}:Fields:0"] = "*";
+            settings[$"Downsample:Tiers:{i}:Aggregates:0"] = "mean";
+        }
         await using var stack = await IngestStack.StartAsync(settings);
         await using var prometheus = await PrometheusServer.StartNewAsync($"127.0.0.1:{stack.Daemon.Port}", TimeSpan.FromSeconds(1));
 
@@ -89,6 +98,22 @@ public class DashboardPromQlTests(ITestOutputHelper output)
                 if (result.GetArrayLength() == 0) failures.Add($"{query.Where}: empty result for {expr}");
             }
             Assert.True(failures.Count == 0, $"{failures.Count} of {queries.Count} expressions failed:\n" + string.Join("\n", failures) + "\n" + DaemonApi.Tail(stack, 20));
+
+            // The data dashboard's tier for a range: the finest with at most 1 000 windows in it, else the coarsest.
+            var resolution = GrafanaDashboard.Load("ingest-data.json").Variables().Single(v => v.Name == "resolution");
+            var inner = System.Text.RegularExpressions.Regex.Match(resolution.Query, @"^query_result\((.+)\)$");
+            Assert.True(inner.Success, $"variable resolution: the test reads query_result(expr) only: {resolution.Query}");
+            foreach (var (rangeSeconds, expected) in new[] { (6 * 3600L, "1m"), (30 * 86400L, "1h"), (3650 * 86400L, "1h"), (16 * 3600L, "1m"), (17 * 3600L, "1h") })
+            {
+                var expr = GrafanaDashboard.Interpolate(inner.Groups[1].Value, new Dictionary<string, string> { ["__range_s"] = rangeSeconds.ToString(CultureInfo.InvariantCulture) }, "variable resolution");
+                var result = await prometheus.QueryAsync(expr);
+                // Grafana's query_result gives each series as text, {label="value",…} value time, which the regex reads.
+                var texts = result.EnumerateArray().Select(r => "{" + string.Join(",", r.GetProperty("metric").EnumerateObject().Select(l => $"{l.Name}=\"{l.Value.GetString()}\"")) + "} "
+                    + r.GetProperty("value")[1].GetString()).ToList();
+                var picked = GrafanaDashboard.FilterValues(texts, resolution.Regex);
+                output.WriteLine($"variable resolution over {rangeSeconds} s: {expr} -> [{string.Join(", ", picked)}]");
+                Assert.True(picked.SequenceEqual([expected]), $"variable resolution over {rangeSeconds} s: [{string.Join(", ", picked)}], expected {expected}; answers: {string.Join(" | ", texts)}");
+            }
         }
         finally
         {

@@ -60,6 +60,11 @@ public sealed class IngestGraph
                 Written = feed is null ? null : feed.PublishAggregates,
             };
             branches.Add(new TransformBranch(Downsample, FullPolicy.Backpressure, stats, holdsWindows: true));
+            // The tiers running now (a reload may change them), so that a dashboard can pick one by its time range.
+            var downsample = Downsample;
+            meter.Meter.CreateObservableGauge("ingest.downsample.tier.interval", () => downsample.Engine.Tiers.Select(t =>
+                    new System.Diagnostics.Metrics.Measurement<double>(t.Interval.TotalSeconds, new KeyValuePair<string, object?>("tier", t.Name))), "s",
+                "Each downsampling tier's window length, by tier.");
         }
         if (options.Redis.Enabled && live is { Enabled: true })
         {
