@@ -36,23 +36,7 @@ internal sealed partial class RedisListReader(RedisSourceConnector connector, So
             for (var i = leftover.Length - 1; i >= 0; i--) Take(leftover[i]);
             _leftover = null;
         }
-        while (_ready.Count == 0)
-        {
-            context.Stopping.ThrowIfCancellationRequested();
-            bool read;
-            try
-            {
-                read = await ReadAsync().ConfigureAwait(false);
-                context.Telemetry.SetState(SourceState.Connected);
-            }
-            catch (Exception e) when (RedisSourceConnector.IsConnectionLoss(e))
-            {
-                await RedisSourceConnector.WaitForConnectionAsync(context, e).ConfigureAwait(false);
-                continue;
-            }
-            if (!read) await Task.Delay(_settings.PollInterval, context.Stopping).ConfigureAwait(false);
-        }
-        return _ready.Dequeue();
+        return await RedisSourceConnector.NextReadyAsync(context, _ready, ReadAsync, _settings.PollInterval).ConfigureAwait(false);
     }
 
     private async Task<bool> ReadAsync()

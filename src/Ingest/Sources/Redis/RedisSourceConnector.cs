@@ -154,6 +154,39 @@ internal sealed partial class RedisSourceConnector(SourceOptions options, RedisS
         }
     }
 
+    /// <summary>
+    /// The read loop of a reader that queues what it reads (streams, lists): calls <paramref name="read"/> until
+    /// <paramref name="ready"/> holds a message, waiting out a lost connection, and <paramref name="pollInterval"/>
+    /// after a read that found nothing. <paramref name="recover"/> mends a refusal of the server the reader knows
+    /// (true: read again); any other refusal is thrown.
+    /// </summary>
+    public static async Task<SourceMessage> NextReadyAsync(SourceContext context, Queue<SourceMessage> ready, Func<Task<bool>> read,
+        TimeSpan pollInterval, Func<RedisServerException, Task<bool>>? recover = null)
+    {
+        while (ready.Count == 0)
+        {
+            context.Stopping.ThrowIfCancellationRequested();
+            bool found;
+            try
+            {
+                found = await read().ConfigureAwait(false);
+                context.Telemetry.SetState(SourceState.Connected);
+            }
+            catch (Exception e) when (IsConnectionLoss(e))
+            {
+                await WaitForConnectionAsync(context, e).ConfigureAwait(false);
+                continue;
+            }
+            catch (RedisServerException e) when (recover is not null)
+            {
+                if (await recover(e).ConfigureAwait(false)) continue;
+                throw;
+            }
+            if (!found) await Task.Delay(pollInterval, context.Stopping).ConfigureAwait(false);
+        }
+        return ready.Dequeue();
+    }
+
     /// <summary>Shows the loss and waits a little before the read loop asks again.</summary>
     public static async Task WaitForConnectionAsync(SourceContext context, Exception e)
     {

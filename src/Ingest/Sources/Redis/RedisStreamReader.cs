@@ -59,32 +59,14 @@ internal sealed partial class RedisStreamReader(RedisSourceConnector connector, 
         _nextClaim = Environment.TickCount64 + (long)_settings.ClaimIdle.TotalMilliseconds;
     }
 
-    public async Task<SourceMessage?> NextAsync()
-    {
-        while (_ready.Count == 0)
+    public async Task<SourceMessage?> NextAsync() =>
+        await RedisSourceConnector.NextReadyAsync(context, _ready, ReadAsync, _settings.PollInterval, async e =>
         {
-            context.Stopping.ThrowIfCancellationRequested();
-            bool read;
-            try
-            {
-                read = await ReadAsync().ConfigureAwait(false);
-                context.Telemetry.SetState(SourceState.Connected);
-            }
-            catch (Exception e) when (RedisSourceConnector.IsConnectionLoss(e))
-            {
-                await RedisSourceConnector.WaitForConnectionAsync(context, e).ConfigureAwait(false);
-                continue;
-            }
-            catch (RedisServerException e) when (e.Message.StartsWith("NOGROUP", StringComparison.Ordinal))
-            {
-                // The server lost the group (restarted without persistence, or the key was deleted): made again.
-                await EnsureGroupsAsync().ConfigureAwait(false);
-                continue;
-            }
-            if (!read) await Task.Delay(_settings.PollInterval, context.Stopping).ConfigureAwait(false);
-        }
-        return _ready.Dequeue();
-    }
+            // The server lost the group (restarted without persistence, or the key was deleted): made again.
+            if (!e.Message.StartsWith("NOGROUP", StringComparison.Ordinal)) return false;
+            await EnsureGroupsAsync().ConfigureAwait(false);
+            return true;
+        }).ConfigureAwait(false);
 
     /// <summary>One read command for the next stream key with something to read; false when none had any.</summary>
     private async Task<bool> ReadAsync()
