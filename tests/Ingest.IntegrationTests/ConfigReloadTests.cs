@@ -273,80 +273,6 @@ public class ConfigReloadTests(ITestOutputHelper output)
 
     private static string Sha256(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 
-    /// <summary>An open <c>/api/stream</c> response, read as text as it comes.</summary>
-    private sealed class OpenStream : IAsyncDisposable
-    {
-        private readonly HttpClient _http;
-        private readonly HttpResponseMessage _response;
-        private readonly Stream _body;
-        private readonly StringBuilder _text = new();
-        private readonly byte[] _buffer = new byte[8192];
-
-        private OpenStream(HttpClient http, HttpResponseMessage response, Stream body) => (_http, _response, _body) = (http, response, body);
-
-        public string Text => _text.ToString();
-
-        public static async Task<OpenStream> OpenAsync(Uri daemon, string query, string token)
-        {
-            var http = new HttpClient { BaseAddress = daemon, Timeout = Timeout.InfiniteTimeSpan };
-            using var request = new HttpRequestMessage(HttpMethod.Get, "api/stream?" + query);
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            return new OpenStream(http, response, await response.Content.ReadAsStreamAsync());
-        }
-
-        /// <summary>Reads until the text holds <paramref name="what"/> (true), the stream ends or the time is up (false).</summary>
-        public async Task<bool> ReadUntilAsync(string what, TimeSpan timeout)
-        {
-            using var cts = new CancellationTokenSource(timeout);
-            try
-            {
-                while (!Text.Contains(what, StringComparison.Ordinal))
-                {
-                    var n = await _body.ReadAsync(_buffer, cts.Token);
-                    if (n == 0) return false;
-                    _text.Append(Encoding.UTF8.GetString(_buffer, 0, n));
-                }
-                return true;
-            }
-            catch (OperationCanceledException)
-            {
-                return false;
-            }
-        }
-
-        /// <summary>Reads until the daemon ends the response: true when it did within <paramref name="timeout"/>.</summary>
-        public async Task<bool> EndsWithinAsync(TimeSpan timeout)
-        {
-            using var cts = new CancellationTokenSource(timeout);
-            try
-            {
-                while (true)
-                {
-                    var n = await _body.ReadAsync(_buffer, cts.Token);
-                    if (n == 0) return true;
-                    _text.Append(Encoding.UTF8.GetString(_buffer, 0, n));
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                return false;
-            }
-            catch (IOException)
-            {
-                return true;
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _body.DisposeAsync();
-            _response.Dispose();
-            _http.Dispose();
-        }
-    }
-
     [Fact]
     public async Task Tokens_rate_limits_log_levels_and_live_settings_apply_at_once()
     {
@@ -420,10 +346,10 @@ public class ConfigReloadTests(ITestOutputHelper output)
             "the log level set by the reload did not apply\n" + DaemonApi.Tail(stack));
 
         // A feed stream opened with the wallboard's token and one with the admin's, both past their snapshot.
-        await using var wallboard = await OpenStream.OpenAsync(stack.Daemon.Url, "channel=points&measurement=m", viewer);
-        await using var adminStream = await OpenStream.OpenAsync(stack.Daemon.Url, "channel=points&measurement=m", admin);
-        Assert.True(await wallboard.ReadUntilAsync("event: snapshot", TimeSpan.FromSeconds(10)), "no snapshot on the wallboard's stream: " + wallboard.Text);
-        Assert.True(await adminStream.ReadUntilAsync("event: snapshot", TimeSpan.FromSeconds(10)), "no snapshot on the admin's stream: " + adminStream.Text);
+        using var wallboard = await SseStream.OpenAsync(stack.Daemon, "?channel=points&measurement=m", r => r.Headers.Authorization = new("Bearer", viewer));
+        using var adminStream = await SseStream.OpenAsync(stack.Daemon, "?channel=points&measurement=m", r => r.Headers.Authorization = new("Bearer", admin));
+        Assert.Equal("snapshot", (await wallboard.NextAsync())?.Name);
+        Assert.Equal("snapshot", (await adminStream.NextAsync())?.Name);
 
         // The writer's and the wallboard's tokens removed again: refused at once, and the wallboard's open stream is
         // closed, while the admin's, whose token did not change, goes on. The admin's bucket refills at 1/s.
@@ -432,10 +358,28 @@ public class ConfigReloadTests(ITestOutputHelper output)
         Assert.True(await DaemonApi.WaitUntilAsync(async () => (last = (await ReloadAsync(stack.Client, admin)).Status) != HttpStatusCode.TooManyRequests, TimeSpan.FromSeconds(5), pollMs: 500));
         Assert.Equal(HttpStatusCode.OK, last);
         Assert.Equal(HttpStatusCode.Unauthorized, await WriteWith(writer, "w"));
-        Assert.True(await wallboard.EndsWithinAsync(TimeSpan.FromSeconds(10)), "the stream of a removed token stayed open: " + wallboard.Text);
-        Assert.Contains("closed by a configuration reload", wallboard.Text);
+        var lastEvents = new List<SseEvent>();
+        try
+        {
+            while (await wallboard.NextAsync(TimeSpan.FromSeconds(10)) is { } e) lastEvents.Add(e);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail("the stream of a removed token stayed open: " + string.Join(" | ", lastEvents.Select(e => $"{e.Name} {e.Data}")));
+        }
+        Assert.Contains(lastEvents, e => e.Name == "close" && e.Data.GetProperty("reason").GetString()!.Contains("closed by a configuration reload"));
         Assert.Equal(HttpStatusCode.NoContent, await WriteWith(admin, "after"));
-        Assert.True(await adminStream.ReadUntilAsync("\"s\":\"after\"", TimeSpan.FromSeconds(10)), "the admin's stream did not go on after the reload: " + adminStream.Text);
+        SseEvent? update;
+        try
+        {
+            do update = await adminStream.NextAsync(TimeSpan.FromSeconds(10));
+            while (update is not null && !(update.Name == "points" && update.Data.GetRawText().Contains("\"s\":\"after\"")));
+        }
+        catch (OperationCanceledException)
+        {
+            update = null;
+        }
+        Assert.True(update is not null, "the admin's stream did not go on after the reload");
     }
 
     [Fact]
