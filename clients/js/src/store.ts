@@ -75,11 +75,14 @@ abstract class Observable {
   }
 }
 
-/** The latest value per series and field. */
-export class SeriesStore extends Observable {
-  private readonly map = new Map<string, SeriesState>();
-  private pending: StorePoint[] | null = null;
-  private cache: { version: number; list: SeriesState[] } | null = null;
+/**
+ * What both stores share: their entries by key, a snapshot gathered part by part that replaces the content once
+ * the last part is in, and a sorted list kept until the next change. `S` is what a snapshot part holds.
+ */
+abstract class SnapshotStore<T, S> extends Observable {
+  protected readonly map = new Map<string, T>();
+  private pending: S[] | null = null;
+  private cache: { version: number; list: T[] } | null = null;
   private _ready = false;
 
   /** True once a whole snapshot has been taken. */
@@ -91,48 +94,29 @@ export class SeriesStore extends Observable {
     return this.map.size;
   }
 
-  get(key: string): SeriesState | undefined {
+  get(key: string): T | undefined {
     return this.map.get(key);
   }
 
-  /** The series with this measurement and tags (any database when the store knows none). */
-  find(measurement: string, tags: Tags = {}, database?: string): SeriesState | undefined {
-    const sk = seriesKeyOf(measurement, tags);
-    const exact = this.map.get(storeKeyOf(sk, database));
-    if (exact || database !== undefined) return exact;
-    for (const s of this.map.values()) if (s.seriesKey === sk) return s;
-    return undefined;
-  }
-
-  /** Every series, ordered by key; the same array until the next change. */
-  list(): SeriesState[] {
-    if (this.cache?.version !== this.version) {
-      const list = [...this.map.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-      this.cache = { version: this.version, list };
-    }
+  /** Every entry in the store's order; the same array until the next change. */
+  list(): T[] {
+    if (this.cache?.version !== this.version) this.cache = { version: this.version, list: [...this.map.values()].sort((a, b) => this.compare(a, b)) };
     return this.cache.list;
   }
 
   /**
    * One part of a snapshot. Parts are gathered until the one without `more`; then they replace the whole content
-   * (a series the new picture lacks is gone).
+   * (an entry the new picture lacks is gone).
    */
-  applySnapshot(points: StorePoint[], more = false): void {
-    this.pending = this.pending ? this.pending.concat(points) : [...points];
+  applySnapshot(parts: S[], more = false): void {
+    this.pending = this.pending ? this.pending.concat(parts) : [...parts];
     if (more) return;
-    const parts = this.pending;
+    const all = this.pending;
     this.pending = null;
     this.map.clear();
-    for (const p of parts) this.merge(p);
+    for (const x of all) this.load(x);
     this._ready = true;
     this.changed();
-  }
-
-  /** Updates (points, windows, conflated points): merged field by field, the later event time winning. */
-  applyPoints(points: StorePoint[]): void {
-    let any = false;
-    for (const p of points) any = this.merge(p) || any;
-    if (any) this.changed();
   }
 
   /** Forgets the parts of a snapshot not yet complete (its connection ended); the content stays. */
@@ -146,6 +130,41 @@ export class SeriesStore extends Observable {
     this._ready = false;
     this.map.clear();
     this.changed();
+  }
+
+  /** The order of `list()`. */
+  protected abstract compare(a: T, b: T): number;
+
+  /** Takes one entry of a complete snapshot into the (emptied) store. */
+  protected abstract load(part: S): void;
+}
+
+/** The latest value per series and field. */
+export class SeriesStore extends SnapshotStore<SeriesState, StorePoint> {
+
+  /** The series with this measurement and tags (any database when the store knows none). */
+  find(measurement: string, tags: Tags = {}, database?: string): SeriesState | undefined {
+    const sk = seriesKeyOf(measurement, tags);
+    const exact = this.map.get(storeKeyOf(sk, database));
+    if (exact || database !== undefined) return exact;
+    for (const s of this.map.values()) if (s.seriesKey === sk) return s;
+    return undefined;
+  }
+
+  /** Series ordered by key. */
+  protected compare(a: SeriesState, b: SeriesState): number {
+    return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+  }
+
+  protected load(p: StorePoint): void {
+    this.merge(p);
+  }
+
+  /** Updates (points, windows, conflated points): merged field by field, the later event time winning. */
+  applyPoints(points: StorePoint[]): void {
+    let any = false;
+    for (const p of points) any = this.merge(p) || any;
+    if (any) this.changed();
   }
 
   private merge(p: StorePoint): boolean {
@@ -178,45 +197,17 @@ export class SeriesStore extends Observable {
   }
 }
 
+const levelRank = { crit: 0, warn: 1, nodata: 2 } as const;
+
 /** The active alerts, by id. */
-export class AlertStore extends Observable {
-  private readonly map = new Map<string, ActiveAlert>();
-  private pending: ActiveAlert[] | null = null;
-  private cache: { version: number; list: ActiveAlert[] } | null = null;
-  private _ready = false;
-
-  get ready(): boolean {
-    return this._ready;
+export class AlertStore extends SnapshotStore<ActiveAlert, ActiveAlert> {
+  /** Crit first, then warn and nodata, then by id. */
+  protected compare(a: ActiveAlert, b: ActiveAlert): number {
+    return levelRank[a.level] - levelRank[b.level] || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
   }
 
-  get size(): number {
-    return this.map.size;
-  }
-
-  get(id: string): ActiveAlert | undefined {
-    return this.map.get(id);
-  }
-
-  /** Every active alert, crit first, then warn and nodata, then by id; the same array until the next change. */
-  list(): ActiveAlert[] {
-    if (this.cache?.version !== this.version) {
-      const rank = { crit: 0, warn: 1, nodata: 2 } as const;
-      const list = [...this.map.values()].sort((a, b) => rank[a.level] - rank[b.level] || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      this.cache = { version: this.version, list };
-    }
-    return this.cache.list;
-  }
-
-  /** One part of the alerts snapshot; the parts replace the content once the last is in. */
-  applySnapshot(alerts: ActiveAlert[], more = false): void {
-    this.pending = this.pending ? this.pending.concat(alerts) : [...alerts];
-    if (more) return;
-    const all = this.pending;
-    this.pending = null;
-    this.map.clear();
-    for (const a of all) this.map.set(a.id, { ...a, tags: { ...a.tags } });
-    this._ready = true;
-    this.changed();
+  protected load(a: ActiveAlert): void {
+    this.map.set(a.id, { ...a, tags: { ...a.tags } });
   }
 
   /**
@@ -235,18 +226,6 @@ export class AlertStore extends Observable {
     const a = this.map.get(id);
     if (!a) return;
     this.map.set(id, { ...a, acknowledgedBy: by, acknowledgedAt: at });
-    this.changed();
-  }
-
-  /** Forgets the parts of a snapshot not yet complete (its connection ended); the content stays. */
-  dropPartialSnapshot(): void {
-    this.pending = null;
-  }
-
-  clear(): void {
-    this.pending = null;
-    this._ready = false;
-    this.map.clear();
     this.changed();
   }
 
