@@ -22,6 +22,16 @@ public class SqlSourceTests
         INSERT INTO readings VALUES ('c', NULL, 'cpu', NULL, NULL, NULL, NULL, {2});
         """;
 
+    /// <summary>Runs one statement on a SQLite file of the test's own, in a connection of its own.</summary>
+    private static async Task ExecSqliteAsync(string connectionString, string sql)
+    {
+        await using var c = new SqliteConnection(connectionString);
+        await c.OpenAsync();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        await cmd.ExecuteNonQueryAsync();
+    }
+
     [Fact]
     public async Task SQLite_rows_land_typed_with_their_tags_and_times_and_a_later_poll_brings_the_changes()
     {
@@ -31,14 +41,7 @@ public class SqlSourceTests
             var file = Path.Combine(dir.FullName, "plant.db");
             // Pooling off: the test's connections must not keep the file open after the test.
             var cs = $"Data Source={file};Pooling=False";
-            async Task Exec(string sql)
-            {
-                await using var c = new SqliteConnection(cs);
-                await c.OpenAsync();
-                await using var cmd = c.CreateCommand();
-                cmd.CommandText = sql;
-                await cmd.ExecuteNonQueryAsync();
-            }
+            Task Exec(string sql) => ExecSqliteAsync(cs, sql);
             await Exec("CREATE TABLE readings (host TEXT, region TEXT, kind TEXT, temp DOUBLE PRECISION, count INTEGER, ok BOOLEAN, note TEXT, at TEXT)");
             await Exec(string.Format(Rows, "'2024-05-01 12:00:00'", "'2024-05-01 12:00:01'", "'2024-05-01 12:00:02'"));
 
@@ -101,14 +104,7 @@ public class SqlSourceTests
         {
             var file = Path.Combine(dir.FullName, "events.db");
             var cs = $"Data Source={file};Pooling=False";
-            async Task Exec(string sql)
-            {
-                await using var c = new SqliteConnection(cs);
-                await c.OpenAsync();
-                await using var cmd = c.CreateCommand();
-                cmd.CommandText = sql;
-                await cmd.ExecuteNonQueryAsync();
-            }
+            Task Exec(string sql) => ExecSqliteAsync(cs, sql);
             var ms = Noon * 1000;
             await Exec($"CREATE TABLE events (at_ms INTEGER, v DOUBLE PRECISION); INSERT INTO events VALUES ({ms}, 1), ({ms + 1000}, 2)");
 
