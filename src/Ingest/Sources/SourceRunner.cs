@@ -47,9 +47,6 @@ public sealed partial class SourceRunner(
     /// <summary>A source's graph while it runs: its settings, its kill switch, its end, and what cancels its waits.</summary>
     private sealed record Running(SourceOptions Options, SourceTelemetry Telemetry, UniqueKillSwitch Switch, Task Done, CancellationTokenSource Stop);
 
-    /// <summary>The names of the sources running now.</summary>
-    public IReadOnlyCollection<string> Names { get { lock (_running) return _running.Keys.ToList(); } }
-
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _materializer = system.Materializer(namePrefix: "sources");
