@@ -383,6 +383,32 @@ public class ConfigReloadTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_log_level_removed_from_the_file_stays_removed_through_later_reloads()
+    {
+        var debug = new Dictionary<string, string> { ["Logging:LogLevel:Ingest.Hosting.Reload"] = "Debug" };
+        await using var stack = await IngestStack.StartAsync(configJson: Json(debug));
+        int Compared() => CountLines(stack.Daemon.Output, "Configuration reload (api) compared");
+        async Task ReloadAndWaitAsync(int reloads)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await ReloadAsync(stack.Client)).Status);
+            // Its Information line, written after the Debug one it may have, through the same logger.
+            Assert.True(await DaemonApi.WaitUntilAsync(() => Task.FromResult(CountLines(stack.Daemon.Output, "Configuration reloaded (api)") == reloads), TimeSpan.FromSeconds(5)));
+        }
+
+        await ReloadAndWaitAsync(1);
+        Assert.Equal(1, Compared());
+        // The level removed: the reload that removes it no longer logs at Debug, nor does a later one that changes
+        // another logging key (the start's file still holds the removed level beneath).
+        stack.Daemon.WriteConfig(Json(new Dictionary<string, string>()));
+        await ReloadAndWaitAsync(2);
+        stack.Daemon.WriteConfig(Json(new Dictionary<string, string> { ["Logging:LogLevel:Ingest.Sources"] = "Warning" }));
+        await ReloadAndWaitAsync(3);
+        Assert.Equal(1, Compared());
+    }
+
+    private static int CountLines(string log, string what) => log.Split('\n').Count(l => l.Contains(what, StringComparison.Ordinal));
+
+    [Fact]
     public async Task A_changed_source_is_restarted_alone_and_its_at_least_once_stream_loses_nothing_across_it()
     {
         var udpPort = FreePort.Next();

@@ -177,9 +177,11 @@ public sealed partial class ConfigReloader
         }
         if (changed.Contains(Part.Logging))
         {
-            // The effective values of every layer on top of them all; a level removed from the file is unset here.
+            // The effective values of every layer on top of them all; a level removed from the file is unset here. The
+            // layers below still hold what the daemon started with, so a key of the start is unset too, not only one
+            // of the last reload (it would come back from the file read at start otherwise).
             var logging = flat.Where(kv => InSection(kv.Key, "Logging")).ToDictionary(kv => kv.Key, kv => (string?)kv.Value, StringComparer.OrdinalIgnoreCase);
-            foreach (var gone in _applied.Keys.Where(k => InSection(k, "Logging") && !logging.ContainsKey(k))) logging[gone] = "";
+            foreach (var gone in _startup.Keys.Concat(_applied.Keys).Where(k => InSection(k, "Logging") && !logging.ContainsKey(k))) logging[gone] = "";
             _layers.Overrides.Replace("Logging", logging);
             applied.Add("Logging");
         }
