@@ -73,7 +73,7 @@ public ref struct FieldEnumerator
     }
 
     /// <summary>The type of an unquoted value, by the same rules as <see cref="Convert"/>, without converting it.</summary>
-    private static FieldType TypeOf(ReadOnlySpan<byte> raw)
+    public static FieldType TypeOf(ReadOnlySpan<byte> raw)
     {
         if (raw.IsEmpty) return ThrowHelper.ThrowMalformed<FieldType>("empty value");
         byte last = raw[^1];

@@ -52,6 +52,66 @@ public class LiveStateTests
         Assert.Equal([new("host", "a")], s.Tags);
     }
 
+    /// <summary>
+    /// Against a plain model: per series and field, the newest event time wins, the later arrival at equal times.
+    /// Points come with their fields in changing orders and subsets, gain and lose fields, carry quoted strings
+    /// (with commas, spaces and escaped quotes), escaped keys and values longer than any before them: every path a
+    /// point can take through the transform's per-series state.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void Every_series_and_field_holds_its_newest_value_whatever_the_order_and_shape_of_its_points(int seed)
+    {
+        var rng = new Random(seed);
+        string[] keys = ["a", "bb", "c\\,d", "e\\=f", "g\\ h", "a2", "long_field_name_x"];
+        string[] names = ["a", "bb", "c,d", "e=f", "g h", "a2", "long_field_name_x"];
+        var live = Live();
+        var model = new Dictionary<(string Series, string Field), (string Text, FieldType Type, long Time)>();
+        for (var b = 0; b < 60; b++)
+        {
+            var body = new StringBuilder();
+            for (var n = 0; n < 50; n++)
+            {
+                var series = "m,host=h" + rng.Next(6);
+                var time = rng.Next(1, 200);
+                var order = Enumerable.Range(0, keys.Length).OrderBy(_ => rng.Next()).Take(rng.Next(1, keys.Length + 1)).ToList();
+                // Mostly the series' usual fields in the usual order, as real writers send them.
+                if (rng.Next(3) > 0) order = Enumerable.Range(0, 3).ToList();
+                body.Append(series).Append(' ');
+                for (var j = 0; j < order.Count; j++)
+                {
+                    var (raw, text, type) = rng.Next(6) switch
+                    {
+                        0 => ("-" + rng.Next(1000) + "i", "-" + rng.Next(1000).ToString(), FieldType.Integer),
+                        1 => ("t", "true", FieldType.Boolean),
+                        2 => ("\"x, y \\\"z\\\"\"", "x, y \"z\"", FieldType.String),
+                        3 => (new string('9', rng.Next(1, 40)) + ".5", "", FieldType.Float),
+                        _ => (rng.Next(100) + "." + rng.Next(100), "", FieldType.Float),
+                    };
+                    if (type == FieldType.Float) text = raw;
+                    if (type == FieldType.Integer) text = raw[..^1];
+                    if (j > 0) body.Append(',');
+                    body.Append(keys[order[j]]).Append('=').Append(raw);
+                    var key = (series, names[order[j]]);
+                    if (!model.TryGetValue(key, out var old) || time >= old.Time) model[key] = (text, type, time);
+                }
+                body.Append(' ').Append(time).Append('\n');
+            }
+            live.Process(Batch(body.ToString()), null!);
+            if (rng.Next(4) == 0 || b == 59)
+            {
+                Take(live);
+                var snapshot = live.Snapshot(null, [], null)
+                    .SelectMany(s => s.Fields.Select(f => ((s.SeriesKey, f.Key), (f.Value.Value, f.Value.Type, f.Value.Timestamp))))
+                    .ToDictionary(e => e.Item1, e => e.Item2);
+                Assert.Equal(model.OrderBy(e => e.Key.ToString(), StringComparer.Ordinal), snapshot.OrderBy(e => e.Key.ToString(), StringComparer.Ordinal));
+            }
+        }
+    }
+
     [Fact]
     public void The_Redis_key_of_a_series_is_the_prefix_then_database_and_series_key()
     {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using System.Text;
 using Ingest.Configuration;
 using Ingest.Graph;
@@ -152,12 +153,7 @@ public sealed class LiveStateTransform : ITransformStage
                     untracked++;
                     continue;
                 }
-                foreach (var field in new FieldEnumerator(input.Fields(i), convert: false))
-                {
-                    var slot = series.Field(field.Key);
-                    // Newer event time wins; at the same time the later arrival does.
-                    if (p.Timestamp >= slot.Timestamp) slot.Set(field.RawValue, field.Type, p.Timestamp);
-                }
+                series.Update(input.Fields(i), p.Timestamp);
                 series.UpdatedMs = now;
                 if (!series.Dirty)
                 {
@@ -333,26 +329,50 @@ public sealed class LiveStateTransform : ITransformStage
             if (!exists) _index.Remove(slot);
             return null;
         }
-        var added = new Series(db, key.ToArray()) { Next = head };
+        var added = new Series(db, key) { Next = head };
         head = added;
         Volatile.Write(ref _count, _count + 1);
         return added;
     }
 
     /// <summary>
-    /// A series: the current field values (written by <see cref="Process"/> under the transform's lock) and the
+    /// A series: the current field values (written by <see cref="Update"/> under the transform's lock) and the
     /// published ones (copied from them by <see cref="Publish"/>, under the transform's lock and this object's;
     /// read under this object's lock alone).
     /// </summary>
-    private sealed class Series(int database, byte[] key)
+    /// <remarks>
+    /// The current values live in one array with the series key, so that a point reads and writes a cache line or
+    /// two of it instead of an object per field and an array per key and value (the transform's cost at 10 000
+    /// series was mostly those memory reads). The array holds the series key, then one entry per field, in the order
+    /// the series first had them: <c>[key length][value capacity][value length][type][timestamp][key][value]</c>,
+    /// the first four as <c>int</c>, the timestamp as <c>long</c>, the value in room for <c>value capacity</c> bytes.
+    /// The published side (<see cref="FieldSlot"/>, one per entry, same order) is touched only at a flush.
+    /// </remarks>
+    private sealed class Series
     {
+        private const int Header = 24; // key length, value capacity, value length, type (int each), timestamp (long)
+        private const int MinValueRoom = 16;
+        private byte[] _state;
+        private readonly int _keyLength;
+        private int _stateLength;
+        // Where the entry after the one matched last begins: fields usually come in the same order every point.
+        private int _cursor;
         private FieldSlot[] _fields = new FieldSlot[4];
         private int _fieldCount, _publishedCount;
         private long _publishedUpdatedMs;
         private string? _id, _databaseName, _keyText;
 
-        public int Database { get; } = database;
-        public byte[] Key { get; } = key;
+        public Series(int database, ReadOnlySpan<byte> key)
+        {
+            Database = database;
+            _keyLength = key.Length;
+            _state = new byte[key.Length + 3 * (Header + 16 + MinValueRoom)];
+            key.CopyTo(_state);
+            _stateLength = _cursor = key.Length;
+        }
+
+        public int Database { get; }
+        public ReadOnlySpan<byte> Key => _state.AsSpan(0, _keyLength);
         public Series? Next;
         public bool Dirty;
         public long UpdatedMs;
@@ -362,13 +382,115 @@ public sealed class LiveStateTransform : ITransformStage
         public string? Measurement { get; private set; }
         public KeyValuePair<string, string>[]? Tags { get; private set; }
 
-        public FieldSlot Field(ReadOnlySpan<byte> key)
+        /// <summary>Takes the fields of a point at <paramref name="timestamp"/>: per field, newer event time wins; at the same time the later arrival does.</summary>
+        public void Update(ReadOnlySpan<byte> fields, long timestamp)
         {
-            for (var i = 0; i < _fieldCount; i++)
-                if (key.SequenceEqual(_fields[i].Key)) return _fields[i];
-            if (_fieldCount == _fields.Length) Array.Resize(ref _fields, _fields.Length * 2);
-            return _fields[_fieldCount++] = new FieldSlot(key.ToArray());
+            // Most points of a series have its fields in the order of its entries, with unquoted values: those are
+            // matched entry by entry, without searching. What is left from the first difference takes the long way.
+            var pos = 0;
+            var entry = _keyLength;
+            for (var n = 0; n < _fieldCount && pos < fields.Length; n++)
+            {
+                var keyLength = Read<int>(entry);
+                var room = Read<int>(entry + 4);
+                var valueAt = pos + keyLength + 1;
+                if (valueAt >= fields.Length || fields[valueAt - 1] != (byte)'=' || fields[valueAt] == (byte)'"'
+                    || !fields.Slice(pos, keyLength).SequenceEqual(_state.AsSpan(entry + Header, keyLength)))
+                    break;
+                // An unquoted value (a number or a boolean) holds no comma.
+                var end = valueAt;
+                while (end < fields.Length && fields[end] != (byte)',') end++;
+                var raw = fields[valueAt..end];
+                if (timestamp >= Read<long>(entry + 16))
+                {
+                    if (raw.Length > room)
+                    {
+                        Grow(entry, raw.Length);
+                        room = Read<int>(entry + 4);
+                    }
+                    Put(entry + 8, raw.Length);
+                    Put(entry + 12, (int)FieldEnumerator.TypeOf(raw));
+                    Put(entry + 16, timestamp);
+                    raw.CopyTo(_state.AsSpan(entry + Header + keyLength));
+                }
+                pos = end + 1;
+                entry += Header + keyLength + room;
+            }
+            if (pos >= fields.Length) return;
+            foreach (var field in new FieldEnumerator(fields[pos..], convert: false))
+            {
+                var at = Find(field.Key);
+                if (at < 0) at = Add(field.Key, field.RawValue.Length);
+                if (timestamp < Read<long>(at + 16)) continue;
+                var raw = field.RawValue;
+                var keyLength = Read<int>(at);
+                if (raw.Length > Read<int>(at + 4)) Grow(at, raw.Length);
+                var state = _state;
+                Put(at + 8, raw.Length);
+                Put(at + 12, (int)field.Type);
+                Put(at + 16, timestamp);
+                raw.CopyTo(state.AsSpan(at + Header + keyLength));
+                _cursor = at + Header + keyLength + Read<int>(at + 4);
+            }
         }
+
+        /// <summary>Where the entry of <paramref name="key"/> begins; -1 when the series has no such field yet.</summary>
+        private int Find(ReadOnlySpan<byte> key)
+        {
+            var from = _cursor < _stateLength ? _cursor : _keyLength;
+            var at = Scan(key, from, _stateLength);
+            return at >= 0 ? at : Scan(key, _keyLength, from);
+        }
+
+        private int Scan(ReadOnlySpan<byte> key, int from, int to)
+        {
+            var state = _state;
+            for (var at = from; at < to;)
+            {
+                var keyLength = Read<int>(at);
+                if (keyLength == key.Length && key.SequenceEqual(state.AsSpan(at + Header, keyLength))) return at;
+                at += Header + keyLength + Read<int>(at + 4);
+            }
+            return -1;
+        }
+
+        private int Add(ReadOnlySpan<byte> key, int valueLength)
+        {
+            var room = Math.Max(MinValueRoom, valueLength);
+            var size = Header + key.Length + room;
+            if (_stateLength + size > _state.Length) Array.Resize(ref _state, Math.Max(_stateLength + size, _state.Length * 2));
+            var at = _stateLength;
+            Put(at, key.Length);
+            Put(at + 4, room);
+            Put(at + 8, 0);
+            Put(at + 12, 0);
+            Put(at + 16, long.MinValue);
+            key.CopyTo(_state.AsSpan(at + Header));
+            _stateLength += size;
+            if (_fieldCount == _fields.Length) Array.Resize(ref _fields, _fields.Length * 2);
+            _fields[_fieldCount++] = new FieldSlot(key.ToArray());
+            return at;
+        }
+
+        /// <summary>Makes room for a value of <paramref name="length"/> bytes in the entry at <paramref name="at"/>; its old value is not kept.</summary>
+        private void Grow(int at, int length)
+        {
+            var keyLength = Read<int>(at);
+            var room = Read<int>(at + 4);
+            var newRoom = Math.Max(length, room * 2);
+            var valueAt = at + Header + keyLength;
+            var grown = new byte[_state.Length + newRoom - room];
+            _state.AsSpan(0, valueAt).CopyTo(grown);
+            _state.AsSpan(valueAt + room, _stateLength - valueAt - room).CopyTo(grown.AsSpan(valueAt + newRoom));
+            _state = grown;
+            _stateLength += newRoom - room;
+            if (_cursor > at) _cursor += newRoom - room;
+            Put(at + 4, newRoom);
+        }
+
+        private T Read<T>(int at) where T : unmanaged => MemoryMarshal.Read<T>(_state.AsSpan(at));
+
+        private void Put<T>(int at, T value) where T : unmanaged => MemoryMarshal.Write(_state.AsSpan(at), in value);
 
         /// <summary>
         /// Copies the current values to the published ones, as text, and brings <see cref="Write"/> up to date;
@@ -390,11 +512,15 @@ public sealed class LiveStateTransform : ITransformStage
                 var write = Write!;
                 // The array is replaced only when the series gained fields; its elements are rewritten in place.
                 var fields = write.Fields.Length == _fieldCount ? write.Fields : new LiveWriteField[_fieldCount];
+                var at = _keyLength;
                 for (var i = 0; i < _fieldCount; i++)
                 {
+                    var keyLength = Read<int>(at);
+                    var room = Read<int>(at + 4);
                     var f = _fields[i];
-                    f.Publish(bufferGeneration);
+                    f.Publish(_state.AsSpan(at + Header + keyLength, Read<int>(at + 8)), (FieldType)Read<int>(at + 12), Read<long>(at + 16), bufferGeneration);
                     fields[i] = new LiveWriteField(f.NameBytes, f.TsNameBytes, f.PublishedTextBytes, f.PublishedTimestamp);
+                    at += Header + keyLength + room;
                 }
                 write.Fields = fields;
                 write.UpdatedMs = UpdatedMs;
@@ -422,49 +548,35 @@ public sealed class LiveStateTransform : ITransformStage
         }
     }
 
-    /// <summary>One field of a series: its current value (raw bytes) and, made at each flush, its published one (text).</summary>
+    /// <summary>One field of a series as published: its name, and its value as text, made at each flush from the current one.</summary>
     private sealed class FieldSlot(byte[] key)
     {
-        private byte[] _value = new byte[16];
-        private int _length;
-        private FieldType _type;
         private byte[] _published = new byte[16];
         private int _publishedLength;
         private int _publishedGeneration;
 
-        public byte[] Key { get; } = key;
         public string Name { get; } = Escaping.Unescape(key, EscapeKind.Key);
         public byte[] NameBytes => field ??= Encoding.UTF8.GetBytes(Name);
         public byte[] TsNameBytes => field ??= Encoding.UTF8.GetBytes(Name + ":ts");
-        public long Timestamp { get; private set; } = long.MinValue;
         public FieldType PublishedType { get; private set; }
         public long PublishedTimestamp { get; private set; } = long.MinValue;
 
-        public void Set(ReadOnlySpan<byte> raw, FieldType type, long timestamp)
-        {
-            if (raw.Length > _value.Length) _value = new byte[Math.Max(raw.Length, _value.Length * 2)];
-            raw.CopyTo(_value);
-            _length = raw.Length;
-            _type = type;
-            Timestamp = timestamp;
-        }
-
         /// <summary>
-        /// Writes the current value as text into the published buffer: into the same one as last time unless it is
-        /// too small or was handed out before <paramref name="generation"/> began.
+        /// Writes the current value (<paramref name="raw"/>, as in the line) as text into the published buffer: into the
+        /// same one as last time unless it is too small or was handed out before <paramref name="generation"/> began.
         /// </summary>
-        public void Publish(int generation)
+        public void Publish(ReadOnlySpan<byte> raw, FieldType type, long timestamp, int generation)
         {
             // The text is never longer than the raw value (a suffix dropped, escapes removed; true/false at most 5).
-            var room = Math.Max(_length, 5);
+            var room = Math.Max(raw.Length, 5);
             if (room > _published.Length || generation != _publishedGeneration)
             {
                 _published = new byte[Math.Max(room, _published.Length)];
                 _publishedGeneration = generation;
             }
-            _publishedLength = ToText(_value.AsSpan(0, _length), _type, _published);
-            PublishedType = _type;
-            PublishedTimestamp = Timestamp;
+            _publishedLength = ToText(raw, type, _published);
+            PublishedType = type;
+            PublishedTimestamp = timestamp;
         }
 
         /// <summary>For readers of the snapshot (rare): the same text Redis gets.</summary>
