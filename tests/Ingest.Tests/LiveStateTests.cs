@@ -239,6 +239,35 @@ public class LiveStateTests
         Assert.Equal("2", Take(live)["metrics:a"].Fields["v"].Value);
     }
 
+    [Fact]
+    public void Series_stay_found_after_the_index_grows_and_after_a_prune_rebuilds_it()
+    {
+        long now = 1_000_000;
+        var live = new LiveStateTransform(new LiveOptions { Expiry = TimeSpan.FromSeconds(10) }, "metrics") { Clock = () => now };
+        string Body(int from, int to, int value) =>
+            string.Concat(Enumerable.Range(from, to - from).Select(i => $"m,host=h{i} v={value} 1\n"));
+        // 5 000 series (the index starts at 1 024 places and grows at half full), in two databases.
+        live.Process(Batch(Body(0, 2_500, 1)), null!);
+        live.Process(Batch(Body(0, 2_500, 1), "other"), null!);
+        Assert.Equal(5_000, live.SeriesCount);
+        Take(live);
+        now += 6_000;
+        live.Process(Batch(Body(0, 1_000, 2)), null!); // these stay
+        Take(live);
+        now += 5_000;
+        Assert.Equal(4_000, live.Prune(now));
+        Assert.Equal(1_000, live.SeriesCount);
+        // Every series kept is found again (the count stays), those pruned come back as new ones.
+        live.Process(Batch(Body(0, 1_000, 3)), null!);
+        Assert.Equal(1_000, live.SeriesCount);
+        live.Process(Batch(Body(1_000, 1_500, 4), "other"), null!);
+        Assert.Equal(1_500, live.SeriesCount);
+        var taken = Take(live);
+        Assert.Equal(1_500, taken.Count);
+        Assert.All(Enumerable.Range(0, 1_000), i => Assert.Equal("3", taken[$"metrics:m,host=h{i}"].Fields["v"].Value));
+        Assert.All(Enumerable.Range(1_000, 500), i => Assert.Equal("4", taken[$"other:m,host=h{i}"].Fields["v"].Value));
+    }
+
     private static byte[] BufferOf(ReadOnlyMemory<byte> value) =>
         System.Runtime.InteropServices.MemoryMarshal.TryGetArray(value, out var segment) ? segment.Array! : throw new InvalidOperationException("not an array");
 

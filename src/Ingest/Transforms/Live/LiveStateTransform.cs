@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Ingest.Configuration;
@@ -87,7 +88,11 @@ public sealed class LiveWrite
 public sealed class LiveStateTransform : ITransformStage
 {
     private readonly object _sync = new();
-    private readonly Dictionary<ulong, Series> _index = new();
+    // The series by slot (their key's hash mixed with the database), open addressing with linear probing, at most half
+    // full: a point finds its series with one read of the table, where a Dictionary reads its buckets and then its
+    // entries. Series whose slots are equal (different keys) are chained from the entry through Series.Next.
+    private IndexEntry[] _index = new IndexEntry[1024];
+    private int _indexUsed;
     private readonly List<Series> _dirty = new();
     private readonly List<string> _databases = new();
     // Published series by id; an entry is added at a series' first publication and removed when it is pruned.
@@ -235,28 +240,33 @@ public sealed class LiveStateTransform : ITransformStage
         lock (_sync)
         {
             var removed = 0;
-            List<(ulong Slot, Series Series)>? stale = null;
-            foreach (var (slot, head) in _index)
-                for (var s = head; s is not null; s = s.Next)
-                    if (!s.Dirty && nowMs - s.UpdatedMs >= expiry) (stale ??= new()).Add((slot, s));
-            if (stale is null) return 0;
-            foreach (var (slot, s) in stale)
+            var kept = new List<IndexEntry>();
+            foreach (var entry in _index)
             {
-                var head = _index[slot];
-                if (head == s)
+                Series? head = null, tail = null;
+                for (var s = entry.Head; s is not null;)
                 {
-                    if (s.Next is null) _index.Remove(slot);
-                    else _index[slot] = s.Next;
+                    var next = s.Next;
+                    s.Next = null;
+                    if (!s.Dirty && nowMs - s.UpdatedMs >= expiry)
+                    {
+                        if (s.PublishedId is { } id) _published.TryRemove(id, out _);
+                        removed++;
+                    }
+                    else if (tail is null) head = tail = s;
+                    else tail = tail.Next = s;
+                    s = next;
                 }
-                else
-                {
-                    var prev = head;
-                    while (prev.Next != s) prev = prev.Next!;
-                    prev.Next = s.Next;
-                }
-                if (s.PublishedId is { } id) _published.TryRemove(id, out _);
-                removed++;
+                if (head is not null) kept.Add(new IndexEntry(entry.Slot, head));
             }
+            if (removed == 0) return 0;
+            // Open addressing has no cheap removal: the table is built again from what is left (a prune runs at most
+            // every quarter of the expiry).
+            var size = 1024;
+            while (kept.Count * 2 > size) size *= 2;
+            _index = new IndexEntry[size];
+            _indexUsed = 0;
+            foreach (var entry in kept) Insert(entry);
             Volatile.Write(ref _count, _count - removed);
             return removed;
         }
@@ -318,22 +328,51 @@ public sealed class LiveStateTransform : ITransformStage
     private Series? FindOrAdd(ulong hash, int db, ReadOnlySpan<byte> key)
     {
         var slot = Slot(hash, db);
-        ref var head = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_index, slot, out var exists);
-        if (exists)
+        var index = _index;
+        var mask = index.Length - 1;
+        var i = Start(slot, mask);
+        while (index[i].Head is { } head)
         {
-            for (var s = head; s is not null; s = s.Next)
-                if (s.Database == db && key.SequenceEqual(s.Key)) return s;
+            if (index[i].Slot == slot)
+            {
+                for (var s = head; s is not null; s = s.Next)
+                    if (s.Database == db && key.SequenceEqual(s.Key)) return s;
+                if (_count >= _options.MaxSeries) return null;
+                // Another key with the same slot: chained in front.
+                index[i] = new IndexEntry(slot, new Series(db, key) { Next = head });
+                Volatile.Write(ref _count, _count + 1);
+                return index[i].Head;
+            }
+            i = (i + 1) & mask;
         }
-        if (_count >= _options.MaxSeries)
-        {
-            if (!exists) _index.Remove(slot);
-            return null;
-        }
-        var added = new Series(db, key) { Next = head };
-        head = added;
+        if (_count >= _options.MaxSeries) return null;
+        var added = new Series(db, key);
+        index[i] = new IndexEntry(slot, added);
         Volatile.Write(ref _count, _count + 1);
+        if (++_indexUsed * 2 > index.Length)
+        {
+            var old = index;
+            _index = new IndexEntry[old.Length * 2];
+            _indexUsed = 0;
+            foreach (var entry in old)
+                if (entry.Head is not null) Insert(entry);
+        }
         return added;
     }
+
+    private static int Start(ulong slot, int mask) => (int)((slot ^ (slot >> 29)) & (ulong)mask);
+
+    /// <summary>Puts an entry whose slot the table does not hold yet into the first free place from its start.</summary>
+    private void Insert(IndexEntry entry)
+    {
+        var mask = _index.Length - 1;
+        var i = Start(entry.Slot, mask);
+        while (_index[i].Head is not null) i = (i + 1) & mask;
+        _index[i] = entry;
+        _indexUsed++;
+    }
+
+    private readonly record struct IndexEntry(ulong Slot, Series? Head);
 
     /// <summary>
     /// A series: the current field values (written by <see cref="Update"/> under the transform's lock) and the
@@ -488,9 +527,13 @@ public sealed class LiveStateTransform : ITransformStage
             Put(at + 4, newRoom);
         }
 
-        private T Read<T>(int at) where T : unmanaged => MemoryMarshal.Read<T>(_state.AsSpan(at));
+        // Offsets come from the entries' own lengths, always within the array: read and written without bounds checks
+        // (a point's cost is a handful of these per field).
+        private T Read<T>(int at) where T : unmanaged =>
+            Unsafe.ReadUnaligned<T>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_state), at));
 
-        private void Put<T>(int at, T value) where T : unmanaged => MemoryMarshal.Write(_state.AsSpan(at), in value);
+        private void Put<T>(int at, T value) where T : unmanaged =>
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_state), at), value);
 
         /// <summary>
         /// Copies the current values to the published ones, as text, and brings <see cref="Write"/> up to date;
