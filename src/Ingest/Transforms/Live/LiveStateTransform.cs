@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using System.Text;
 using Ingest.Configuration;
 using Ingest.Graph;
@@ -151,6 +152,7 @@ public sealed class LiveStateTransform : ITransformStage
             long untracked = 0;
             for (var i = 0; i < points.Length; i++)
             {
+                if (Sse.IsSupported) PrefetchAhead(points, i, db);
                 var p = points[i];
                 var series = FindOrAdd(p.SeriesHash, db, input.SeriesKey(i));
                 if (series is null)
@@ -257,7 +259,7 @@ public sealed class LiveStateTransform : ITransformStage
                     else tail = tail.Next = s;
                     s = next;
                 }
-                if (head is not null) kept.Add(new IndexEntry(entry.Slot, head));
+                if (head is not null) kept.Add(new IndexEntry(entry.Slot, head, head.State));
             }
             if (removed == 0) return 0;
             // Open addressing has no cheap removal: the table is built again from what is left (a prune runs at most
@@ -336,10 +338,16 @@ public sealed class LiveStateTransform : ITransformStage
             if (index[i].Slot == slot)
             {
                 for (var s = head; s is not null; s = s.Next)
-                    if (s.Database == db && key.SequenceEqual(s.Key)) return s;
+                {
+                    if (s.Database != db || !key.SequenceEqual(s.Key)) continue;
+                    // The entry's hint for prefetching follows the head's state array when it was replaced (grown).
+                    if (s == head && !ReferenceEquals(index[i].State, s.State)) index[i] = index[i] with { State = s.State };
+                    return s;
+                }
                 if (_count >= _options.MaxSeries) return null;
                 // Another key with the same slot: chained in front.
-                index[i] = new IndexEntry(slot, new Series(db, key) { Next = head });
+                var chained = new Series(db, key) { Next = head };
+                index[i] = new IndexEntry(slot, chained, chained.State);
                 Volatile.Write(ref _count, _count + 1);
                 return index[i].Head;
             }
@@ -347,7 +355,7 @@ public sealed class LiveStateTransform : ITransformStage
         }
         if (_count >= _options.MaxSeries) return null;
         var added = new Series(db, key);
-        index[i] = new IndexEntry(slot, added);
+        index[i] = new IndexEntry(slot, added, added.State);
         Volatile.Write(ref _count, _count + 1);
         if (++_indexUsed * 2 > index.Length)
         {
@@ -358,6 +366,40 @@ public sealed class LiveStateTransform : ITransformStage
                 if (entry.Head is not null) Insert(entry);
         }
         return added;
+    }
+
+    // How far ahead of the point being processed the memory of later points' series is asked for: the table entry
+    // 2 × Ahead points ahead, then, from that entry, the series and its state Ahead points ahead.
+    private const int Ahead = 8;
+
+    /// <summary>
+    /// Asks the processor for the memory the points <see cref="Ahead"/> and 2 × <see cref="Ahead"/> places on will
+    /// read. Among the megabytes of bodies, logs and buffers the daemon streams through, a point's series is rarely in
+    /// the cache: processed in order, each point waited on three reads from memory one after the other (table entry,
+    /// series, its state), and those waits were most of the transform's time. Asked for early they overlap. A
+    /// prefetch never faults, so a stale hint (an entry of another slot, a state array since replaced) only wastes it.
+    /// </summary>
+    private unsafe void PrefetchAhead(ReadOnlySpan<PointRef> points, int i, int db)
+    {
+        var index = _index;
+        var mask = index.Length - 1;
+        if (i + 2 * Ahead < points.Length)
+            Sse.Prefetch0(Unsafe.AsPointer(ref index[Start(Slot(points[i + 2 * Ahead].SeriesHash, db), mask)]));
+        if (i + Ahead < points.Length)
+        {
+            ref var entry = ref index[Start(Slot(points[i + Ahead].SeriesHash, db), mask)];
+            if (entry.Head is { } head)
+            {
+                Sse.Prefetch0(*(void**)Unsafe.AsPointer(ref head));
+                if (entry.State is { } state)
+                {
+                    // The key and the first fields: three cache lines hold a series of a few numeric fields.
+                    ref var data = ref MemoryMarshal.GetArrayDataReference(state);
+                    for (var line = 0; line < state.Length && line < 192; line += 64)
+                        Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref data, line)));
+                }
+            }
+        }
     }
 
     private static int Start(ulong slot, int mask) => (int)((slot ^ (slot >> 29)) & (ulong)mask);
@@ -372,7 +414,8 @@ public sealed class LiveStateTransform : ITransformStage
         _indexUsed++;
     }
 
-    private readonly record struct IndexEntry(ulong Slot, Series? Head);
+    /// <param name="State">The head's state array when last seen, only a hint for <see cref="PrefetchAhead"/>.</param>
+    private readonly record struct IndexEntry(ulong Slot, Series? Head, byte[]? State);
 
     /// <summary>
     /// A series: the current field values (written by <see cref="Update"/> under the transform's lock) and the
@@ -412,6 +455,8 @@ public sealed class LiveStateTransform : ITransformStage
 
         public int Database { get; }
         public ReadOnlySpan<byte> Key => _state.AsSpan(0, _keyLength);
+        /// <summary>The array holding the key and the current values (replaced when it grows).</summary>
+        public byte[] State => _state;
         public Series? Next;
         public bool Dirty;
         public long UpdatedMs;
