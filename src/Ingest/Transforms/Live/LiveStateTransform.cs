@@ -393,10 +393,13 @@ public sealed class LiveStateTransform : ITransformStage
                 Sse.Prefetch0(*(void**)Unsafe.AsPointer(ref head));
                 if (entry.State is { } state)
                 {
-                    // The key and the first fields: three cache lines hold a series of a few numeric fields.
-                    ref var data = ref MemoryMarshal.GetArrayDataReference(state);
-                    for (var line = 0; line < state.Length && line < 192; line += 64)
-                        Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref data, line)));
+                    // The key and the first fields: three cache lines hold a series of a few numeric fields. The
+                    // array's length is not read to bound them (that read would wait for the very line asked for);
+                    // a prefetch past the end of an array is harmless.
+                    var data = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(state));
+                    Sse.Prefetch0(data);
+                    Sse.Prefetch0(data + 64);
+                    Sse.Prefetch0(data + 128);
                 }
             }
         }
