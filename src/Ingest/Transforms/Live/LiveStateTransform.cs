@@ -479,7 +479,6 @@ public sealed class LiveStateTransform : ITransformStage
             for (var n = 0; n < _fieldCount && pos < fields.Length; n++)
             {
                 var keyLength = Read<int>(entry);
-                var room = Read<int>(entry + 4);
                 var valueAt = pos + keyLength + 1;
                 if (valueAt >= fields.Length || fields[valueAt - 1] != (byte)'=' || fields[valueAt] == (byte)'"'
                     || !fields.Slice(pos, keyLength).SequenceEqual(_state.AsSpan(entry + Header, keyLength)))
@@ -488,37 +487,35 @@ public sealed class LiveStateTransform : ITransformStage
                 var end = valueAt;
                 while (end < fields.Length && fields[end] != (byte)',') end++;
                 var raw = fields[valueAt..end];
-                if (timestamp >= Read<long>(entry + 16))
-                {
-                    if (raw.Length > room)
-                    {
-                        Grow(entry, raw.Length);
-                        room = Read<int>(entry + 4);
-                    }
-                    Put(entry + 8, raw.Length);
-                    Put(entry + 12, (int)FieldEnumerator.TypeOf(raw));
-                    Put(entry + 16, timestamp);
-                    raw.CopyTo(_state.AsSpan(entry + Header + keyLength));
-                }
+                entry = Take(entry, raw, FieldEnumerator.TypeOf(raw), timestamp);
                 pos = end + 1;
-                entry += Header + keyLength + room;
             }
             if (pos >= fields.Length) return;
             foreach (var field in new FieldEnumerator(fields[pos..], convert: false))
             {
                 var at = Find(field.Key);
                 if (at < 0) at = Add(field.Key, field.RawValue.Length);
-                if (timestamp < Read<long>(at + 16)) continue;
-                var raw = field.RawValue;
-                var keyLength = Read<int>(at);
-                if (raw.Length > Read<int>(at + 4)) Grow(at, raw.Length);
-                var state = _state;
-                Put(at + 8, raw.Length);
-                Put(at + 12, (int)field.Type);
-                Put(at + 16, timestamp);
-                raw.CopyTo(state.AsSpan(at + Header + keyLength));
-                _cursor = at + Header + keyLength + Read<int>(at + 4);
+                _cursor = Take(at, field.RawValue, field.Type, timestamp);
             }
+        }
+
+        /// <summary>
+        /// Makes <paramref name="raw"/> the value of the entry at <paramref name="at"/> unless the entry holds a newer
+        /// one (newer event time wins; at the same time the later arrival does), growing its room as needed. Returns
+        /// where the entry ends, that is where the next one begins.
+        /// </summary>
+        private int Take(int at, ReadOnlySpan<byte> raw, FieldType type, long timestamp)
+        {
+            var keyLength = Read<int>(at);
+            if (timestamp >= Read<long>(at + 16))
+            {
+                if (raw.Length > Read<int>(at + 4)) Grow(at, raw.Length);
+                Put(at + 8, raw.Length);
+                Put(at + 12, (int)type);
+                Put(at + 16, timestamp);
+                raw.CopyTo(_state.AsSpan(at + Header + keyLength));
+            }
+            return at + Header + keyLength + Read<int>(at + 4);
         }
 
         /// <summary>Where the entry of <paramref name="key"/> begins; -1 when the series has no such field yet.</summary>
