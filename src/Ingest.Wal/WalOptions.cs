@@ -1,6 +1,6 @@
 namespace Ingest.Wal;
 
-/// <summary>When <see cref="WriteAheadLog.AppendAsync"/> reports a record as done.</summary>
+/// <summary>When <see cref="WriteAheadLog.AppendAsync(ReadOnlyMemory{byte}, CancellationToken)"/> reports a record as done.</summary>
 public enum WalSyncMode
 {
     /// <summary>

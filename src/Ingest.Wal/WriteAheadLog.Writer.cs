@@ -22,6 +22,7 @@ public sealed partial class WriteAheadLog
     // Writer-thread state.
     private long _nextSequence;
     private byte[]? _staging;
+    private readonly List<ReadOnlyMemory<byte>> _parts = new();
 
     /// <summary>
     /// Appends one record and returns its sequence. In <see cref="WalSyncMode.PerWrite"/> mode the task completes
@@ -49,14 +50,30 @@ public sealed partial class WriteAheadLog
     /// <exception cref="ObjectDisposedException">The log is closing or closed.</exception>
     public ValueTask<long> AppendAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
-        if (cancellationToken.IsCancellationRequested)
-            return ValueTask.FromCanceled<long>(cancellationToken);
         if (payload.Length > MaxPayloadBytes)
             throw new ArgumentOutOfRangeException(nameof(payload), payload.Length, $"A record holds at most {MaxPayloadBytes} bytes.");
+        return AppendAsync(payload, ReadOnlyMemory<byte>.Empty, cancellationToken);
+    }
+
+    /// <summary>
+    /// Appends one record whose payload is <paramref name="head"/> followed by <paramref name="body"/>, as
+    /// <see cref="AppendAsync(ReadOnlyMemory{byte}, CancellationToken)"/> does with the two joined, without joining
+    /// them: a caller with a small header of its own and a large body need not copy the body. Both must stay
+    /// unchanged until the task completes.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The payload is larger than <see cref="MaxPayloadBytes"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The log is closing or closed.</exception>
+    public ValueTask<long> AppendAsync(ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled<long>(cancellationToken);
+        long length = (long)head.Length + body.Length;
+        if (length > MaxPayloadBytes)
+            throw new ArgumentOutOfRangeException(nameof(body), length, $"A record holds at most {MaxPayloadBytes} bytes.");
 
         // Checksum the payload here, in parallel with other appenders; the writer only folds in the sequence.
-        uint payloadCrc = WalCrc.Update(WalCrc.Initial, payload.Span);
-        long frame = WalFormat.FrameSize(payload.Length);
+        uint payloadCrc = WalCrc.Update(WalCrc.Update(WalCrc.Initial, head.Span), body.Span);
+        long frame = WalFormat.FrameSize((int)length);
         AppendCompletion completion = _completions.Rent();
         short token = completion.Version;
 
@@ -75,7 +92,7 @@ public sealed partial class WriteAheadLog
                     $"The write-ahead log is full ({_liveBytes} bytes live, {_pendingBytes} in flight, limit {_options.MaxBytes}).",
                     WalFullReason.SizeLimit));
             }
-            _filling.Add(new PendingAppend(completion, payload, payloadCrc));
+            _filling.Add(new PendingAppend(completion, head, body, payloadCrc));
             _pendingBytes += frame;
             if (_writerWaiting)
             {
@@ -141,7 +158,7 @@ public sealed partial class WriteAheadLog
 
         while (written < count)
         {
-            long frame = WalFormat.FrameSize(items[written].Payload.Length);
+            long frame = WalFormat.FrameSize(items[written].Length);
             failure = PrepareSegment(frame, firstSequence, ref written);
             if (failure is not null)
                 break;
@@ -153,11 +170,11 @@ public sealed partial class WriteAheadLog
             long runBytes = 0;
             do
             {
-                runBytes += WalFormat.FrameSize(items[runEnd].Payload.Length);
+                runBytes += WalFormat.FrameSize(items[runEnd].Length);
                 runEnd++;
             }
             while (runEnd < count
-                   && offset + runBytes + WalFormat.FrameSize(items[runEnd].Payload.Length) <= _options.SegmentBytes);
+                   && offset + runBytes + WalFormat.FrameSize(items[runEnd].Length) <= _options.SegmentBytes);
 
             try
             {
@@ -198,7 +215,7 @@ public sealed partial class WriteAheadLog
         {
             long unwritten = 0;
             for (int i = accounted; i < count; i++)
-                unwritten += WalFormat.FrameSize(items[i].Payload.Length);
+                unwritten += WalFormat.FrameSize(items[i].Length);
             lock (_gate)
                 _pendingBytes -= unwritten;
         }
@@ -378,46 +395,86 @@ public sealed partial class WriteAheadLog
         }
     }
 
-    /// <summary>Frames records [<paramref name="start"/>, <paramref name="end"/>) through the staging buffer and writes them at <paramref name="offset"/>.</summary>
+    /// <summary>Frames records [<paramref name="start"/>, <paramref name="end"/>) and writes them at <paramref name="offset"/>.</summary>
     private void WriteRun(IWalFile file, PendingAppend[] items, int start, int end, long sequence, long offset)
     {
-        byte[] staging = _staging ??= ArrayPool<byte>.Shared.Rent(StagingBytes);
-        int staged = 0;
+        // One gathered write (pwritev) per run: record headers and small payload parts are staged, large parts are
+        // written from the appenders' own buffers, so most payload bytes are copied only by the kernel.
+        // A write that failed left its parts here.
+        _parts.Clear();
+        var run = new GatheredRun(_staging ??= ArrayPool<byte>.Shared.Rent(StagingBytes), _parts, file, offset);
         for (int i = start; i < end; i++, sequence++)
         {
             ref readonly PendingAppend item = ref items[i];
-            ReadOnlySpan<byte> payload = item.Payload.Span;
-            if (staging.Length - staged < WalFormat.RecordHeaderSize)
-            {
-                file.Write(staging.AsSpan(0, staged), offset);
-                offset += staged;
-                staged = 0;
-            }
-            WalFormat.WriteRecordHeader(staging.AsSpan(staged), payload.Length, WalCrc.Complete(item.PayloadCrc, sequence), sequence);
-            staged += WalFormat.RecordHeaderSize;
-
-            if (payload.Length <= staging.Length - staged)
-            {
-                payload.CopyTo(staging.AsSpan(staged));
-                staged += payload.Length;
-                continue;
-            }
-            file.Write(staging.AsSpan(0, staged), offset);
-            offset += staged;
-            staged = 0;
-            if (payload.Length >= staging.Length / 2)
-            {
-                file.Write(payload, offset);
-                offset += payload.Length;
-            }
-            else
-            {
-                payload.CopyTo(staging);
-                staged = payload.Length;
-            }
+            run.Header(item.Length, WalCrc.Complete(item.PayloadCrc, sequence), sequence);
+            run.Add(item.Head);
+            run.Add(item.Body);
         }
-        if (staged > 0)
-            file.Write(staging.AsSpan(0, staged), offset);
+        run.Flush();
+    }
+
+    /// <summary>The buffers of one gathered write being built; written when the staging buffer or the part list fills.</summary>
+    private ref struct GatheredRun(byte[] staging, List<ReadOnlyMemory<byte>> parts, IWalFile file, long offset)
+    {
+        // Parts smaller than this are copied into the staging buffer: a part of its own costs an iovec and a pin.
+        private const int CopyBelow = 4096;
+        // Parts per write, well under the kernel's IOV_MAX (1024).
+        private const int MaxParts = 256;
+
+        private readonly byte[] _staging = staging;
+        private readonly List<ReadOnlyMemory<byte>> _parts = parts;
+        private readonly IWalFile _file = file;
+        private long _offset = offset;
+        private long _bytes;
+        private int _staged;      // staging bytes in use until the next write
+        private int _pieceStart;  // where the staged bytes not yet in _parts begin
+
+        public void Header(int payloadLength, uint crc, long sequence)
+        {
+            if (_staging.Length - _staged < WalFormat.RecordHeaderSize || _parts.Count >= MaxParts - 3)
+                Flush();
+            WalFormat.WriteRecordHeader(_staging.AsSpan(_staged), payloadLength, crc, sequence);
+            _staged += WalFormat.RecordHeaderSize;
+        }
+
+        public void Add(ReadOnlyMemory<byte> part)
+        {
+            if (part.IsEmpty)
+                return;
+            if (part.Length < CopyBelow && part.Length <= _staging.Length - _staged)
+            {
+                part.Span.CopyTo(_staging.AsSpan(_staged));
+                _staged += part.Length;
+                return;
+            }
+            ClosePiece();
+            _parts.Add(part);
+            _bytes += part.Length;
+        }
+
+        public void Flush()
+        {
+            ClosePiece();
+            // One part (small records, all staged) is a plain write: a gathered one pins and allocates per call.
+            if (_parts.Count == 1)
+                _file.Write(_parts[0].Span, _offset);
+            else if (_parts.Count > 1)
+                _file.Write(_parts, _offset);
+            _offset += _bytes;
+            _bytes = 0;
+            _parts.Clear();
+            _staged = 0;
+            _pieceStart = 0;
+        }
+
+        private void ClosePiece()
+        {
+            if (_staged == _pieceStart)
+                return;
+            _parts.Add(_staging.AsMemory(_pieceStart, _staged - _pieceStart));
+            _bytes += _staged - _pieceStart;
+            _pieceStart = _staged;
+        }
     }
 
     private static void FailUncompleted(Batch batch, Exception exception)
@@ -472,10 +529,13 @@ public sealed partial class WriteAheadLog
             ArrayPool<byte>.Shared.Return(staging);
     }
 
-    private readonly struct PendingAppend(AppendCompletion completion, ReadOnlyMemory<byte> payload, uint payloadCrc)
+    private readonly struct PendingAppend(AppendCompletion completion, ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> body, uint payloadCrc)
     {
         public AppendCompletion Completion { get; } = completion;
-        public ReadOnlyMemory<byte> Payload { get; } = payload;
+        /// <summary>The payload is the head followed by the body.</summary>
+        public ReadOnlyMemory<byte> Head { get; } = head;
+        public ReadOnlyMemory<byte> Body { get; } = body;
+        public int Length => Head.Length + Body.Length;
         public uint PayloadCrc { get; } = payloadCrc;
     }
 

@@ -11,7 +11,7 @@ namespace Ingest.Wal;
 /// <para>
 /// Concurrency: every public member is thread-safe. Appends are serialized by one writer thread that takes every
 /// queued record, writes them, fsyncs once and completes them all (group commit); sequences follow the order in
-/// which <see cref="AppendAsync"/> calls queued their records. <see cref="ReadFrom"/> may run alongside appends and
+/// which <see cref="AppendAsync(ReadOnlyMemory{byte}, CancellationToken)"/> calls queued their records. <see cref="ReadFrom"/> may run alongside appends and
 /// sees every record acknowledged before it reaches the end. Only one <see cref="WriteAheadLog"/> may use a
 /// directory at a time: <see cref="Open"/> takes an exclusive lock on <c>wal.lock</c> and fails when another
 /// holder (this process or another) has it.
@@ -23,7 +23,7 @@ namespace Ingest.Wal;
 /// </remarks>
 public sealed partial class WriteAheadLog : IDisposable, IAsyncDisposable
 {
-    /// <summary>Largest payload <see cref="AppendAsync"/> accepts (256 MiB).</summary>
+    /// <summary>Largest payload <see cref="AppendAsync(ReadOnlyMemory{byte}, CancellationToken)"/> accepts (256 MiB).</summary>
     public const int MaxPayloadBytes = WalFormat.MaxPayloadBytes;
 
     private readonly WalOptions _options;

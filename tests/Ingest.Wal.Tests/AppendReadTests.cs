@@ -196,6 +196,43 @@ public sealed class AppendReadTests
         Assert.Equal(1, await log.AppendAsync(new byte[1]));
     }
 
+    [Theory]
+    [InlineData(WalSyncMode.PerWrite)]
+    [InlineData(WalSyncMode.Interval)]
+    public async Task A_record_appended_as_head_and_body_reads_back_as_one_payload(WalSyncMode mode)
+    {
+        using var dir = new TempDirectory();
+        // Heads and bodies on both sides of the size the writer copies rather than gathers (4 KiB), empty ones, and
+        // bodies larger than its staging buffer (1 MiB); queued without waiting, so that one write takes many of
+        // them, more than its part limit.
+        int[] sizes = [0, 1, 9, 700, 4095, 4096, 5000, 20_000, 1_300_000];
+        var heads = new List<byte[]>();
+        var bodies = new List<byte[]>();
+        for (int i = 0; i < 400; i++)
+        {
+            int headLength = i % 5 == 0 ? 0 : sizes[i % 4] + i % 3;
+            int bodyLength = i % 37 == 0 ? sizes[^1] : sizes[(i * 7) % (sizes.Length - 1)];
+            heads.Add(Wal.Payload(i + 1, headLength));
+            bodies.Add(Wal.Payload(-(i + 1), bodyLength));
+        }
+        var payloads = heads.Zip(bodies, (h, b) => h.Concat(b).ToArray()).ToList();
+
+        await using (var log = WriteAheadLog.Open(Wal.Options(dir, mode: mode)))
+        {
+            var appends = new List<Task<long>>();
+            for (int i = 0; i < heads.Count; i++)
+                appends.Add(log.AppendAsync(heads[i], bodies[i]).AsTask());
+            Assert.Equal(Enumerable.Range(1, heads.Count).Select(i => (long)i), await Task.WhenAll(appends));
+            AssertRecords(payloads, 1, Wal.ReadAll(log));
+        }
+
+        await using (var log = WriteAheadLog.Open(Wal.Options(dir, mode: mode)))
+        {
+            Assert.True(log.Recovery.IsClean, log.Recovery.ToString());
+            AssertRecords(payloads, 1, Wal.ReadAll(log));
+        }
+    }
+
     internal static void AssertRecords(IReadOnlyList<byte[]> payloads, long from, List<(long Sequence, byte[] Payload)> records)
     {
         Assert.Equal(payloads.Count - from + 1, records.Count);

@@ -8,6 +8,24 @@ internal interface IWalFile : IDisposable
     /// <summary>Writes all of <paramref name="data"/> at <paramref name="fileOffset"/> (pwrite, retried on short writes).</summary>
     void Write(ReadOnlySpan<byte> data, long fileOffset);
 
+    /// <summary>
+    /// Writes <paramref name="parts"/> one after another from <paramref name="fileOffset"/>. Unless a file does
+    /// better (the operating system's file gathers them in one pwritev), they are joined and written at once.
+    /// </summary>
+    void Write(IReadOnlyList<ReadOnlyMemory<byte>> parts, long fileOffset)
+    {
+        int length = 0;
+        foreach (var part in parts) length += part.Length;
+        var joined = new byte[length];
+        int at = 0;
+        foreach (var part in parts)
+        {
+            part.Span.CopyTo(joined.AsSpan(at));
+            at += part.Length;
+        }
+        Write(joined, fileOffset);
+    }
+
     /// <summary>fsync.</summary>
     void Flush();
 
@@ -20,6 +38,8 @@ internal sealed class OsWalFile(SafeFileHandle handle) : IWalFile
     public SafeFileHandle Handle { get; } = handle;
 
     public void Write(ReadOnlySpan<byte> data, long fileOffset) => RandomAccess.Write(Handle, data, fileOffset);
+
+    public void Write(IReadOnlyList<ReadOnlyMemory<byte>> parts, long fileOffset) => RandomAccess.Write(Handle, parts, fileOffset);
 
     public void Flush() => RandomAccess.FlushToDisk(Handle);
 

@@ -146,7 +146,9 @@ public sealed partial class DurableLog : IDisposable
     public async ValueTask<bool> AppendAsync(PointBatch batch, CancellationToken cancellationToken)
     {
         if (_log is null) return true;
-        var (buffer, length) = BatchRecord.Encode(batch);
+        // The record is its head (the names) followed by the batch's own bytes, written from the batch: it is not
+        // handed on before the append completes.
+        var (head, headLength) = BatchRecord.EncodeHead(batch);
         // The record's sequence is only known once the append returns, and appends return in any order: until
         // then a placeholder no higher than it keeps both checkpoints from passing it.
         var placeholder = _log.LastSequence + 1;
@@ -157,7 +159,7 @@ public sealed partial class DurableLog : IDisposable
             {
                 try
                 {
-                    batch.Sequence = await _log.AppendAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                    batch.Sequence = await _log.AppendAsync(head.AsMemory(0, headLength), batch.DataMemory, cancellationToken).ConfigureAwait(false);
                     break;
                 }
                 catch (WalFullException e) when (e.Reason == WalFullReason.SizeLimit && _settings.FullPolicy == WalFullPolicy.DropOldest && attempt < 8)
@@ -179,7 +181,7 @@ public sealed partial class DurableLog : IDisposable
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            ArrayPool<byte>.Shared.Return(head);
         }
         Ledger.Logged(batch.Sequence);
         Ledger.Abandoned(placeholder);
