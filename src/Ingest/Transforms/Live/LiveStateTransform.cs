@@ -266,9 +266,7 @@ public sealed class LiveStateTransform : ITransformStage
             // every quarter of the expiry).
             var size = 1024;
             while (kept.Count * 2 > size) size *= 2;
-            _index = new IndexEntry[size];
-            _indexUsed = 0;
-            foreach (var entry in kept) Insert(entry);
+            Rebuild(size, kept);
             Volatile.Write(ref _count, _count - removed);
             return removed;
         }
@@ -357,14 +355,7 @@ public sealed class LiveStateTransform : ITransformStage
         var added = new Series(db, key);
         index[i] = new IndexEntry(slot, added, added.State);
         Volatile.Write(ref _count, _count + 1);
-        if (++_indexUsed * 2 > index.Length)
-        {
-            var old = index;
-            _index = new IndexEntry[old.Length * 2];
-            _indexUsed = 0;
-            foreach (var entry in old)
-                if (entry.Head is not null) Insert(entry);
-        }
+        if (++_indexUsed * 2 > index.Length) Rebuild(index.Length * 2, index);
         return added;
     }
 
@@ -407,14 +398,22 @@ public sealed class LiveStateTransform : ITransformStage
 
     private static int Start(ulong slot, int mask) => (int)((slot ^ (slot >> 29)) & (ulong)mask);
 
-    /// <summary>Puts an entry whose slot the table does not hold yet into the first free place from its start.</summary>
-    private void Insert(IndexEntry entry)
+    /// <summary>Replaces the table with one of <paramref name="size"/> places holding the entries of <paramref name="entries"/> that are in use.</summary>
+    private void Rebuild(int size, IEnumerable<IndexEntry> entries)
     {
-        var mask = _index.Length - 1;
-        var i = Start(entry.Slot, mask);
-        while (_index[i].Head is not null) i = (i + 1) & mask;
-        _index[i] = entry;
-        _indexUsed++;
+        var index = new IndexEntry[size];
+        var mask = size - 1;
+        var used = 0;
+        foreach (var entry in entries)
+        {
+            if (entry.Head is null) continue;
+            var i = Start(entry.Slot, mask);
+            while (index[i].Head is not null) i = (i + 1) & mask;
+            index[i] = entry;
+            used++;
+        }
+        _index = index;
+        _indexUsed = used;
     }
 
     /// <param name="State">The head's state array when last seen, only a hint for <see cref="PrefetchAhead"/>.</param>
@@ -515,8 +514,11 @@ public sealed class LiveStateTransform : ITransformStage
                 Put(at + 16, timestamp);
                 raw.CopyTo(_state.AsSpan(at + Header + keyLength));
             }
-            return at + Header + keyLength + Read<int>(at + 4);
+            return End(at);
         }
+
+        /// <summary>Where the entry at <paramref name="at"/> ends, that is where the next one begins.</summary>
+        private int End(int at) => at + Header + Read<int>(at) + Read<int>(at + 4);
 
         /// <summary>Where the entry of <paramref name="key"/> begins; -1 when the series has no such field yet.</summary>
         private int Find(ReadOnlySpan<byte> key)
@@ -533,7 +535,7 @@ public sealed class LiveStateTransform : ITransformStage
             {
                 var keyLength = Read<int>(at);
                 if (keyLength == key.Length && key.SequenceEqual(state.AsSpan(at + Header, keyLength))) return at;
-                at += Header + keyLength + Read<int>(at + 4);
+                at = End(at);
             }
             return -1;
         }
@@ -603,12 +605,10 @@ public sealed class LiveStateTransform : ITransformStage
                 var at = _keyLength;
                 for (var i = 0; i < _fieldCount; i++)
                 {
-                    var keyLength = Read<int>(at);
-                    var room = Read<int>(at + 4);
                     var f = _fields[i];
-                    f.Publish(_state.AsSpan(at + Header + keyLength, Read<int>(at + 8)), (FieldType)Read<int>(at + 12), Read<long>(at + 16), bufferGeneration);
+                    f.Publish(_state.AsSpan(at + Header + Read<int>(at), Read<int>(at + 8)), (FieldType)Read<int>(at + 12), Read<long>(at + 16), bufferGeneration);
                     fields[i] = new LiveWriteField(f.NameBytes, f.TsNameBytes, f.PublishedTextBytes, f.PublishedTimestamp);
-                    at += Header + keyLength + room;
+                    at = End(at);
                 }
                 write.Fields = fields;
                 write.UpdatedMs = UpdatedMs;
