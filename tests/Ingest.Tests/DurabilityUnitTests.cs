@@ -188,10 +188,11 @@ public class DurabilityBatchRecordTests
 
     private static byte[] EncodeToArray(PointBatch batch)
     {
-        var (buffer, length) = BatchRecord.Encode(batch);
+        // The record as the log holds it: the head, then the batch's lines.
+        var (buffer, length) = BatchRecord.EncodeHead(batch);
         try
         {
-            return buffer.AsSpan(0, length).ToArray();
+            return [.. buffer.AsSpan(0, length), .. batch.Data];
         }
         finally
         {
@@ -348,7 +349,7 @@ public class DurabilityBatchRecordTests
         var b = Parse("m v=1 1\n", new string('x', 70_000), "");
         try
         {
-            Assert.Throws<ArgumentException>(() => BatchRecord.Encode(b));
+            Assert.Throws<ArgumentException>(() => BatchRecord.EncodeHead(b));
         }
         finally
         {

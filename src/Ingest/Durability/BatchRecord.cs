@@ -13,27 +13,17 @@ public static class BatchRecord
 {
     private static readonly LineProtocolParser Parser = new();
 
-    /// <summary>Encodes <paramref name="batch"/> into a pooled buffer; the caller returns it to <see cref="ArrayPool{T}.Shared"/>.</summary>
-    public static (byte[] Buffer, int Length) Encode(PointBatch batch)
-    {
-        var (head, headLength) = EncodeHead(batch, batch.ByteLength);
-        batch.Data.CopyTo(head.AsSpan(headLength));
-        return (head, headLength + batch.ByteLength);
-    }
-
     /// <summary>
-    /// The record's head alone (the names and their lengths), in a pooled buffer the caller returns to
+    /// The record's head (the names and their lengths), in a pooled buffer the caller returns to
     /// <see cref="ArrayPool{T}.Shared"/>: the record is this followed by <see cref="PointBatch.Data"/>, which the log
-    /// can write from the batch itself.
+    /// writes from the batch itself.
     /// </summary>
-    public static (byte[] Buffer, int Length) EncodeHead(PointBatch batch) => EncodeHead(batch, 0);
-
-    private static (byte[] Buffer, int Length) EncodeHead(PointBatch batch, int room)
+    public static (byte[] Buffer, int Length) EncodeHead(PointBatch batch)
     {
         int db = Encoding.UTF8.GetByteCount(batch.Database), rp = Encoding.UTF8.GetByteCount(batch.RetentionPolicy);
         if (db > ushort.MaxValue || rp > ushort.MaxValue) throw new ArgumentException("database or retention policy name too long for a log record");
         int length = 4 + db + rp;
-        var buffer = ArrayPool<byte>.Shared.Rent(length + room);
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
         var span = buffer.AsSpan();
         BinaryPrimitives.WriteUInt16LittleEndian(span, (ushort)db);
         Encoding.UTF8.GetBytes(batch.Database, span.Slice(2, db));
